@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file edge/v1/log_service.proto.
  */
 export const file_edge_v1_log_service: GenFile = /*@__PURE__*/
-  fileDesc("ChllZGdlL3YxL2xvZ19zZXJ2aWNlLnByb3RvEgdlZGdlLnYxIlYKEVVwbG9hZExvZ3NSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRIPCgdhdHRlbXB0GAIgASgFEhIKBm9mZnNldBgDIAEoA0ICMAISDAoEZGF0YRgEIAEoDCI8CgdMb2dTaXplEg4KBmpvYl9pZBgBIAEoCRIPCgdhdHRlbXB0GAIgASgFEhAKBHNpemUYAyABKANCAjACIjUKElVwbG9hZExvZ3NSZXNwb25zZRIfCgVzaXplcxgBIAMoCzIQLmVkZ2UudjEuTG9nU2l6ZSJZCg9SZWFkTG9nc1JlcXVlc3QSDgoGam9iX2lkGAEgASgJEg8KB2F0dGVtcHQYAiABKAUSEgoGb2Zmc2V0GAMgASgDQgIwAhIRCgltYXhfYnl0ZXMYBCABKAUibgoQUmVhZExvZ3NSZXNwb25zZRIPCgdhdHRlbXB0GAEgASgFEgwKBGRhdGEYAiABKAwSFwoLbmV4dF9vZmZzZXQYAyABKANCAjACEhAKBHNpemUYBCABKANCAjACEhAKCGNvbXBsZXRlGAUgASgIIkYKD1RhaWxMb2dzUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSDwoHYXR0ZW1wdBgCIAEoBRISCgZvZmZzZXQYAyABKANCAjACIkUKEFRhaWxMb2dzUmVzcG9uc2USDwoHYXR0ZW1wdBgBIAEoBRISCgZvZmZzZXQYAiABKANCAjACEgwKBGRhdGEYAyABKAwy2QEKCkxvZ1NlcnZpY2USRwoKVXBsb2FkTG9ncxIaLmVkZ2UudjEuVXBsb2FkTG9nc1JlcXVlc3QaGy5lZGdlLnYxLlVwbG9hZExvZ3NSZXNwb25zZSgBEj8KCFJlYWRMb2dzEhguZWRnZS52MS5SZWFkTG9nc1JlcXVlc3QaGS5lZGdlLnYxLlJlYWRMb2dzUmVzcG9uc2USQQoIVGFpbExvZ3MSGC5lZGdlLnYxLlRhaWxMb2dzUmVxdWVzdBoZLmVkZ2UudjEuVGFpbExvZ3NSZXNwb25zZTABYgZwcm90bzM");
+  fileDesc("ChllZGdlL3YxL2xvZ19zZXJ2aWNlLnByb3RvEgdlZGdlLnYxIlIKEVVwbG9hZExvZ3NSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRIPCgdhdHRlbXB0GAIgASgFEg4KBm9mZnNldBgDIAEoAxIMCgRkYXRhGAQgASgMIjgKB0xvZ1NpemUSDgoGam9iX2lkGAEgASgJEg8KB2F0dGVtcHQYAiABKAUSDAoEc2l6ZRgDIAEoAyI1ChJVcGxvYWRMb2dzUmVzcG9uc2USHwoFc2l6ZXMYASADKAsyEC5lZGdlLnYxLkxvZ1NpemUiVQoPUmVhZExvZ3NSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRIPCgdhdHRlbXB0GAIgASgFEg4KBm9mZnNldBgDIAEoAxIRCgltYXhfYnl0ZXMYBCABKAUiZgoQUmVhZExvZ3NSZXNwb25zZRIPCgdhdHRlbXB0GAEgASgFEgwKBGRhdGEYAiABKAwSEwoLbmV4dF9vZmZzZXQYAyABKAMSDAoEc2l6ZRgEIAEoAxIQCghjb21wbGV0ZRgFIAEoCCJCCg9UYWlsTG9nc1JlcXVlc3QSDgoGam9iX2lkGAEgASgJEg8KB2F0dGVtcHQYAiABKAUSDgoGb2Zmc2V0GAMgASgDIkEKEFRhaWxMb2dzUmVzcG9uc2USDwoHYXR0ZW1wdBgBIAEoBRIOCgZvZmZzZXQYAiABKAMSDAoEZGF0YRgDIAEoDDLZAQoKTG9nU2VydmljZRJHCgpVcGxvYWRMb2dzEhouZWRnZS52MS5VcGxvYWRMb2dzUmVxdWVzdBobLmVkZ2UudjEuVXBsb2FkTG9nc1Jlc3BvbnNlKAESPwoIUmVhZExvZ3MSGC5lZGdlLnYxLlJlYWRMb2dzUmVxdWVzdBoZLmVkZ2UudjEuUmVhZExvZ3NSZXNwb25zZRJBCghUYWlsTG9ncxIYLmVkZ2UudjEuVGFpbExvZ3NSZXF1ZXN0GhkuZWRnZS52MS5UYWlsTG9nc1Jlc3BvbnNlMAFiBnByb3RvMw");
 
 /**
  * UploadLogsRequest is one chunk of a job's output.
@@ -35,7 +35,7 @@ export type UploadLogsRequest = Message<"edge.v1.UploadLogsRequest"> & {
   /**
    * Byte offset of data in the attempt's log.
    *
-   * @generated from field: int64 offset = 3 [jstype = JS_NUMBER];
+   * @generated from field: int64 offset = 3;
    */
   offset: bigint;
 
@@ -77,7 +77,7 @@ export type LogSize = Message<"edge.v1.LogSize"> & {
   /**
    * Bytes stored: the offset the next chunk must start at.
    *
-   * @generated from field: int64 size = 3 [jstype = JS_NUMBER];
+   * @generated from field: int64 size = 3;
    */
   size: bigint;
 };
@@ -133,7 +133,7 @@ export type ReadLogsRequest = Message<"edge.v1.ReadLogsRequest"> & {
   /**
    * Byte offset to read from.
    *
-   * @generated from field: int64 offset = 3 [jstype = JS_NUMBER];
+   * @generated from field: int64 offset = 3;
    */
   offset: bigint;
 
@@ -175,14 +175,14 @@ export type ReadLogsResponse = Message<"edge.v1.ReadLogsResponse"> & {
   /**
    * Offset to read from next.
    *
-   * @generated from field: int64 next_offset = 3 [jstype = JS_NUMBER];
+   * @generated from field: int64 next_offset = 3;
    */
   nextOffset: bigint;
 
   /**
    * Bytes stored so far for the attempt.
    *
-   * @generated from field: int64 size = 4 [jstype = JS_NUMBER];
+   * @generated from field: int64 size = 4;
    */
   size: bigint;
 
@@ -224,7 +224,7 @@ export type TailLogsRequest = Message<"edge.v1.TailLogsRequest"> & {
   /**
    * Byte offset to start from.
    *
-   * @generated from field: int64 offset = 3 [jstype = JS_NUMBER];
+   * @generated from field: int64 offset = 3;
    */
   offset: bigint;
 };
@@ -252,7 +252,7 @@ export type TailLogsResponse = Message<"edge.v1.TailLogsResponse"> & {
   /**
    * Byte offset of data in the attempt's log.
    *
-   * @generated from field: int64 offset = 2 [jstype = JS_NUMBER];
+   * @generated from field: int64 offset = 2;
    */
   offset: bigint;
 

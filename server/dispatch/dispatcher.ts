@@ -1,0 +1,159 @@
+import { create } from '@bufbuild/protobuf';
+import {
+  FetchJobsResponseSchema,
+  JobAssignmentSchema,
+  JobCancellationSchema,
+  type FetchJobsResponse,
+} from '../../gen/edge/v1/worker_service_pb.js';
+import type { Assignment } from '../store/records.js';
+import type { Store } from '../store/store.js';
+import { jobToWire } from '../services/convert.js';
+import { Channel } from './channel.js';
+
+/** Jobs handed to a worker in one claim at most. */
+const CLAIM_BATCH = 32;
+
+interface Session {
+  workerName: string;
+  queues: Set<string>;
+  channel: Channel<FetchJobsResponse>;
+  claiming: boolean;
+  again: boolean;
+}
+
+export interface DispatcherOptions {
+  store: Store;
+  now?: () => number;
+  log: (msg: string, err?: unknown) => void;
+  /** Period of the sweep that claims for every connected worker, catching what no event announced. */
+  sweepMs?: number;
+}
+
+/**
+ * Pushes work to the workers whose FetchJobs streams this server holds. Claims run when something
+ * may have made a job fit a worker (a submit, a job ending, a worker connecting) and on a slow sweep;
+ * claims for one worker never overlap.
+ */
+export class Dispatcher {
+  private readonly sessions = new Map<string, Session>();
+  private readonly store: Store;
+  private readonly now: () => number;
+  private readonly log: DispatcherOptions['log'];
+  private readonly sweep: NodeJS.Timeout;
+  private readonly inflight = new Set<Promise<void>>();
+
+  constructor(opts: DispatcherOptions) {
+    this.store = opts.store;
+    this.now = opts.now ?? Date.now;
+    this.log = opts.log;
+    this.sweep = setInterval(() => this.wakeAll(), opts.sweepMs ?? 1000);
+    this.sweep.unref();
+  }
+
+  /** Opens the stream of a worker; a previous stream of the same worker on this server is closed. */
+  connect(workerName: string, queues: string[], signal: AbortSignal): Channel<FetchJobsResponse> {
+    this.sessions.get(workerName)?.channel.close();
+    const session: Session = { workerName, queues: new Set(queues), channel: new Channel(signal), claiming: false, again: false };
+    this.sessions.set(workerName, session);
+    signal.addEventListener('abort', () => this.disconnect(session), { once: true });
+    this.claimFor(session);
+    return session.channel;
+  }
+
+  private disconnect(session: Session): void {
+    if (this.sessions.get(session.workerName) === session) this.sessions.delete(session.workerName);
+    session.channel.close();
+    // Assignments queued for the stream but never written to it go back to their queues.
+    for (const ev of session.channel.drainUnread()) {
+      if (ev.event.case === 'assignment' && ev.event.value.job) {
+        const job = ev.event.value.job;
+        void this.handBack(session.workerName, job.id, ev.event.value.attempt, job.spec?.queue ?? '');
+      }
+    }
+  }
+
+  connected(workerName: string): boolean {
+    return this.sessions.has(workerName);
+  }
+
+  /** A job of this queue was submitted: offer it to the workers that serve the queue. */
+  wakeQueue(queue: string): void {
+    for (const s of this.sessions.values()) if (s.queues.has(queue)) this.claimFor(s);
+  }
+
+  /** A worker's slots or state may have changed. */
+  wakeWorker(workerName: string): void {
+    const s = this.sessions.get(workerName);
+    if (s) this.claimFor(s);
+  }
+
+  wakeAll(): void {
+    for (const s of this.sessions.values()) this.claimFor(s);
+  }
+
+  /** Tells a connected worker to stop a job; false when its stream is not on this server. */
+  cancel(workerName: string, jobId: string, attempt: number, reason: string): boolean {
+    const s = this.sessions.get(workerName);
+    if (!s) return false;
+    return s.channel.push(
+      create(FetchJobsResponseSchema, {
+        event: { case: 'cancellation', value: create(JobCancellationSchema, { jobId, attempt, reason }) },
+      }),
+    );
+  }
+
+  /** Ends every stream (server shutdown) and waits for claims under way. */
+  async close(): Promise<void> {
+    clearInterval(this.sweep);
+    for (const s of this.sessions.values()) s.channel.close();
+    this.sessions.clear();
+    await Promise.allSettled([...this.inflight]);
+  }
+
+  private claimFor(session: Session): void {
+    if (session.claiming) {
+      session.again = true;
+      return;
+    }
+    session.claiming = true;
+    const run = this.claimLoop(session).finally(() => {
+      session.claiming = false;
+      this.inflight.delete(run);
+    });
+    this.inflight.add(run);
+  }
+
+  private async claimLoop(session: Session): Promise<void> {
+    do {
+      session.again = false;
+      if (session.channel.isClosed) return;
+      let assigned: Assignment[];
+      try {
+        assigned = await this.store.claimJobs(session.workerName, this.now(), CLAIM_BATCH);
+      } catch (err) {
+        this.log(`claim for worker ${session.workerName} failed`, err);
+        return;
+      }
+      for (const a of assigned) await this.deliver(session, a);
+      // A full batch may have left more that fits.
+      if (assigned.length === CLAIM_BATCH) session.again = true;
+    } while (session.again);
+  }
+
+  private async deliver(session: Session, a: Assignment): Promise<void> {
+    const event = create(FetchJobsResponseSchema, {
+      event: { case: 'assignment', value: create(JobAssignmentSchema, { job: jobToWire(a.job), attempt: a.attempt }) },
+    });
+    // The stream may have closed between claim and push: then the job goes back to its queue.
+    if (!session.channel.push(event)) await this.handBack(session.workerName, a.job.id, a.attempt, a.job.queue);
+  }
+
+  private async handBack(workerName: string, jobId: string, attempt: number, queue: string): Promise<void> {
+    try {
+      await this.store.reportJob({ jobId, attempt, workerName, state: 'QUEUED', exitCode: null, signal: null, reason: '' }, this.now());
+      this.wakeQueue(queue);
+    } catch (err) {
+      this.log(`could not hand back job ${jobId} after worker ${workerName} left`, err);
+    }
+  }
+}

@@ -1,0 +1,77 @@
+import http from 'node:http';
+import http2 from 'node:http2';
+import net from 'node:net';
+
+type Handler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => void;
+
+const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+
+export interface OnePortServer {
+  readonly port: number;
+  close(graceMs?: number): Promise<void>;
+}
+
+/**
+ * Serves h2c (gRPC) and HTTP/1.1 (Connect, gRPC-Web, pages) on one TCP port: the first bytes of a
+ * connection tell an HTTP/2 prior-knowledge preface from an HTTP/1 request line.
+ */
+export async function listenOnePort(handler: Handler, host: string, port: number): Promise<OnePortServer> {
+  const h2 = http2.createServer({ settings: { maxConcurrentStreams: 1000 } }, handler);
+  const h1 = http.createServer(handler as http.RequestListener);
+  h1.keepAliveTimeout = 65_000;
+  const sockets = new Set<net.Socket>();
+  const sessions = new Set<http2.ServerHttp2Session>();
+  h2.on('session', (s) => {
+    sessions.add(s);
+    s.once('close', () => sessions.delete(s));
+  });
+
+  const tcp = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    let head = Buffer.alloc(0);
+    const onData = (chunk: Buffer) => {
+      head = Buffer.concat([head, chunk]);
+      const n = Math.min(head.length, H2_PREFACE.length);
+      const h2Like = head.subarray(0, n).equals(H2_PREFACE.subarray(0, n));
+      if (h2Like && head.length < H2_PREFACE.length) return; // need more bytes to decide
+      socket.off('data', onData);
+      socket.pause();
+      socket.unshift(head);
+      if (h2Like) {
+        // The HTTP/2 session reads what is buffered before it consumes the socket itself.
+        h2.emit('connection', socket);
+      } else {
+        // The HTTP/1 parser takes buffered bytes as 'data' events once the socket flows.
+        h1.emit('connection', socket);
+        socket.resume();
+      }
+    };
+    socket.on('data', onData);
+    socket.on('error', () => socket.destroy());
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    tcp.once('error', reject);
+    tcp.listen(port, host, () => {
+      tcp.off('error', reject);
+      resolve();
+    });
+  });
+
+  return {
+    port: (tcp.address() as net.AddressInfo).port,
+    async close(graceMs = 3000) {
+      const closed = new Promise<void>((resolve) => tcp.close(() => resolve()));
+      // Streams were already ended by the shutdown signal: let sessions finish what they are sending.
+      for (const s of sessions) s.close();
+      h1.close();
+      h1.closeIdleConnections();
+      const grace = setTimeout(() => {
+        for (const s of sockets) s.destroy();
+      }, graceMs);
+      await closed;
+      clearTimeout(grace);
+    },
+  };
+}

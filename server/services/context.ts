@@ -1,0 +1,14 @@
+import type { Dispatcher } from '../dispatch/dispatcher.js';
+import type { Notifier } from '../dispatch/notifier.js';
+import type { Store } from '../store/store.js';
+
+/** What the service handlers share. */
+export interface ServiceContext {
+  store: Store;
+  dispatcher: Dispatcher;
+  /** Keyed by job id: wakes log tails. */
+  jobEvents: Notifier;
+  now: () => number;
+  heartbeatIntervalSeconds: number;
+  log: (msg: string, err?: unknown) => void;
+}

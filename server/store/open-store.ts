@@ -1,0 +1,74 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import knexFactory, { type Knex } from 'knex';
+import { KnexStore } from './knex-store.js';
+import type { Store } from './store.js';
+
+/**
+ * Opens the store a database URL names: `sqlite:PATH` (the embedded default) or
+ * `mysql://user:pass@host:port/db` (MySQL or MariaDB, the production store).
+ */
+export function openStore(databaseUrl: string): Store {
+  if (databaseUrl.startsWith('sqlite:')) return new KnexStore(knexFactory(sqliteConfig(databaseUrl.slice('sqlite:'.length))), 'sqlite');
+  if (databaseUrl.startsWith('mysql://') || databaseUrl.startsWith('mariadb://')) {
+    return new KnexStore(knexFactory(mysqlConfig(databaseUrl.replace(/^mariadb:/, 'mysql:'))), 'mysql');
+  }
+  throw new Error(`unsupported database URL "${redactUrl(databaseUrl)}": use sqlite:PATH or mysql://user:pass@host:port/db`);
+}
+
+/** A database URL with its password masked, for messages and logs. */
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/([^:/@]*):[^@]*@/, '//$1:***@');
+}
+
+function sqliteConfig(file: string): Knex.Config {
+  if (!file) throw new Error('sqlite: URL needs a file path, e.g. sqlite:./edge.db');
+  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  return {
+    client: 'better-sqlite3',
+    useNullAsDefault: true,
+    connection: { filename: file },
+    pool: {
+      min: 1,
+      max: 1,
+      // WAL lets readers proceed beside the one writer; the busy timeout rides out checkpoints.
+      afterCreate: (conn: { pragma(s: string): unknown }, done: (err: Error | null, conn: unknown) => void) => {
+        conn.pragma('journal_mode = WAL');
+        conn.pragma('synchronous = NORMAL');
+        conn.pragma('busy_timeout = 5000');
+        conn.pragma('foreign_keys = ON');
+        done(null, conn);
+      },
+    },
+  };
+}
+
+function mysqlConfig(url: string): Knex.Config {
+  const u = new URL(url);
+  const database = decodeURIComponent(u.pathname.replace(/^\//, ''));
+  if (!database) throw new Error(`mysql URL "${redactUrl(url)}" names no database`);
+  const poolMax = Number(u.searchParams.get('pool') ?? 10);
+  return {
+    client: 'mysql2',
+    connection: {
+      host: u.hostname || '127.0.0.1',
+      port: u.port ? Number(u.port) : 3306,
+      user: decodeURIComponent(u.username || 'root'),
+      password: decodeURIComponent(u.password),
+      database,
+      charset: 'utf8mb4',
+      supportBigNumbers: true,
+      bigNumberStrings: false,
+      connectTimeout: 10_000,
+    },
+    pool: {
+      min: 0,
+      max: poolMax,
+      // Queue claims take row locks; READ COMMITTED avoids gap locks that make them block each other.
+      afterCreate: (conn: { query(sql: string, cb: (err: Error | null) => void): void }, done: (err: Error | null, conn: unknown) => void) => {
+        conn.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED', (err) => done(err, conn));
+      },
+    },
+    acquireConnectionTimeout: 10_000,
+  };
+}

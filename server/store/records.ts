@@ -1,0 +1,112 @@
+/** Plain records the store reads and writes. They know nothing of protobuf or Connect. */
+
+export const JOB_STATES = ['QUEUED', 'ASSIGNED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELED'] as const;
+export type JobStateName = (typeof JOB_STATES)[number];
+export const TERMINAL_JOB_STATES: readonly JobStateName[] = ['SUCCEEDED', 'FAILED', 'CANCELED'];
+/** States in which a job takes slots on its worker. */
+export const HELD_JOB_STATES: readonly JobStateName[] = ['ASSIGNED', 'RUNNING'];
+
+export const WORKER_STATES = [
+  'STARTING',
+  'IDLE',
+  'RUNNING',
+  'TERMINATING',
+  'OFFLINE',
+  'UNKNOWN',
+  'MAINTENANCE_REQUEST',
+  'MAINTENANCE_PENDING',
+  'MAINTENANCE_MODE',
+  'MAINTENANCE_EXIT',
+  'SHUTDOWN_REQUEST',
+] as const;
+export type WorkerStateName = (typeof WORKER_STATES)[number];
+/** Worker states in which the server hands out new jobs. */
+export const ACCEPTING_WORKER_STATES: readonly WorkerStateName[] = ['STARTING', 'IDLE', 'RUNNING'];
+
+export interface JobSpecRecord {
+  queue: string;
+  argv: string[];
+  env: Record<string, string>;
+  cwd: string;
+  slots: number;
+  priority: number;
+  timeoutSeconds: number;
+  maxAttempts: number;
+  labels: Record<string, string>;
+}
+
+export interface JobRecord extends JobSpecRecord {
+  id: string;
+  state: JobStateName;
+  workerName: string | null;
+  attempt: number;
+  exitCode: number | null;
+  signal: string | null;
+  reason: string;
+  cancelRequested: boolean;
+  createdAt: number;
+  startedAt: number | null;
+  endedAt: number | null;
+  updatedAt: number;
+}
+
+export interface AttemptRecord {
+  jobId: string;
+  attempt: number;
+  workerName: string;
+  assignedAt: number;
+  startedAt: number | null;
+  endedAt: number | null;
+  state: JobStateName;
+  exitCode: number | null;
+  signal: string | null;
+  reason: string;
+  logSize: number;
+}
+
+export interface WorkerRecord {
+  name: string;
+  state: WorkerStateName;
+  queues: string[];
+  concurrency: number;
+  version: string;
+  firstOnlineAt: number;
+  lastHeartbeatAt: number;
+  /** Jobs the worker holds (ASSIGNED or RUNNING) and the slots they take. */
+  jobIds: string[];
+  usedSlots: number;
+}
+
+export interface Assignment {
+  job: JobRecord;
+  attempt: number;
+}
+
+export interface JobFilter {
+  queue?: string;
+  states?: JobStateName[];
+  workerName?: string;
+  /** Return jobs with ids below this one (newest first paging). */
+  beforeId?: string;
+  limit: number;
+}
+
+export interface JobReport {
+  jobId: string;
+  attempt: number;
+  workerName: string;
+  state: JobStateName;
+  exitCode: number | null;
+  signal: string | null;
+  reason: string;
+}
+
+export interface LogRead {
+  attempt: number;
+  data: Buffer;
+  size: number;
+  /** The attempt has ended: no more bytes will come. */
+  ended: boolean;
+  /** The job has ended: no attempt will follow. */
+  jobEnded: boolean;
+}

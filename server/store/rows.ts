@@ -1,0 +1,78 @@
+import type { AttemptRecord, JobRecord, JobSpecRecord, JobStateName, WorkerRecord, WorkerStateName } from './records.js';
+
+/** Mapping between table rows and records: JSON columns, numbers that drivers may return as strings. */
+
+type Row = Record<string, unknown>;
+
+const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
+const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : num(v));
+
+export function jobSpecToRow(spec: JobSpecRecord): Row {
+  return {
+    queue: spec.queue,
+    argv: JSON.stringify(spec.argv),
+    env: JSON.stringify(spec.env),
+    cwd: spec.cwd,
+    slots: spec.slots,
+    priority: spec.priority,
+    timeout_seconds: spec.timeoutSeconds,
+    max_attempts: spec.maxAttempts,
+    labels: JSON.stringify(spec.labels),
+  };
+}
+
+export function rowToJob(r: Row): JobRecord {
+  return {
+    id: String(r.id),
+    queue: String(r.queue),
+    argv: JSON.parse(String(r.argv)) as string[],
+    env: JSON.parse(String(r.env)) as Record<string, string>,
+    cwd: String(r.cwd),
+    slots: num(r.slots),
+    priority: num(r.priority),
+    timeoutSeconds: num(r.timeout_seconds),
+    maxAttempts: num(r.max_attempts),
+    labels: JSON.parse(String(r.labels)) as Record<string, string>,
+    state: r.state as JobStateName,
+    workerName: (r.worker_name as string | null) ?? null,
+    attempt: num(r.attempt),
+    exitCode: numOrNull(r.exit_code),
+    signal: (r.signal as string | null) ?? null,
+    reason: String(r.reason ?? ''),
+    cancelRequested: Boolean(num(r.cancel_requested)),
+    createdAt: num(r.created_at),
+    startedAt: numOrNull(r.started_at),
+    endedAt: numOrNull(r.ended_at),
+    updatedAt: num(r.updated_at),
+  };
+}
+
+export function rowToAttempt(r: Row): AttemptRecord {
+  return {
+    jobId: String(r.job_id),
+    attempt: num(r.attempt),
+    workerName: String(r.worker_name),
+    state: r.state as JobStateName,
+    assignedAt: num(r.assigned_at),
+    startedAt: numOrNull(r.started_at),
+    endedAt: numOrNull(r.ended_at),
+    exitCode: numOrNull(r.exit_code),
+    signal: (r.signal as string | null) ?? null,
+    reason: String(r.reason ?? ''),
+    logSize: num(r.log_size),
+  };
+}
+
+export function rowToWorker(r: Row, held: { jobIds: string[]; usedSlots: number }): WorkerRecord {
+  return {
+    name: String(r.name),
+    state: r.state as WorkerStateName,
+    queues: JSON.parse(String(r.queues)) as string[],
+    concurrency: num(r.concurrency),
+    version: String(r.version),
+    firstOnlineAt: num(r.first_online_at),
+    lastHeartbeatAt: num(r.last_heartbeat_at),
+    jobIds: held.jobIds,
+    usedSlots: held.usedSlots,
+  };
+}

@@ -1,0 +1,50 @@
+import { Flags } from '@oclif/core';
+import { startServer } from '../../../server/app.js';
+import { redactUrl } from '../../../server/store/open-store.js';
+import { EdgeCommand } from '../lib/base-command.js';
+import { DEFAULT_DATA_DIR, resolveDatabaseUrl } from '../lib/server-config.js';
+
+export default class Server extends EdgeCommand {
+  static override description = `Run the API server: gRPC, gRPC-Web and Connect on one port.
+
+Stores jobs, workers and logs in SQLite (the default, a file in the data dir) or MySQL/MariaDB
+(--database mysql://user:pass@host:port/db). Runs database migrations at start. SIGINT or SIGTERM
+ends worker streams cleanly and stops.`;
+
+  static override examples = [
+    '<%= config.bin %> server',
+    '<%= config.bin %> server --port 50051 --data-dir /var/lib/edge',
+    '<%= config.bin %> server --database mysql://edge:secret@db:3306/edge',
+  ];
+
+  static override flags = {
+    'data-dir': Flags.string({ description: 'folder for the embedded database', env: 'EDGE_DATA_DIR', default: DEFAULT_DATA_DIR, helpValue: 'DIR' }),
+    database: Flags.string({ description: 'database URL: sqlite:PATH or mysql://user:pass@host:port/db', env: 'EDGE_DATABASE_URL', helpValue: 'URL' }),
+    'heartbeat-interval': Flags.integer({ description: 'seconds between worker heartbeats', default: 10, min: 1, max: 3600 }),
+    host: Flags.string({ description: 'address to listen on', default: '127.0.0.1' }),
+    port: Flags.integer({ description: 'port to listen on (0 picks a free one)', default: 50051, min: 0, max: 65535 }),
+  };
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(Server);
+    const databaseUrl = resolveDatabaseUrl(flags.database, flags['data-dir']);
+    const log = (msg: string, err?: unknown) => process.stderr.write(`${new Date().toISOString()} ${msg}${err ? `: ${(err as Error)?.message ?? err}` : ''}\n`);
+    let server;
+    try {
+      server = await startServer({ host: flags.host, port: flags.port, databaseUrl, heartbeatIntervalSeconds: flags['heartbeat-interval'], log });
+    } catch (err) {
+      this.error(`cannot start the server on ${flags.host}:${flags.port} with ${redactUrl(databaseUrl)}: ${(err as Error).message}`, { exit: 1 });
+    }
+    process.stdout.write(`edge server listening on ${server.url} (database ${redactUrl(databaseUrl)})\n`);
+    await new Promise<void>((resolve) => {
+      const stop = (signal: string) => {
+        process.stdout.write(`received ${signal}: shutting down\n`);
+        resolve();
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+    await server.close();
+    process.stdout.write('edge server stopped\n');
+  }
+}

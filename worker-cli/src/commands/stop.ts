@@ -1,0 +1,53 @@
+import os from 'node:os';
+import { Flags } from '@oclif/core';
+import { EdgeCommand } from '../lib/base-command.js';
+import { stateDirFlag } from '../lib/flags.js';
+import { sleep } from '../runtime/backoff.js';
+import { isAlive, listPidFiles, pidFilePath, readPid } from '../runtime/pid-file.js';
+
+export default class Stop extends EdgeCommand {
+  static override description = `Stop the edge worker running on this machine, gracefully.
+
+Sends SIGINT to the worker found through its pid file: it takes no new jobs, lets running jobs finish,
+uploads their output, reports itself OFFLINE and exits. By default waits until it has.`;
+
+  static override examples = ['<%= config.bin %> stop', '<%= config.bin %> stop --name site-a-1 --timeout 600', '<%= config.bin %> stop --no-wait'];
+
+  static override flags = {
+    name: Flags.string({ description: 'name of the worker to stop (default: the only worker here, else the host name)' }),
+    'state-dir': stateDirFlag,
+    timeout: Flags.integer({ description: 'give up waiting after this many seconds (0: wait as long as it takes)', default: 0, min: 0 }),
+    wait: Flags.boolean({ description: 'wait until the worker has exited', default: true, allowNo: true }),
+  };
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(Stop);
+    const stateDir = flags['state-dir'];
+    const name = flags.name ?? this.defaultName(stateDir);
+    const file = pidFilePath(stateDir, name);
+    const pid = readPid(file);
+    if (!pid) this.error(`no worker named ${name} runs here (no pid file ${file})`, { exit: 1 });
+    if (!isAlive(pid)) this.error(`worker ${name} is not running (pid ${pid} from ${file} is gone)`, { exit: 1 });
+    process.kill(pid, 'SIGINT');
+    if (!flags.wait) {
+      this.log(`asked worker ${name} (pid ${pid}) to stop`);
+      return;
+    }
+    this.log(`asked worker ${name} (pid ${pid}) to stop; waiting for its running jobs to finish…`);
+    const deadline = flags.timeout ? Date.now() + flags.timeout * 1000 : Infinity;
+    while (isAlive(pid)) {
+      if (Date.now() > deadline) this.error(`worker ${name} (pid ${pid}) is still draining after ${flags.timeout} s`, { exit: 1 });
+      await sleep(200);
+    }
+    this.log(`worker ${name} stopped`);
+  }
+
+  private defaultName(stateDir: string): string {
+    const names = listPidFiles(stateDir);
+    if (names.length === 1) return names[0]!;
+    if (names.length > 1 && !names.includes(os.hostname())) {
+      this.error(`several workers run here (${names.join(', ')}); pick one with --name`, { exit: 1 });
+    }
+    return os.hostname();
+  }
+}

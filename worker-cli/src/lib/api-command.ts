@@ -1,0 +1,21 @@
+import { connectApi, type Api } from './api.js';
+import { EdgeCommand } from './base-command.js';
+
+/** A command that talks to the API server; closes its connection when done. */
+export abstract class ApiCommand extends EdgeCommand {
+  private api: Api | undefined;
+
+  protected connect(url: string): Api {
+    try {
+      this.api = connectApi(url);
+    } catch (err) {
+      this.error((err as Error).message, { exit: 2 });
+    }
+    return this.api;
+  }
+
+  protected override async finally(err: Error | undefined): Promise<unknown> {
+    this.api?.close();
+    return super.finally(err);
+  }
+}

@@ -1,0 +1,39 @@
+import { createClient, type Client } from '@connectrpc/connect';
+import { Http2SessionManager, createGrpcTransport } from '@connectrpc/connect-node';
+import { JobService } from '../../../gen/edge/v1/job_service_pb.js';
+import { LogService } from '../../../gen/edge/v1/log_service_pb.js';
+import { WorkerService } from '../../../gen/edge/v1/worker_service_pb.js';
+
+export const DEFAULT_API_URL = 'http://127.0.0.1:50051';
+
+export interface Api {
+  readonly url: string;
+  readonly jobs: Client<typeof JobService>;
+  readonly workers: Client<typeof WorkerService>;
+  readonly logs: Client<typeof LogService>;
+  /** Closes the HTTP/2 connection. */
+  close(): void;
+}
+
+/** Clients of the three services over one gRPC (HTTP/2) connection. */
+export function connectApi(url: string): Api {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new Error(`API URL "${url}" is not a URL; expected e.g. ${DEFAULT_API_URL}`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new Error(`API URL "${url}" must start with http:// or https://`);
+  }
+  // Pings find a dead connection within seconds, so a worker notices a lost server and reconnects.
+  const sessionManager = new Http2SessionManager(url, { pingIntervalMs: 5_000, pingTimeoutMs: 5_000, idleConnectionTimeoutMs: 60_000 });
+  const transport = createGrpcTransport({ baseUrl: url, sessionManager });
+  return {
+    url,
+    jobs: createClient(JobService, transport),
+    workers: createClient(WorkerService, transport),
+    logs: createClient(LogService, transport),
+    close: () => sessionManager.abort(),
+  };
+}
