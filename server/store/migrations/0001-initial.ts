@@ -37,10 +37,12 @@ export async function up(knex: Knex): Promise<void> {
     t.bigInteger('started_at').nullable();
     t.bigInteger('ended_at').nullable();
     t.bigInteger('updated_at').notNullable();
-    // The claim reads QUEUED jobs of a queue in (priority desc, id) order: this index matches it.
-    t.index(['state', 'queue', 'priority', 'id'], 'jobs_claim_idx');
     t.index(['worker_name', 'state'], 'jobs_worker_idx');
   });
+  // The claim reads the QUEUED jobs of one queue in (priority desc, id) order. An index in exactly
+  // that order lets MySQL stop after LIMIT rows; any sort step would make FOR UPDATE lock every
+  // queued row of the queue and leave other claimers nothing to take.
+  await knex.raw('CREATE INDEX jobs_claim_idx ON jobs (state, queue, priority DESC, id)');
 
   await knex.schema.createTable('job_attempts', (t) => {
     t.string('job_id', 36).notNullable();

@@ -1,0 +1,52 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import mysql from 'mysql2/promise';
+
+/** A throw-away database for one test or suite; drop() removes every trace of it. */
+export interface TestDatabase {
+  readonly url: string;
+  drop(): Promise<void>;
+}
+
+export const MARIADB = { host: '127.0.0.1', port: 3306, user: 'root', password: '' };
+
+export function tempDir(prefix: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `edge-${prefix}-`));
+}
+
+export async function createSqliteDatabase(): Promise<TestDatabase> {
+  const dir = tempDir('sqlite');
+  return {
+    url: `sqlite:${path.join(dir, 'edge.db')}`,
+    drop: async () => fs.rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/** A fresh database on the local MariaDB. A missing MariaDB fails the test: it is never skipped. */
+export async function createMariaDbDatabase(): Promise<TestDatabase> {
+  const name = `edge_test_${randomBytes(6).toString('hex')}`;
+  let conn;
+  try {
+    conn = await mysql.createConnection({ ...MARIADB, connectTimeout: 5000 });
+  } catch (err) {
+    throw new Error(`MariaDB is not reachable at ${MARIADB.host}:${MARIADB.port} (${(err as Error).message}); .ci/run starts it`);
+  }
+  await conn.query(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4`);
+  await conn.end();
+  return {
+    url: `mysql://${MARIADB.user}@${MARIADB.host}:${MARIADB.port}/${name}`,
+    async drop() {
+      const c = await mysql.createConnection(MARIADB);
+      await c.query(`DROP DATABASE IF EXISTS \`${name}\``);
+      await c.end();
+    },
+  };
+}
+
+/** The two stores every store and end-to-end test runs against. */
+export const DATABASES: { name: string; create: () => Promise<TestDatabase> }[] = [
+  { name: 'SQLite', create: createSqliteDatabase },
+  { name: 'MariaDB', create: createMariaDbDatabase },
+];

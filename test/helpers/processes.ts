@@ -1,0 +1,107 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { tempDir } from './databases.js';
+import { waitFor } from './wait.js';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+/** The built CLI, as a user runs it (`npm test` builds first). */
+export const EDGE_BIN = path.join(ROOT, 'worker-cli/bin/run.js');
+
+const running = new Set<ChildProcess>();
+
+/** Every process a test spawned and did not stop is killed when the test run ends. */
+process.once('exit', () => {
+  for (const p of running) p.kill('SIGKILL');
+});
+
+export interface Proc {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  output(): string;
+  /** Resolves with the exit code (or signal name) once the process has exited. */
+  exited: Promise<number | string>;
+  /** Sends a signal and waits for the exit; SIGKILL after `killAfterMs`. */
+  stop(signal?: NodeJS.Signals, killAfterMs?: number): Promise<number | string>;
+}
+
+export function spawnEdge(args: string[], env: Record<string, string> = {}): Proc {
+  const child = spawn(process.execPath, [EDGE_BIN, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.add(child);
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | string>((resolve) =>
+    child.once('exit', (code, signal) => {
+      running.delete(child);
+      resolve(code ?? signal ?? -1);
+    }),
+  );
+  return {
+    child,
+    pid: child.pid!,
+    output: () => out,
+    exited,
+    async stop(signal = 'SIGINT', killAfterMs = 20_000) {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+      const r = await exited;
+      clearTimeout(timer);
+      return r;
+    },
+  };
+}
+
+export interface ServerProc extends Proc {
+  readonly url: string;
+}
+
+export async function startServerProcess(databaseUrl: string, extraArgs: string[] = []): Promise<ServerProc> {
+  const dataDir = tempDir('server');
+  const proc = spawnEdge(['server', '--port', '0', '--data-dir', dataDir, '--database', databaseUrl, ...extraArgs]);
+  const url = await waitFor(
+    'the server to listen',
+    () => {
+      if (proc.child.exitCode !== null) throw new Error(`server exited: ${proc.output()}`);
+      return /listening on (http:\/\/\S+)/.exec(proc.output())?.[1];
+    },
+    30_000,
+  );
+  return { ...proc, url };
+}
+
+export interface WorkerProcOptions {
+  name: string;
+  queues?: string;
+  concurrency?: number;
+  stateDir?: string;
+}
+
+export interface WorkerProc extends Proc {
+  readonly name: string;
+  readonly stateDir: string;
+}
+
+export function startWorkerProcess(apiUrl: string, opts: WorkerProcOptions): WorkerProc {
+  const stateDir = opts.stateDir ?? tempDir('worker');
+  const args = ['worker', '--api-url', apiUrl, '--name', opts.name, '--state-dir', stateDir, '-c', String(opts.concurrency ?? 1)];
+  if (opts.queues) args.push('-q', opts.queues);
+  return { ...spawnEdge(args), name: opts.name, stateDir };
+}
+
+/** Runs a CLI command to its end. */
+export async function runEdge(args: string[], env: Record<string, string> = {}): Promise<{ code: number | string; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [EDGE_BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | string>((resolve) => child.once('exit', (c, s) => resolve(c ?? s ?? -1)));
+  running.delete(child);
+  return { code, stdout, stderr };
+}

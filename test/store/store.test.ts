@@ -1,0 +1,195 @@
+import assert from 'node:assert/strict';
+import { openStore } from '../../server/store/open-store.js';
+import type { JobSpecRecord } from '../../server/store/records.js';
+import type { Store } from '../../server/store/store.js';
+import { DATABASES, type TestDatabase } from '../helpers/databases.js';
+
+const spec = (over: Partial<JobSpecRecord> = {}): JobSpecRecord => ({
+  queue: 'default',
+  argv: ['true'],
+  env: {},
+  cwd: '',
+  slots: 1,
+  priority: 0,
+  timeoutSeconds: 0,
+  maxAttempts: 1,
+  labels: {},
+  ...over,
+});
+
+for (const db of DATABASES) {
+  describe(`store on ${db.name}`, function () {
+    let database: TestDatabase;
+    let store: Store;
+    let now = 1_000_000;
+    const tick = () => ++now;
+
+    beforeEach(async () => {
+      database = await db.create();
+      store = openStore(database.url);
+      await store.migrate();
+    });
+
+    afterEach(async () => {
+      await store.close();
+      await database.drop();
+    });
+
+    async function worker(name: string, queues = ['default'], concurrency = 1) {
+      return store.registerWorker({ name, queues, concurrency, version: '0.1.0' }, tick());
+    }
+
+    it('stores a job and reads it back with every field', async () => {
+      const job = await store.submitJob(spec({ argv: ['echo', 'hé'], env: { A: '1' }, labels: { team: 'x' }, priority: -3, slots: 2 }), tick());
+      const read = await store.getJob(job.id);
+      assert.deepEqual(read, job);
+      assert.equal(read!.state, 'QUEUED');
+      assert.equal(await store.getJob('00000000-0000-0000-0000-000000000000'), undefined);
+    });
+
+    it('lists newest first with filters and a cursor', async () => {
+      const a = await store.submitJob(spec({ queue: 'a' }), tick());
+      const b = await store.submitJob(spec({ queue: 'b' }), tick());
+      const c = await store.submitJob(spec({ queue: 'a' }), tick());
+      assert.deepEqual((await store.listJobs({ limit: 10 })).map((j) => j.id), [c.id, b.id, a.id]);
+      assert.deepEqual((await store.listJobs({ limit: 10, queue: 'a' })).map((j) => j.id), [c.id, a.id]);
+      assert.deepEqual((await store.listJobs({ limit: 10, beforeId: c.id })).map((j) => j.id), [b.id, a.id]);
+      assert.deepEqual((await store.listJobs({ limit: 10, states: ['RUNNING'] })).map((j) => j.id), []);
+    });
+
+    it('claims only jobs of the worker queues, in priority then submission order', async () => {
+      await worker('w', ['a', 'c'], 10);
+      const low = await store.submitJob(spec({ queue: 'a' }), tick());
+      await store.submitJob(spec({ queue: 'b' }), tick());
+      const high = await store.submitJob(spec({ queue: 'c', priority: 5 }), tick());
+      const low2 = await store.submitJob(spec({ queue: 'a' }), tick());
+      const got = await store.claimJobs('w', tick(), 10);
+      assert.deepEqual(got.map((g) => g.job.id), [high.id, low.id, low2.id]);
+      assert.ok(got.every((g) => g.attempt === 1 && g.job.state === 'ASSIGNED' && g.job.workerName === 'w'));
+      assert.equal((await store.listJobs({ limit: 10, states: ['QUEUED'] })).length, 1);
+    });
+
+    it('never gives a worker more slots than its concurrency', async () => {
+      await worker('w', ['default'], 3);
+      const two = await store.submitJob(spec({ slots: 2 }), tick());
+      const twoMore = await store.submitJob(spec({ slots: 2 }), tick());
+      const one = await store.submitJob(spec({ slots: 1 }), tick());
+      const first = await store.claimJobs('w', tick(), 10);
+      assert.deepEqual(first.map((g) => g.job.id), [two.id, one.id]);
+      assert.deepEqual(await store.claimJobs('w', tick(), 10), []);
+      assert.equal((await store.getWorker('w'))!.usedSlots, 3);
+      await store.reportJob({ jobId: two.id, attempt: 1, workerName: 'w', state: 'SUCCEEDED', exitCode: 0, signal: null, reason: '' }, tick());
+      const second = await store.claimJobs('w', tick(), 10);
+      assert.deepEqual(second.map((g) => g.job.id), [twoMore.id]);
+    });
+
+    it('gives each job to exactly one of many workers claiming at once', async () => {
+      const names = Array.from({ length: 8 }, (_, i) => `w${i}`);
+      for (const n of names) await worker(n, ['default'], 4);
+      const jobs = [];
+      for (let i = 0; i < 20; i++) jobs.push(await store.submitJob(spec(), tick()));
+      // Claimers skip rows another holds, so a round may leave jobs behind; rounds go on until none is left.
+      const perWorker = new Map<string, number>();
+      const claimed: string[] = [];
+      for (let round = 0; round < 10 && claimed.length < 20; round++) {
+        const results = await Promise.all(names.map((n) => store.claimJobs(n, tick(), 10)));
+        results.forEach((r, i) => perWorker.set(names[i]!, (perWorker.get(names[i]!) ?? 0) + r.length));
+        claimed.push(...results.flat().map((g) => g.job.id));
+      }
+      assert.equal(claimed.length, 20);
+      assert.equal(new Set(claimed).size, 20);
+      for (const n of perWorker.values()) assert.ok(n <= 4, `a worker of concurrency 4 got ${n} jobs`);
+      assert.deepEqual(new Set(jobs.map((j) => j.id)), new Set(claimed));
+    });
+
+    it('takes no job for a terminating worker', async () => {
+      await worker('w');
+      await store.submitJob(spec(), tick());
+      await store.heartbeat('w', 'TERMINATING', tick());
+      assert.deepEqual(await store.claimJobs('w', tick(), 10), []);
+    });
+
+    it('applies reports of the holder and refuses stale or foreign ones', async () => {
+      await worker('w');
+      await worker('other');
+      const job = await store.submitJob(spec(), tick());
+      await store.claimJobs('w', tick(), 1);
+      const report = { jobId: job.id, attempt: 1, workerName: 'w', exitCode: null, signal: null, reason: '' };
+      await assert.rejects(store.reportJob({ ...report, workerName: 'other', state: 'RUNNING' }, tick()), { kind: 'stale' });
+      await assert.rejects(store.reportJob({ ...report, attempt: 2, state: 'RUNNING' }, tick()), { kind: 'stale' });
+      const running = await store.reportJob({ ...report, state: 'RUNNING' }, tick());
+      assert.equal(running.state, 'RUNNING');
+      assert.equal((await store.reportJob({ ...report, state: 'RUNNING' }, tick())).state, 'RUNNING'); // re-sent: no change
+      const failed = await store.reportJob({ ...report, state: 'FAILED', exitCode: 3, reason: 'exited with code 3' }, tick());
+      assert.equal(failed.exitCode, 3);
+      await assert.rejects(store.reportJob({ ...report, state: 'SUCCEEDED', exitCode: 0 }, tick()), { kind: 'conflict' });
+      const [attempt] = await store.listAttempts(job.id);
+      assert.equal(attempt!.state, 'FAILED');
+      assert.equal(attempt!.exitCode, 3);
+      assert.equal(attempt!.workerName, 'w');
+    });
+
+    it('puts a handed-back job back in its queue', async () => {
+      await worker('w');
+      const job = await store.submitJob(spec(), tick());
+      await store.claimJobs('w', tick(), 1);
+      const back = await store.reportJob({ jobId: job.id, attempt: 1, workerName: 'w', state: 'QUEUED', exitCode: null, signal: null, reason: '' }, tick());
+      assert.equal(back.state, 'QUEUED');
+      assert.equal(back.attempt, 0);
+      assert.deepEqual(await store.listAttempts(job.id), []);
+      assert.equal((await store.claimJobs('w', tick(), 1))[0]!.attempt, 1);
+    });
+
+    it('cancels a queued job at once and flags a held one', async () => {
+      await worker('w');
+      const queued = await store.submitJob(spec({ queue: 'other' }), tick());
+      const held = await store.submitJob(spec(), tick());
+      await store.claimJobs('w', tick(), 1);
+      const c1 = await store.cancelJob(queued.id, tick());
+      assert.equal(c1.kind, 'canceled');
+      assert.equal((await store.getJob(queued.id))!.state, 'CANCELED');
+      const c2 = await store.cancelJob(held.id, tick());
+      assert.equal(c2.kind, 'requested');
+      assert.equal((await store.getJob(held.id))!.cancelRequested, true);
+      assert.equal((await store.cancelJob(queued.id, tick())).kind, 'ended');
+      await assert.rejects(store.cancelJob('00000000-0000-0000-0000-000000000000', tick()), { kind: 'not-found' });
+    });
+
+    it('appends log chunks idempotently by offset and reads any range', async () => {
+      await worker('w');
+      const job = await store.submitJob(spec(), tick());
+      await store.claimJobs('w', tick(), 1);
+      assert.equal(await store.appendLog(job.id, 1, 0, Buffer.from('hello ')), 6);
+      assert.equal(await store.appendLog(job.id, 1, 0, Buffer.from('hello ')), 6); // re-sent
+      assert.equal(await store.appendLog(job.id, 1, 3, Buffer.from('lo world')), 11); // overlapping
+      await assert.rejects(store.appendLog(job.id, 1, 20, Buffer.from('gap')), { kind: 'out-of-range' });
+      await assert.rejects(store.appendLog(job.id, 2, 0, Buffer.from('x')), { kind: 'not-found' });
+      const all = await store.readLog(job.id, 0, 0, 1024);
+      assert.equal(all.data.toString(), 'hello world');
+      assert.equal(all.size, 11);
+      assert.equal(all.ended, false);
+      assert.equal((await store.readLog(job.id, 1, 4, 3)).data.toString(), 'o w');
+      assert.equal((await store.readLog(job.id, 1, 11, 10)).data.length, 0);
+      const bin = Buffer.from([0, 255, 1, 254]);
+      await store.appendLog(job.id, 1, 11, bin);
+      assert.deepEqual((await store.readLog(job.id, 1, 11, 10)).data, bin);
+      await store.reportJob({ jobId: job.id, attempt: 1, workerName: 'w', state: 'SUCCEEDED', exitCode: 0, signal: null, reason: '' }, tick());
+      assert.equal((await store.readLog(job.id, 1, 0, 100)).ended, true);
+      await assert.rejects(store.appendLog(job.id, 1, 15, Buffer.from('late')), { kind: 'stale' });
+    });
+
+    it('keeps workers with the slots and jobs they hold', async () => {
+      await worker('b', ['x', 'y'], 4);
+      await worker('a');
+      const j = await store.submitJob(spec({ queue: 'x', slots: 3 }), tick());
+      await store.claimJobs('b', tick(), 5);
+      const list = await store.listWorkers(10);
+      assert.deepEqual(list.map((w) => w.name), ['a', 'b']);
+      assert.deepEqual(list[1]!.jobIds, [j.id]);
+      assert.equal(list[1]!.usedSlots, 3);
+      assert.deepEqual(list[1]!.queues, ['x', 'y']);
+      assert.deepEqual((await store.listWorkers(10, 'a')).map((w) => w.name), ['b']);
+      assert.equal((await store.heartbeat('nobody', 'IDLE', tick())), undefined);
+    });
+  });
+}
