@@ -12,15 +12,27 @@ export interface TestDatabase {
 
 export const MARIADB = { host: '127.0.0.1', port: 3306, user: 'root', password: '' };
 
+const tempDirs = new Set<string>();
+
+/** A temporary folder, removed when the test run ends. */
 export function tempDir(prefix: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `edge-${prefix}-`));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `edge-${prefix}-`));
+  tempDirs.add(dir);
+  return dir;
 }
+
+process.once('exit', () => {
+  for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true });
+});
 
 export async function createSqliteDatabase(): Promise<TestDatabase> {
   const dir = tempDir('sqlite');
   return {
     url: `sqlite:${path.join(dir, 'edge.db')}`,
-    drop: async () => fs.rmSync(dir, { recursive: true, force: true }),
+    drop: async () => {
+      fs.rmSync(dir, { recursive: true, force: true });
+      tempDirs.delete(dir);
+    },
   };
 }
 

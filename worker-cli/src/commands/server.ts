@@ -23,6 +23,7 @@ ends worker streams cleanly and stops.`;
     'heartbeat-interval': Flags.integer({ description: 'seconds between worker heartbeats', default: 10, min: 1, max: 3600 }),
     host: Flags.string({ description: 'address to listen on', default: '127.0.0.1' }),
     port: Flags.integer({ description: 'port to listen on (0 picks a free one)', default: 50051, min: 0, max: 65535 }),
+    welcome: Flags.boolean({ description: 'print how to start a worker and run a first job', hidden: true }),
   };
 
   async run(): Promise<void> {
@@ -36,6 +37,7 @@ ends worker streams cleanly and stops.`;
       this.error(`cannot start the server on ${flags.host}:${flags.port} with ${redactUrl(databaseUrl)}: ${(err as Error).message}`, { exit: 1 });
     }
     process.stdout.write(`edge server listening on ${server.url} (database ${redactUrl(databaseUrl)})\n`);
+    if (flags.welcome) process.stdout.write(welcome(server.url));
     await new Promise<void>((resolve) => {
       const stop = (signal: string) => {
         process.stdout.write(`received ${signal}: shutting down\n`);
@@ -47,4 +49,18 @@ ends worker streams cleanly and stops.`;
     await server.close();
     process.stdout.write('edge server stopped\n');
   }
+}
+
+function welcome(url: string): string {
+  const api = url === 'http://127.0.0.1:50051' ? '' : ` --api-url ${url}`;
+  return `
+Edge Executor is up. In another terminal, in this folder, start a worker and run a job:
+
+  npx edge worker${api} -q default
+  npx edge job submit${api} -- sh -c 'echo hello from $HOSTNAME; uname -a'
+  npx edge job logs${api} <the id it printed>
+  npx edge job list${api}
+
+Stop the worker with \`npx edge stop\`, this server with Ctrl-C.
+`;
 }
