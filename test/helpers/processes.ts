@@ -60,17 +60,17 @@ export interface ServerProc extends Proc {
   readonly url: string;
 }
 
-export async function startServerProcess(databaseUrl: string, extraArgs: string[] = []): Promise<ServerProc> {
+export async function startServerProcess(databaseUrl: string, extraArgs: string[] = [], port = 0): Promise<ServerProc> {
   const dataDir = tempDir('server');
-  const proc = spawnEdge(['server', '--port', '0', '--data-dir', dataDir, '--database', databaseUrl, ...extraArgs]);
-  const url = await waitFor(
-    'the server to listen',
-    () => {
-      if (proc.child.exitCode !== null) throw new Error(`server exited: ${proc.output()}`);
-      return /listening on (http:\/\/\S+)/.exec(proc.output())?.[1];
-    },
-    30_000,
-  );
+  const proc = spawnEdge(['server', '--port', String(port), '--data-dir', dataDir, '--database', databaseUrl, ...extraArgs]);
+  const exitedEarly = proc.exited.then((code) => {
+    throw new Error(`server exited (${code}) before listening: ${proc.output()}`);
+  });
+  const url = await Promise.race([
+    waitFor('the server to listen', () => /listening on (http:\/\/\S+)/.exec(proc.output())?.[1], 30_000),
+    exitedEarly,
+  ]);
+  exitedEarly.catch(() => undefined);
   return { ...proc, url };
 }
 
