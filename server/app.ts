@@ -1,5 +1,6 @@
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { Dispatcher } from './dispatch/dispatcher.js';
+import { EventFeed } from './dispatch/event-feed.js';
 import { Notifier } from './dispatch/notifier.js';
 import { listenOnePort } from './http/one-port.js';
 import { routes } from './routes.js';
@@ -14,6 +15,10 @@ export interface ServerConfig {
   port: number;
   databaseUrl: string;
   heartbeatIntervalSeconds: number;
+  /** Head reservation delay (see ClaimPolicy); default 10 s. */
+  reserveAfterSeconds?: number;
+  /** How often this replica reads the change log for changes made through other replicas; default 100 ms. */
+  eventPollMs?: number;
   log: (msg: string, err?: unknown) => void;
 }
 
@@ -26,11 +31,15 @@ export interface RunningServer {
 }
 
 /** Builds the service context and the request handler over a store. Exported for in-process tests. */
-export function buildApp(store: Store, config: Pick<ServerConfig, 'heartbeatIntervalSeconds' | 'log'>) {
+export async function buildApp(store: Store, config: Pick<ServerConfig, 'heartbeatIntervalSeconds' | 'reserveAfterSeconds' | 'eventPollMs' | 'log'>) {
   const shutdown = new AbortController();
+  const feed = new EventFeed({ store, pollMs: config.eventPollMs ?? 100, log: config.log });
+  await feed.start();
+  const policy = { reserveAfterMs: (config.reserveAfterSeconds ?? 10) * 1000 };
   const ctx: ServiceContext = {
     store,
-    dispatcher: new Dispatcher({ store, log: config.log }),
+    feed,
+    dispatcher: new Dispatcher({ store, log: config.log, feed, policy }),
     jobEvents: new Notifier(),
     now: Date.now,
     heartbeatIntervalSeconds: config.heartbeatIntervalSeconds,
@@ -48,6 +57,7 @@ export function buildApp(store: Store, config: Pick<ServerConfig, 'heartbeatInte
     async shutdown() {
       shutdown.abort();
       await ctx.dispatcher.close();
+      await feed.close();
     },
   };
 }
@@ -60,7 +70,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     await store.close();
     throw err;
   }
-  const app = buildApp(store, config);
+  const app = await buildApp(store, config);
   const listener = await listenOnePort(app.handler, config.host, config.port);
   const shownHost = config.host.includes(':') ? `[${config.host}]` : config.host;
   return {

@@ -5,10 +5,11 @@ import {
   JobCancellationSchema,
   type FetchJobsResponse,
 } from '../../gen/edge/v1/worker_service_pb.js';
-import type { Assignment } from '../store/records.js';
-import type { Store } from '../store/store.js';
+import { TERMINAL_JOB_STATES, type Assignment, type JobEventRecord } from '../store/records.js';
+import type { ClaimPolicy, Store } from '../store/store.js';
 import { jobToWire } from '../services/convert.js';
 import { Channel } from './channel.js';
+import type { EventFeed } from './event-feed.js';
 
 /** Jobs handed to a worker in one claim at most. */
 const CLAIM_BATCH = 32;
@@ -27,6 +28,9 @@ export interface DispatcherOptions {
   log: (msg: string, err?: unknown) => void;
   /** Period of the sweep that claims for every connected worker, catching what no event announced. */
   sweepMs?: number;
+  /** The change log reader that tells this replica what happened through the others. */
+  feed?: EventFeed;
+  policy?: ClaimPolicy;
 }
 
 /**
@@ -41,13 +45,34 @@ export class Dispatcher {
   private readonly log: DispatcherOptions['log'];
   private readonly sweep: NodeJS.Timeout;
   private readonly inflight = new Set<Promise<void>>();
+  private readonly policy: ClaimPolicy;
+  private readonly unsubscribe: (() => void) | undefined;
 
   constructor(opts: DispatcherOptions) {
     this.store = opts.store;
     this.now = opts.now ?? Date.now;
     this.log = opts.log;
-    this.sweep = setInterval(() => this.wakeAll(), opts.sweepMs ?? 1000);
+    this.policy = opts.policy ?? {};
+    this.sweep = setInterval(() => this.wakeAll(), opts.sweepMs ?? 2000);
     this.sweep.unref();
+    this.unsubscribe = opts.feed?.subscribe((events) => this.onEvents(events));
+  }
+
+  /** Changes seen in the log, made through any replica: wake the workers they may concern. */
+  private onEvents(events: JobEventRecord[]): void {
+    const queues = new Set<string>();
+    const workers = new Set<string>();
+    for (const e of events) {
+      if (e.kind === 'cancel') {
+        if (e.workerName) this.cancel(e.workerName, e.jobId, e.attempt, e.reason);
+      } else if (e.state === 'QUEUED') {
+        queues.add(e.queue);
+      } else if (TERMINAL_JOB_STATES.includes(e.state) && e.workerName) {
+        workers.add(e.workerName);
+      }
+    }
+    for (const q of queues) this.wakeQueue(q);
+    for (const w of workers) this.wakeWorker(w);
   }
 
   /** Opens the stream of a worker; a previous stream of the same worker on this server is closed. */
@@ -105,6 +130,7 @@ export class Dispatcher {
   /** Ends every stream (server shutdown) and waits for claims under way. */
   async close(): Promise<void> {
     clearInterval(this.sweep);
+    this.unsubscribe?.();
     for (const s of this.sessions.values()) s.channel.close();
     this.sessions.clear();
     await Promise.allSettled([...this.inflight]);
@@ -129,7 +155,7 @@ export class Dispatcher {
       if (session.channel.isClosed) return;
       let assigned: Assignment[];
       try {
-        assigned = await this.store.claimJobs(session.workerName, this.now(), CLAIM_BATCH);
+        assigned = await this.store.claimJobs(session.workerName, this.now(), CLAIM_BATCH, this.policy);
       } catch (err) {
         this.log(`claim for worker ${session.workerName} failed`, err);
         return;

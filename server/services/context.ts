@@ -1,4 +1,5 @@
 import type { Dispatcher } from '../dispatch/dispatcher.js';
+import type { EventFeed } from '../dispatch/event-feed.js';
 import type { Notifier } from '../dispatch/notifier.js';
 import type { Store } from '../store/store.js';
 
@@ -6,6 +7,8 @@ import type { Store } from '../store/store.js';
 export interface ServiceContext {
   store: Store;
   dispatcher: Dispatcher;
+  /** This replica's reader of the job change log; kick it after a change so watchers see it at once. */
+  feed: EventFeed;
   /** Keyed by job id: wakes log tails. */
   jobEvents: Notifier;
   now: () => number;

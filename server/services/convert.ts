@@ -2,7 +2,9 @@ import { create } from '@bufbuild/protobuf';
 import { timestampFromMs, type Timestamp } from '@bufbuild/protobuf/wkt';
 import { JobSchema, JobSpecSchema, JobState, type Job } from '../../gen/edge/v1/job_pb.js';
 import { WorkerSchema, WorkerState, type Worker } from '../../gen/edge/v1/worker_pb.js';
-import type { JobRecord, JobStateName, WorkerRecord, WorkerStateName } from '../store/records.js';
+import { JobEventSchema, QueueStatsSchema, type JobEvent, type QueueStats } from '../../gen/edge/v1/job_service_pb.js';
+import type { JobEventRecord, JobRecord, JobStateName, QueueStatsRecord, WorkerRecord, WorkerStateName } from '../store/records.js';
+import { waitingReason } from './waiting-reasons.js';
 
 /** Mapping between store records and wire messages. */
 
@@ -53,5 +55,38 @@ export function workerToWire(w: WorkerRecord): Worker {
     version: w.version,
     firstOnlineTime: ts(w.firstOnlineAt),
     lastHeartbeatTime: ts(w.lastHeartbeatAt),
+  });
+}
+
+export function jobEventToWire(e: JobEventRecord): JobEvent {
+  return create(JobEventSchema, {
+    cursor: String(e.seq),
+    jobId: e.jobId,
+    queue: e.queue,
+    state: jobStateToWire(e.state),
+    attempt: e.attempt,
+    workerName: e.workerName ?? '',
+    exitCode: e.exitCode ?? undefined,
+    signal: e.signal ?? '',
+    reason: e.reason,
+    time: timestampFromMs(e.at),
+  });
+}
+
+export function queueStatsToWire(q: QueueStatsRecord): QueueStats {
+  return create(QueueStatsSchema, {
+    queue: q.queue,
+    queued: q.counts.QUEUED,
+    assigned: q.counts.ASSIGNED,
+    running: q.counts.RUNNING,
+    succeeded: q.counts.SUCCEEDED,
+    failed: q.counts.FAILED,
+    canceled: q.counts.CANCELED,
+    oldestQueuedTime: ts(q.oldestQueuedAt),
+    workers: q.workers,
+    freeSlots: q.freeSlots,
+    maxWorkerSlots: q.maxWorkerSlots,
+    unplaceable: q.unplaceable.map((u) => ({ jobId: u.jobId, slots: u.slots, reason: waitingReason(q.queue, u.slots, q.maxWorkerSlots) ?? '' })),
+    unplaceableCount: q.unplaceableCount,
   });
 }

@@ -1,11 +1,17 @@
 import type { ServiceImpl } from '@connectrpc/connect';
 import { JobService } from '../../gen/edge/v1/job_service_pb.js';
+import { EventReader } from '../dispatch/event-reader.js';
 import type { JobStateName } from '../store/records.js';
-import { jobStateFromWire, jobToWire } from './convert.js';
+import { jobEventToWire, jobStateFromWire, jobToWire, queueStatsToWire } from './convert.js';
 import type { ServiceContext } from './context.js';
 import { invalid, notFound } from './errors.js';
 import { decodePageToken, encodePageToken } from './page-token.js';
 import { checkId, checkJobSpec, checkPageSize, checkQueue, checkWorkerName } from './validate.js';
+import { explainWaiting } from './waiting-reasons.js';
+
+const MAX_BATCH = 1000;
+/** How long a watch waits for news before it looks at the log again on its own. */
+const WATCH_RECHECK_MS = 1000;
 
 export function jobService(ctx: ServiceContext): ServiceImpl<typeof JobService> {
   const { store, dispatcher, now } = ctx;
@@ -14,14 +20,26 @@ export function jobService(ctx: ServiceContext): ServiceImpl<typeof JobService> 
       const spec = checkJobSpec(req.spec);
       const job = await store.submitJob(spec, now());
       dispatcher.wakeQueue(job.queue);
+      ctx.feed.kick();
       return { job: jobToWire(job) };
+    },
+
+    async submitJobs(req) {
+      if (req.specs.length === 0) throw invalid('specs is empty: give at least one job');
+      if (req.specs.length > MAX_BATCH) throw invalid(`specs has ${req.specs.length} jobs; the limit is ${MAX_BATCH}`);
+      const specs = req.specs.map((s, i) => checkJobSpec(s, `specs[${i}]`));
+      const jobs = await store.submitJobs(specs, now());
+      for (const q of new Set(jobs.map((j) => j.queue))) dispatcher.wakeQueue(q);
+      ctx.feed.kick();
+      return { jobs: jobs.map(jobToWire) };
     },
 
     async getJob(req) {
       const id = checkId('id', req.id);
       const job = await store.getJob(id);
       if (!job) throw notFound(`job ${id}`);
-      return { job: jobToWire(job) };
+      const [explained] = await explainWaiting(store, [job]);
+      return { job: jobToWire(explained!) };
     },
 
     async listJobs(req) {
@@ -38,7 +56,7 @@ export function jobService(ctx: ServiceContext): ServiceImpl<typeof JobService> 
       };
       const beforeId = decodePageToken(req.pageToken, filters);
       const jobs = await store.listJobs({ ...filters, beforeId, limit: limit + 1 });
-      const page = jobs.slice(0, limit);
+      const page = await explainWaiting(store, jobs.slice(0, limit));
       return {
         jobs: page.map(jobToWire),
         nextPageToken: jobs.length > limit ? encodePageToken(page[page.length - 1]!.id, filters) : '',
@@ -53,8 +71,49 @@ export function jobService(ctx: ServiceContext): ServiceImpl<typeof JobService> 
         dispatcher.cancel(job.workerName, job.id, job.attempt, 'canceled by user');
       }
       ctx.jobEvents.notify(job.id);
+      ctx.feed.kick();
       return { job: jobToWire(job) };
     },
+
+    async *watchJobs(req, handlerCtx) {
+      if (req.jobIds.length > MAX_BATCH) throw invalid(`job_ids has ${req.jobIds.length} ids; the limit is ${MAX_BATCH}`);
+      const filter = {
+        queue: req.queue ? checkQueue('queue', req.queue) : undefined,
+        jobIds: req.jobIds.map((id, i) => checkId(`job_ids[${i}]`, id)),
+      };
+      const start = req.cursor === '' ? await store.lastEventSeq() : parseCursor(req.cursor);
+      const reader = new EventReader(store, start, filter);
+      const signal = handlerCtx.signal;
+      // The first message tells a client that asked for "now" which cursor that was.
+      yield { events: [], cursor: String(start) };
+      let reported = start;
+      while (!signal.aborted) {
+        const events = await reader.next();
+        if (events.length || reader.cursor - reported >= 1000) {
+          reported = reader.cursor;
+          yield { events: events.map(jobEventToWire), cursor: String(reader.cursor) };
+          continue;
+        }
+        await ctx.feed.waitForNews(WATCH_RECHECK_MS, signal);
+      }
+    },
+
+    async listQueueStats(req) {
+      const limit = checkPageSize(req.pageSize);
+      const after = decodePageToken(req.pageToken, {});
+      const all = await store.queueStats();
+      const rest = after === undefined ? all : all.filter((q) => q.queue > after);
+      const page = rest.slice(0, limit);
+      return {
+        queues: page.map(queueStatsToWire),
+        nextPageToken: rest.length > limit ? encodePageToken(page[page.length - 1]!.queue, {}) : '',
+      };
+    },
   };
+}
+
+function parseCursor(cursor: string): number {
+  if (!/^\d{1,15}$/.test(cursor)) throw invalid(`cursor "${cursor.slice(0, 40)}" is not a cursor this server issued`);
+  return Number(cursor);
 }
 

@@ -60,6 +60,7 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
       if (state === 'QUEUED') dispatcher.wakeQueue(job.queue);
       if (state === 'QUEUED' || TERMINAL_JOB_STATES.includes(state)) dispatcher.wakeWorker(workerName);
       ctx.jobEvents.notify(jobId);
+      ctx.feed.kick();
       return { job: jobToWire(job) };
     },
 

@@ -1,12 +1,19 @@
 import type { Knex } from 'knex';
 import { v7 as uuidv7 } from 'uuid';
 import { StoreError, notFound } from './errors.js';
+import { insertEvents, lastEventSeq, readEvents, stateEvent } from './job-events.js';
 import { migrationSource } from './migrations/index.js';
 import {
   ACCEPTING_WORKER_STATES,
   HELD_JOB_STATES,
+  JOB_STATES,
+  LIVE_WORKER_STATES,
   TERMINAL_JOB_STATES,
   type Assignment,
+  type EventFilter,
+  type JobEventRecord,
+  type JobStateName,
+  type QueueStatsRecord,
   type AttemptRecord,
   type JobFilter,
   type JobRecord,
@@ -17,7 +24,7 @@ import {
   type WorkerStateName,
 } from './records.js';
 import { jobSpecToRow, rowToAttempt, rowToJob, rowToWorker } from './rows.js';
-import type { CancelOutcome, RegisterInput, Store } from './store.js';
+import type { CancelOutcome, ClaimPolicy, RegisterInput, Store } from './store.js';
 
 type Db = Knex | Knex.Transaction;
 
@@ -41,7 +48,11 @@ export class KnexStore implements Store {
   }
 
   async submitJob(spec: JobSpecRecord, now: number): Promise<JobRecord> {
-    const job: JobRecord = {
+    return (await this.submitJobs([spec], now))[0]!;
+  }
+
+  async submitJobs(specs: JobSpecRecord[], now: number): Promise<JobRecord[]> {
+    const jobs: JobRecord[] = specs.map((spec) => ({
       ...spec,
       id: uuidv7(),
       state: 'QUEUED',
@@ -55,19 +66,28 @@ export class KnexStore implements Store {
       startedAt: null,
       endedAt: null,
       updatedAt: now,
-    };
-    await this.knex('jobs').insert({
-      id: job.id,
-      ...jobSpecToRow(spec),
-      state: job.state,
-      worker_name: null,
-      attempt: 0,
-      reason: '',
-      cancel_requested: false,
-      created_at: now,
-      updated_at: now,
+    }));
+    await this.knex.transaction(async (trx) => {
+      // Chunks keep each statement well under the drivers' placeholder limits.
+      for (let i = 0; i < jobs.length; i += 200) {
+        const chunk = jobs.slice(i, i + 200);
+        await trx('jobs').insert(
+          chunk.map((job) => ({
+            id: job.id,
+            ...jobSpecToRow(job),
+            state: job.state,
+            worker_name: null,
+            attempt: 0,
+            reason: '',
+            cancel_requested: false,
+            created_at: now,
+            updated_at: now,
+          })),
+        );
+        await insertEvents(trx, chunk.map((job) => stateEvent(job, now)));
+      }
     });
-    return job;
+    return jobs;
   }
 
   async getJob(id: string): Promise<JobRecord | undefined> {
@@ -100,9 +120,13 @@ export class KnexStore implements Store {
         await trx('jobs')
           .where({ id, state: 'QUEUED' })
           .update({ state: 'CANCELED', reason, cancel_requested: true, ended_at: now, updated_at: now });
-        return { kind: 'canceled', job: { ...job, state: 'CANCELED', reason, cancelRequested: true, endedAt: now, updatedAt: now } };
+        const canceled: JobRecord = { ...job, state: 'CANCELED', reason, cancelRequested: true, endedAt: now, updatedAt: now };
+        await insertEvents(trx, [stateEvent(canceled, now)]);
+        return { kind: 'canceled', job: canceled };
       }
       await trx('jobs').where({ id }).update({ cancel_requested: true, updated_at: now });
+      // The worker holding the job may be connected to another replica: the event reaches it there.
+      await insertEvents(trx, [{ ...stateEvent(job, now), kind: 'cancel', reason: 'canceled by user' }]);
       return { kind: 'requested', job: { ...job, cancelRequested: true, updatedAt: now } };
     });
   }
@@ -142,27 +166,36 @@ export class KnexStore implements Store {
     return rows.map((r) => rowToWorker(r, held.get(String(r.name)) ?? { jobIds: [], usedSlots: 0 }));
   }
 
-  async claimJobs(workerName: string, now: number, maxJobs: number): Promise<Assignment[]> {
+  async claimJobs(workerName: string, now: number, maxJobs: number, policy: ClaimPolicy = {}): Promise<Assignment[]> {
+    const reserveAfterMs = policy.reserveAfterMs ?? Infinity;
     return this.knex.transaction(async (trx) => {
       // Locking the worker row serializes claims for one worker, even across server replicas.
       const worker = await this.locked(trx('workers').where({ name: workerName })).first();
       if (!worker || !ACCEPTING_WORKER_STATES.includes(worker.state)) return [];
+      const concurrency = Number(worker.concurrency);
       const { usedSlots } = await heldBy(trx, workerName);
-      let free = Number(worker.concurrency) - usedSlots;
+      let free = concurrency - usedSlots;
       if (free <= 0) return [];
       const queues = JSON.parse(String(worker.queues)) as string[];
       // One index-ordered read per queue (see jobs_claim_idx), merged here in claim order. Every job
-      // takes at least one slot, so no more than min(free, maxJobs) rows can be taken from a queue.
-      const perQueue = Math.min(free, maxJobs);
-      const rows = (await Promise.all(queues.map((queue) => this.queuedHead(trx, queue, free, perQueue)))).flat();
+      // takes at least one slot, so at most min(free, maxJobs) can be taken; a few more rows let
+      // small jobs fill in behind a head job that does not fit yet.
+      const perQueue = Math.min(free, maxJobs) + 8;
+      const rows = (await Promise.all(queues.map((queue) => this.queuedHead(trx, queue, concurrency, perQueue)))).flat();
       rows.sort((a, b) => Number(b.priority) - Number(a.priority) || (String(a.id) < String(b.id) ? -1 : 1));
       const picked: JobRecord[] = [];
       for (const row of rows) {
+        if (picked.length >= maxJobs || free <= 0) break;
         const job = rowToJob(row);
-        if (picked.length >= maxJobs) break;
-        if (job.slots > free) continue;
-        picked.push(job);
-        free -= job.slots;
+        if (job.slots <= free) {
+          picked.push(job);
+          free -= job.slots;
+        } else if (now - job.createdAt >= reserveAfterMs) {
+          // Head reservation: this job fits the worker once its slots drain. It has waited long
+          // enough that nothing ranked behind it may take those slots first, or a stream of small
+          // jobs could starve it forever.
+          break;
+        }
       }
       if (!picked.length) return [];
       const ids = picked.map((j) => j.id);
@@ -182,21 +215,20 @@ export class KnexStore implements Store {
           log_size: 0,
         })),
       );
-      return picked.map((j) => ({
-        attempt: j.attempt + 1,
-        job: { ...j, state: 'ASSIGNED', workerName, attempt: j.attempt + 1, reason: '', updatedAt: now },
-      }));
+      const assigned = picked.map((j): JobRecord => ({ ...j, state: 'ASSIGNED', workerName, attempt: j.attempt + 1, reason: '', updatedAt: now }));
+      await insertEvents(trx, assigned.map((j) => stateEvent(j, now)));
+      return assigned.map((job) => ({ job, attempt: job.attempt }));
     });
   }
 
-  /** The first QUEUED jobs of a queue that fit `free` slots, locked (skipping rows others hold). */
-  private queuedHead(trx: Knex.Transaction, queue: string, free: number, limit: number): Promise<Record<string, unknown>[]> {
+  /** The first QUEUED jobs of a queue that a worker of this concurrency could hold, locked (skipping rows others hold). */
+  private queuedHead(trx: Knex.Transaction, queue: string, concurrency: number, limit: number): Promise<Record<string, unknown>[]> {
     // Tiny tables tempt MySQL into a full scan and sort, which locks every row: insist on the index.
     const from = this.dialect === 'mysql' ? trx.from(trx.raw('jobs FORCE INDEX (jobs_claim_idx)')) : trx('jobs');
     const q = from
       .select('*')
       .where({ state: 'QUEUED', queue })
-      .where('slots', '<=', free)
+      .where('slots', '<=', concurrency)
       .orderBy([{ column: 'priority', order: 'desc' }, { column: 'id', order: 'asc' }])
       .limit(limit);
     return this.dialect === 'mysql' ? q.forUpdate().skipLocked() : q;
@@ -221,28 +253,92 @@ export class KnexStore implements Store {
         if (job.state !== 'ASSIGNED') throw conflict(job, 'handed back');
         await trx('jobs').where({ id: job.id }).update({ state: 'QUEUED', worker_name: null, attempt: job.attempt - 1, updated_at: now });
         await trx('job_attempts').where(where).delete();
-        return { ...job, state: 'QUEUED', workerName: null, attempt: job.attempt - 1, updatedAt: now };
+        return this.recorded(trx, { ...job, state: 'QUEUED', workerName: null, attempt: job.attempt - 1, updatedAt: now }, now);
       }
       if (report.state === 'RUNNING') {
         if (job.state !== 'ASSIGNED') throw conflict(job, 'started');
         await trx('jobs').where({ id: job.id }).update({ state: 'RUNNING', started_at: now, updated_at: now });
         await trx('job_attempts').where(where).update({ state: 'RUNNING', started_at: now });
-        return { ...job, state: 'RUNNING', startedAt: now, updatedAt: now };
+        return this.recorded(trx, { ...job, state: 'RUNNING', startedAt: now, updatedAt: now }, now);
       }
       if (!HELD_JOB_STATES.includes(job.state)) throw conflict(job, `reported ${report.state}`);
       const end = { state: report.state, exit_code: report.exitCode, signal: report.signal, reason: report.reason };
       await trx('jobs').where({ id: job.id }).update({ ...end, ended_at: now, updated_at: now });
       await trx('job_attempts').where(where).update({ ...end, ended_at: now });
-      return {
-        ...job,
-        state: report.state,
-        exitCode: report.exitCode,
-        signal: report.signal,
-        reason: report.reason,
-        endedAt: now,
-        updatedAt: now,
-      };
+      const ended: JobRecord = { ...job, state: report.state, exitCode: report.exitCode, signal: report.signal, reason: report.reason, endedAt: now, updatedAt: now };
+      return this.recorded(trx, ended, now);
     });
+  }
+
+  /** Writes the event of a job's new state in the same transaction, and returns the job. */
+  private async recorded(trx: Knex.Transaction, job: JobRecord, now: number): Promise<JobRecord> {
+    await insertEvents(trx, [stateEvent(job, now)]);
+    return job;
+  }
+
+  readEvents(afterSeq: number, limit: number, filter?: EventFilter): Promise<JobEventRecord[]> {
+    return readEvents(this.knex, afterSeq, limit, filter);
+  }
+
+  lastEventSeq(): Promise<number> {
+    return lastEventSeq(this.knex);
+  }
+
+  async liveWorkers(): Promise<WorkerRecord[]> {
+    const rows = await this.knex('workers').whereIn('state', LIVE_WORKER_STATES).orderBy('name');
+    const held = await heldByMany(this.knex, rows.map((r) => String(r.name)));
+    return rows.map((r) => rowToWorker(r, held.get(String(r.name)) ?? { jobIds: [], usedSlots: 0 }));
+  }
+
+  async queueStats(): Promise<QueueStatsRecord[]> {
+    const counts = (await this.knex('jobs')
+      .select('queue', 'state')
+      .count({ n: '*' })
+      .min({ oldest: 'created_at' })
+      .groupBy('queue', 'state')) as Record<string, unknown>[];
+    const live = await this.liveWorkers();
+    const stats = new Map<string, QueueStatsRecord>();
+    const entry = (queue: string): QueueStatsRecord => {
+      let s = stats.get(queue);
+      if (!s) {
+        s = {
+          queue,
+          counts: Object.fromEntries(JOB_STATES.map((st) => [st, 0])) as Record<JobStateName, number>,
+          oldestQueuedAt: null,
+          workers: 0,
+          freeSlots: 0,
+          maxWorkerSlots: 0,
+          unplaceable: [],
+          unplaceableCount: 0,
+        };
+        stats.set(queue, s);
+      }
+      return s;
+    };
+    for (const r of counts) {
+      const s = entry(String(r.queue));
+      s.counts[r.state as JobStateName] = Number(r.n);
+      if (r.state === 'QUEUED') s.oldestQueuedAt = Number(r.oldest);
+    }
+    for (const w of live) {
+      for (const q of w.queues) {
+        const s = entry(q);
+        s.workers += 1;
+        s.maxWorkerSlots = Math.max(s.maxWorkerSlots, w.concurrency);
+        if (ACCEPTING_WORKER_STATES.includes(w.state)) s.freeSlots += Math.max(0, w.concurrency - w.usedSlots);
+      }
+    }
+    for (const s of stats.values()) {
+      if (!s.counts.QUEUED) continue;
+      const base = () => this.knex('jobs').where({ state: 'QUEUED', queue: s.queue }).where('slots', '>', s.maxWorkerSlots);
+      const [{ n }] = (await base().count({ n: '*' })) as [{ n: number | string }];
+      s.unplaceableCount = Number(n);
+      if (s.unplaceableCount) {
+        const rows = await base().select('id', 'slots').orderBy('id').limit(100);
+        s.unplaceable = rows.map((r) => ({ jobId: String(r.id), slots: Number(r.slots) }));
+      }
+    }
+    return [...stats.values()].sort((a, b) => (a.queue < b.queue ? -1 : a.queue > b.queue ? 1 : 0));
   }
 
   async appendLog(jobId: string, attempt: number, offset: number, data: Uint8Array): Promise<number> {

@@ -110,3 +110,37 @@ export interface LogRead {
   /** The job has ended: no attempt will follow. */
   jobEnded: boolean;
 }
+
+export interface JobEventRecord {
+  seq: number;
+  jobId: string;
+  queue: string;
+  /** 'state': the job entered `state`; 'cancel': its worker must stop the attempt. */
+  kind: 'state' | 'cancel';
+  state: JobStateName;
+  attempt: number;
+  workerName: string | null;
+  exitCode: number | null;
+  signal: string | null;
+  reason: string;
+  at: number;
+}
+
+export interface EventFilter {
+  queue?: string;
+  jobIds?: string[];
+}
+
+export interface QueueStatsRecord {
+  queue: string;
+  counts: Record<JobStateName, number>;
+  oldestQueuedAt: number | null;
+  workers: number;
+  freeSlots: number;
+  maxWorkerSlots: number;
+  unplaceable: { jobId: string; slots: number }[];
+  unplaceableCount: number;
+}
+
+/** Worker states in which a worker counts as alive (it may take or finish jobs). */
+export const LIVE_WORKER_STATES: readonly WorkerStateName[] = WORKER_STATES.filter((s) => s !== 'OFFLINE' && s !== 'UNKNOWN');

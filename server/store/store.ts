@@ -1,5 +1,8 @@
 import type {
   Assignment,
+  EventFilter,
+  JobEventRecord,
+  QueueStatsRecord,
   AttemptRecord,
   JobFilter,
   JobRecord,
@@ -17,6 +20,14 @@ export interface RegisterInput {
   version: string;
 }
 
+export interface ClaimPolicy {
+  /**
+   * Head reservation: once the first job in claim order has waited this long and fits the worker's
+   * concurrency but not its free slots, the worker takes nothing ranked behind it. Default: never.
+   */
+  reserveAfterMs?: number;
+}
+
 export type CancelOutcome =
   /** The job was QUEUED and is now CANCELED. */
   | { kind: 'canceled'; job: JobRecord }
@@ -32,6 +43,8 @@ export interface Store {
   close(): Promise<void>;
 
   submitJob(spec: JobSpecRecord, now: number): Promise<JobRecord>;
+  /** Stores several jobs in one transaction: all or none. */
+  submitJobs(specs: JobSpecRecord[], now: number): Promise<JobRecord[]>;
   getJob(id: string): Promise<JobRecord | undefined>;
   listJobs(filter: JobFilter): Promise<JobRecord[]>;
   cancelJob(id: string, now: number): Promise<CancelOutcome>;
@@ -46,9 +59,18 @@ export interface Store {
    * Claims QUEUED jobs of the worker's queues that fit its free slots, in priority order, atomically:
    * each job goes to exactly one worker. Returns what was assigned (possibly nothing).
    */
-  claimJobs(workerName: string, now: number, maxJobs: number): Promise<Assignment[]>;
+  claimJobs(workerName: string, now: number, maxJobs: number, policy?: ClaimPolicy): Promise<Assignment[]>;
   /** Applies a worker's report about an attempt it holds; refuses stale or foreign reports. */
   reportJob(report: JobReport, now: number): Promise<JobRecord>;
+
+  /** Job changes after a sequence number, oldest first. */
+  readEvents(afterSeq: number, limit: number, filter?: EventFilter): Promise<JobEventRecord[]>;
+  /** The sequence number of the newest change (0 when there is none). */
+  lastEventSeq(): Promise<number>;
+  /** Workers that are neither OFFLINE nor UNKNOWN, by name. */
+  liveWorkers(): Promise<WorkerRecord[]>;
+  /** Every queue that has jobs or live workers, by name. */
+  queueStats(): Promise<QueueStatsRecord[]>;
 
   /** Appends bytes at an offset of an attempt's log; idempotent by offset. Returns the stored size. */
   appendLog(jobId: string, attempt: number, offset: number, data: Uint8Array): Promise<number>;

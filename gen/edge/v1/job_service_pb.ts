@@ -6,13 +6,15 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Job, JobSpec, JobState } from "./job_pb.js";
 import { file_edge_v1_job } from "./job_pb.js";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file edge/v1/job_service.proto.
  */
 export const file_edge_v1_job_service: GenFile = /*@__PURE__*/
-  fileDesc("ChllZGdlL3YxL2pvYl9zZXJ2aWNlLnByb3RvEgdlZGdlLnYxIjIKEFN1Ym1pdEpvYlJlcXVlc3QSHgoEc3BlYxgBIAEoCzIQLmVkZ2UudjEuSm9iU3BlYyIuChFTdWJtaXRKb2JSZXNwb25zZRIZCgNqb2IYASABKAsyDC5lZGdlLnYxLkpvYiIbCg1HZXRKb2JSZXF1ZXN0EgoKAmlkGAEgASgJIisKDkdldEpvYlJlc3BvbnNlEhkKA2pvYhgBIAEoCzIMLmVkZ2UudjEuSm9iIn8KD0xpc3RKb2JzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRINCgVxdWV1ZRgDIAEoCRIhCgZzdGF0ZXMYBCADKA4yES5lZGdlLnYxLkpvYlN0YXRlEhMKC3dvcmtlcl9uYW1lGAUgASgJIkcKEExpc3RKb2JzUmVzcG9uc2USGgoEam9icxgBIAMoCzIMLmVkZ2UudjEuSm9iEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIeChBDYW5jZWxKb2JSZXF1ZXN0EgoKAmlkGAEgASgJIi4KEUNhbmNlbEpvYlJlc3BvbnNlEhkKA2pvYhgBIAEoCzIMLmVkZ2UudjEuSm9iMpACCgpKb2JTZXJ2aWNlEkIKCVN1Ym1pdEpvYhIZLmVkZ2UudjEuU3VibWl0Sm9iUmVxdWVzdBoaLmVkZ2UudjEuU3VibWl0Sm9iUmVzcG9uc2USOQoGR2V0Sm9iEhYuZWRnZS52MS5HZXRKb2JSZXF1ZXN0GhcuZWRnZS52MS5HZXRKb2JSZXNwb25zZRI/CghMaXN0Sm9icxIYLmVkZ2UudjEuTGlzdEpvYnNSZXF1ZXN0GhkuZWRnZS52MS5MaXN0Sm9ic1Jlc3BvbnNlEkIKCUNhbmNlbEpvYhIZLmVkZ2UudjEuQ2FuY2VsSm9iUmVxdWVzdBoaLmVkZ2UudjEuQ2FuY2VsSm9iUmVzcG9uc2ViBnByb3RvMw", [file_edge_v1_job]);
+  fileDesc("ChllZGdlL3YxL2pvYl9zZXJ2aWNlLnByb3RvEgdlZGdlLnYxIjIKEFN1Ym1pdEpvYlJlcXVlc3QSHgoEc3BlYxgBIAEoCzIQLmVkZ2UudjEuSm9iU3BlYyIuChFTdWJtaXRKb2JSZXNwb25zZRIZCgNqb2IYASABKAsyDC5lZGdlLnYxLkpvYiIbCg1HZXRKb2JSZXF1ZXN0EgoKAmlkGAEgASgJIisKDkdldEpvYlJlc3BvbnNlEhkKA2pvYhgBIAEoCzIMLmVkZ2UudjEuSm9iIn8KD0xpc3RKb2JzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRINCgVxdWV1ZRgDIAEoCRIhCgZzdGF0ZXMYBCADKA4yES5lZGdlLnYxLkpvYlN0YXRlEhMKC3dvcmtlcl9uYW1lGAUgASgJIkcKEExpc3RKb2JzUmVzcG9uc2USGgoEam9icxgBIAMoCzIMLmVkZ2UudjEuSm9iEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIeChBDYW5jZWxKb2JSZXF1ZXN0EgoKAmlkGAEgASgJIi4KEUNhbmNlbEpvYlJlc3BvbnNlEhkKA2pvYhgBIAEoCzIMLmVkZ2UudjEuSm9iIjQKEVN1Ym1pdEpvYnNSZXF1ZXN0Eh8KBXNwZWNzGAEgAygLMhAuZWRnZS52MS5Kb2JTcGVjIjAKElN1Ym1pdEpvYnNSZXNwb25zZRIaCgRqb2JzGAEgAygLMgwuZWRnZS52MS5Kb2Ii8QEKCEpvYkV2ZW50Eg4KBmN1cnNvchgBIAEoCRIOCgZqb2JfaWQYAiABKAkSDQoFcXVldWUYAyABKAkSIAoFc3RhdGUYBCABKA4yES5lZGdlLnYxLkpvYlN0YXRlEg8KB2F0dGVtcHQYBSABKAUSEwoLd29ya2VyX25hbWUYBiABKAkSFgoJZXhpdF9jb2RlGAcgASgFSACIAQESDgoGc2lnbmFsGAggASgJEg4KBnJlYXNvbhgJIAEoCRIoCgR0aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIMCgpfZXhpdF9jb2RlIkIKEFdhdGNoSm9ic1JlcXVlc3QSDgoGY3Vyc29yGAEgASgJEg0KBXF1ZXVlGAIgASgJEg8KB2pvYl9pZHMYAyADKAkiRgoRV2F0Y2hKb2JzUmVzcG9uc2USIQoGZXZlbnRzGAEgAygLMhEuZWRnZS52MS5Kb2JFdmVudBIOCgZjdXJzb3IYAiABKAkiPgoVTGlzdFF1ZXVlU3RhdHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIj8KDlVucGxhY2VhYmxlSm9iEg4KBmpvYl9pZBgBIAEoCRINCgVzbG90cxgCIAEoBRIOCgZyZWFzb24YAyABKAkiwwIKClF1ZXVlU3RhdHMSDQoFcXVldWUYASABKAkSDgoGcXVldWVkGAIgASgFEhAKCGFzc2lnbmVkGAMgASgFEg8KB3J1bm5pbmcYBCABKAUSEQoJc3VjY2VlZGVkGAUgASgFEg4KBmZhaWxlZBgGIAEoBRIQCghjYW5jZWxlZBgHIAEoBRI2ChJvbGRlc3RfcXVldWVkX3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3dvcmtlcnMYCSABKAUSEgoKZnJlZV9zbG90cxgKIAEoBRIYChBtYXhfd29ya2VyX3Nsb3RzGAsgASgFEiwKC3VucGxhY2VhYmxlGAwgAygLMhcuZWRnZS52MS5VbnBsYWNlYWJsZUpvYhIZChF1bnBsYWNlYWJsZV9jb3VudBgNIAEoBSJWChZMaXN0UXVldWVTdGF0c1Jlc3BvbnNlEiMKBnF1ZXVlcxgBIAMoCzITLmVkZ2UudjEuUXVldWVTdGF0cxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAky8AMKCkpvYlNlcnZpY2USQgoJU3VibWl0Sm9iEhkuZWRnZS52MS5TdWJtaXRKb2JSZXF1ZXN0GhouZWRnZS52MS5TdWJtaXRKb2JSZXNwb25zZRJFCgpTdWJtaXRKb2JzEhouZWRnZS52MS5TdWJtaXRKb2JzUmVxdWVzdBobLmVkZ2UudjEuU3VibWl0Sm9ic1Jlc3BvbnNlEjkKBkdldEpvYhIWLmVkZ2UudjEuR2V0Sm9iUmVxdWVzdBoXLmVkZ2UudjEuR2V0Sm9iUmVzcG9uc2USPwoITGlzdEpvYnMSGC5lZGdlLnYxLkxpc3RKb2JzUmVxdWVzdBoZLmVkZ2UudjEuTGlzdEpvYnNSZXNwb25zZRJCCglDYW5jZWxKb2ISGS5lZGdlLnYxLkNhbmNlbEpvYlJlcXVlc3QaGi5lZGdlLnYxLkNhbmNlbEpvYlJlc3BvbnNlEkQKCVdhdGNoSm9icxIZLmVkZ2UudjEuV2F0Y2hKb2JzUmVxdWVzdBoaLmVkZ2UudjEuV2F0Y2hKb2JzUmVzcG9uc2UwARJRCg5MaXN0UXVldWVTdGF0cxIeLmVkZ2UudjEuTGlzdFF1ZXVlU3RhdHNSZXF1ZXN0Gh8uZWRnZS52MS5MaXN0UXVldWVTdGF0c1Jlc3BvbnNlYgZwcm90bzM", [file_edge_v1_job, file_google_protobuf_timestamp]);
 
 /**
  * SubmitJobRequest carries the job to run.
@@ -218,6 +220,392 @@ export const CancelJobResponseSchema: GenMessage<CancelJobResponse> = /*@__PURE_
   messageDesc(file_edge_v1_job_service, 7);
 
 /**
+ * SubmitJobsRequest carries several jobs to run.
+ *
+ * @generated from message edge.v1.SubmitJobsRequest
+ */
+export type SubmitJobsRequest = Message<"edge.v1.SubmitJobsRequest"> & {
+  /**
+   * The jobs to run, at most 1000.
+   *
+   * @generated from field: repeated edge.v1.JobSpec specs = 1;
+   */
+  specs: JobSpec[];
+};
+
+/**
+ * Describes the message edge.v1.SubmitJobsRequest.
+ * Use `create(SubmitJobsRequestSchema)` to create a new message.
+ */
+export const SubmitJobsRequestSchema: GenMessage<SubmitJobsRequest> = /*@__PURE__*/
+  messageDesc(file_edge_v1_job_service, 8);
+
+/**
+ * SubmitJobsResponse returns the stored jobs, in request order.
+ *
+ * @generated from message edge.v1.SubmitJobsResponse
+ */
+export type SubmitJobsResponse = Message<"edge.v1.SubmitJobsResponse"> & {
+  /**
+   * The jobs as stored, with their ids, in the order of the request.
+   *
+   * @generated from field: repeated edge.v1.Job jobs = 1;
+   */
+  jobs: Job[];
+};
+
+/**
+ * Describes the message edge.v1.SubmitJobsResponse.
+ * Use `create(SubmitJobsResponseSchema)` to create a new message.
+ */
+export const SubmitJobsResponseSchema: GenMessage<SubmitJobsResponse> = /*@__PURE__*/
+  messageDesc(file_edge_v1_job_service, 9);
+
+/**
+ * JobEvent is one change of a job's state.
+ *
+ * @generated from message edge.v1.JobEvent
+ */
+export type JobEvent = Message<"edge.v1.JobEvent"> & {
+  /**
+   * Position of this change in the server's change log; pass it back to resume after it.
+   *
+   * @generated from field: string cursor = 1;
+   */
+  cursor: string;
+
+  /**
+   * The job that changed.
+   *
+   * @generated from field: string job_id = 2;
+   */
+  jobId: string;
+
+  /**
+   * The job's queue.
+   *
+   * @generated from field: string queue = 3;
+   */
+  queue: string;
+
+  /**
+   * The state the job entered.
+   *
+   * @generated from field: edge.v1.JobState state = 4;
+   */
+  state: JobState;
+
+  /**
+   * The attempt the change belongs to (0 before the first assignment).
+   *
+   * @generated from field: int32 attempt = 5;
+   */
+  attempt: number;
+
+  /**
+   * The worker holding the attempt, if any.
+   *
+   * @generated from field: string worker_name = 6;
+   */
+  workerName: string;
+
+  /**
+   * Exit code, when the change is the end of a process that exited normally.
+   *
+   * @generated from field: optional int32 exit_code = 7;
+   */
+  exitCode?: number | undefined;
+
+  /**
+   * Signal that ended the process, if one did.
+   *
+   * @generated from field: string signal = 8;
+   */
+  signal: string;
+
+  /**
+   * Why, in words.
+   *
+   * @generated from field: string reason = 9;
+   */
+  reason: string;
+
+  /**
+   * When the change happened (server time).
+   *
+   * @generated from field: google.protobuf.Timestamp time = 10;
+   */
+  time?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message edge.v1.JobEvent.
+ * Use `create(JobEventSchema)` to create a new message.
+ */
+export const JobEventSchema: GenMessage<JobEvent> = /*@__PURE__*/
+  messageDesc(file_edge_v1_job_service, 10);
+
+/**
+ * WatchJobsRequest says where to start and what to follow.
+ *
+ * @generated from message edge.v1.WatchJobsRequest
+ */
+export type WatchJobsRequest = Message<"edge.v1.WatchJobsRequest"> & {
+  /**
+   * Resume after this cursor (from a JobEvent or WatchJobsResponse). Empty means "from now";
+   * "0" means from the oldest change the server still keeps.
+   *
+   * @generated from field: string cursor = 1;
+   */
+  cursor: string;
+
+  /**
+   * Only changes of jobs of this queue, when set.
+   *
+   * @generated from field: string queue = 2;
+   */
+  queue: string;
+
+  /**
+   * Only changes of these jobs, when any are given (at most 1000).
+   *
+   * @generated from field: repeated string job_ids = 3;
+   */
+  jobIds: string[];
+};
+
+/**
+ * Describes the message edge.v1.WatchJobsRequest.
+ * Use `create(WatchJobsRequestSchema)` to create a new message.
+ */
+export const WatchJobsRequestSchema: GenMessage<WatchJobsRequest> = /*@__PURE__*/
+  messageDesc(file_edge_v1_job_service, 11);
+
+/**
+ * WatchJobsResponse carries changes in the order they happened.
+ *
+ * @generated from message edge.v1.WatchJobsResponse
+ */
+export type WatchJobsResponse = Message<"edge.v1.WatchJobsResponse"> & {
+  /**
+   * The changes, oldest first; may be empty when only the cursor moved on.
+   *
+   * @generated from field: repeated edge.v1.JobEvent events = 1;
+   */
+  events: JobEvent[];
+
+  /**
+   * The cursor to resume from after these events.
+   *
+   * @generated from field: string cursor = 2;
+   */
+  cursor: string;
+};
+
+/**
+ * Describes the message edge.v1.WatchJobsResponse.
+ * Use `create(WatchJobsResponseSchema)` to create a new message.
+ */
+export const WatchJobsResponseSchema: GenMessage<WatchJobsResponse> = /*@__PURE__*/
+  messageDesc(file_edge_v1_job_service, 12);
+
+/**
+ * ListQueueStatsRequest pages the queue list.
+ *
+ * @generated from message edge.v1.ListQueueStatsRequest
+ */
+export type ListQueueStatsRequest = Message<"edge.v1.ListQueueStatsRequest"> & {
+  /**
+   * Queues to return at most; 0 means 100, at most 1000.
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * The next_page_token of a previous call; empty for the first page.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message edge.v1.ListQueueStatsRequest.
+ * Use `create(ListQueueStatsRequestSchema)` to create a new message.
+ */
+export const ListQueueStatsRequestSchema: GenMessage<ListQueueStatsRequest> = /*@__PURE__*/
+  messageDesc(file_edge_v1_job_service, 13);
+
+/**
+ * UnplaceableJob is a queued job that no live worker of its queue can take.
+ *
+ * @generated from message edge.v1.UnplaceableJob
+ */
+export type UnplaceableJob = Message<"edge.v1.UnplaceableJob"> & {
+  /**
+   * The job's id.
+   *
+   * @generated from field: string job_id = 1;
+   */
+  jobId: string;
+
+  /**
+   * The slots it needs.
+   *
+   * @generated from field: int32 slots = 2;
+   */
+  slots: number;
+
+  /**
+   * Why no worker can take it.
+   *
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message edge.v1.UnplaceableJob.
+ * Use `create(UnplaceableJobSchema)` to create a new message.
+ */
+export const UnplaceableJobSchema: GenMessage<UnplaceableJob> = /*@__PURE__*/
+  messageDesc(file_edge_v1_job_service, 14);
+
+/**
+ * QueueStats is how one queue stands.
+ *
+ * @generated from message edge.v1.QueueStats
+ */
+export type QueueStats = Message<"edge.v1.QueueStats"> & {
+  /**
+   * The queue's name.
+   *
+   * @generated from field: string queue = 1;
+   */
+  queue: string;
+
+  /**
+   * Jobs waiting for a worker.
+   *
+   * @generated from field: int32 queued = 2;
+   */
+  queued: number;
+
+  /**
+   * Jobs claimed for a worker, not yet started.
+   *
+   * @generated from field: int32 assigned = 3;
+   */
+  assigned: number;
+
+  /**
+   * Jobs running.
+   *
+   * @generated from field: int32 running = 4;
+   */
+  running: number;
+
+  /**
+   * Jobs that succeeded (and are not yet purged).
+   *
+   * @generated from field: int32 succeeded = 5;
+   */
+  succeeded: number;
+
+  /**
+   * Jobs that failed (and are not yet purged).
+   *
+   * @generated from field: int32 failed = 6;
+   */
+  failed: number;
+
+  /**
+   * Jobs that were canceled (and are not yet purged).
+   *
+   * @generated from field: int32 canceled = 7;
+   */
+  canceled: number;
+
+  /**
+   * Submission time of the oldest queued job, when any is queued.
+   *
+   * @generated from field: google.protobuf.Timestamp oldest_queued_time = 8;
+   */
+  oldestQueuedTime?: Timestamp | undefined;
+
+  /**
+   * Live workers serving the queue.
+   *
+   * @generated from field: int32 workers = 9;
+   */
+  workers: number;
+
+  /**
+   * Free slots of the live workers serving the queue that take new jobs.
+   *
+   * @generated from field: int32 free_slots = 10;
+   */
+  freeSlots: number;
+
+  /**
+   * The largest concurrency among live workers serving the queue: bigger jobs cannot run.
+   *
+   * @generated from field: int32 max_worker_slots = 11;
+   */
+  maxWorkerSlots: number;
+
+  /**
+   * Queued jobs no live worker of the queue can take (at most 100 listed).
+   *
+   * @generated from field: repeated edge.v1.UnplaceableJob unplaceable = 12;
+   */
+  unplaceable: UnplaceableJob[];
+
+  /**
+   * How many queued jobs no live worker of the queue can take, in all.
+   *
+   * @generated from field: int32 unplaceable_count = 13;
+   */
+  unplaceableCount: number;
+};
+
+/**
+ * Describes the message edge.v1.QueueStats.
+ * Use `create(QueueStatsSchema)` to create a new message.
+ */
+export const QueueStatsSchema: GenMessage<QueueStats> = /*@__PURE__*/
+  messageDesc(file_edge_v1_job_service, 15);
+
+/**
+ * ListQueueStatsResponse is one page of queues, by name.
+ *
+ * @generated from message edge.v1.ListQueueStatsResponse
+ */
+export type ListQueueStatsResponse = Message<"edge.v1.ListQueueStatsResponse"> & {
+  /**
+   * The queues of this page.
+   *
+   * @generated from field: repeated edge.v1.QueueStats queues = 1;
+   */
+  queues: QueueStats[];
+
+  /**
+   * Token for the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message edge.v1.ListQueueStatsResponse.
+ * Use `create(ListQueueStatsResponseSchema)` to create a new message.
+ */
+export const ListQueueStatsResponseSchema: GenMessage<ListQueueStatsResponse> = /*@__PURE__*/
+  messageDesc(file_edge_v1_job_service, 16);
+
+/**
  * JobService is how schedulers and people submit jobs and follow them.
  *
  * @generated from service edge.v1.JobService
@@ -232,6 +620,16 @@ export const JobService: GenService<{
     methodKind: "unary";
     input: typeof SubmitJobRequestSchema;
     output: typeof SubmitJobResponseSchema;
+  },
+  /**
+   * Submits several jobs in one call and one transaction: all are stored, or none.
+   *
+   * @generated from rpc edge.v1.JobService.SubmitJobs
+   */
+  submitJobs: {
+    methodKind: "unary";
+    input: typeof SubmitJobsRequestSchema;
+    output: typeof SubmitJobsResponseSchema;
   },
   /**
    * Returns one job.
@@ -254,7 +652,9 @@ export const JobService: GenService<{
     output: typeof ListJobsResponseSchema;
   },
   /**
-   * Cancels a job that has not ended. A QUEUED job is CANCELED at once.
+   * Cancels a job that has not ended. A QUEUED job is CANCELED at once; an ASSIGNED or RUNNING one
+   * is stopped on its worker (SIGTERM to its process group, SIGKILL after a grace period) and then
+   * becomes CANCELED.
    *
    * @generated from rpc edge.v1.JobService.CancelJob
    */
@@ -262,6 +662,28 @@ export const JobService: GenService<{
     methodKind: "unary";
     input: typeof CancelJobRequestSchema;
     output: typeof CancelJobResponseSchema;
+  },
+  /**
+   * Streams job state changes from a cursor, so a scheduler learns how its jobs end without polling.
+   * After a disconnect, a client resumes from the last cursor it received and misses nothing.
+   *
+   * @generated from rpc edge.v1.JobService.WatchJobs
+   */
+  watchJobs: {
+    methodKind: "server_streaming";
+    input: typeof WatchJobsRequestSchema;
+    output: typeof WatchJobsResponseSchema;
+  },
+  /**
+   * Per queue: jobs by state, oldest queued age, the workers serving it and their free slots, and the
+   * queued jobs that no live worker can take.
+   *
+   * @generated from rpc edge.v1.JobService.ListQueueStats
+   */
+  listQueueStats: {
+    methodKind: "unary";
+    input: typeof ListQueueStatsRequestSchema;
+    output: typeof ListQueueStatsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_edge_v1_job_service, 0);

@@ -20,9 +20,15 @@ ends worker streams cleanly and stops.`;
   static override flags = {
     'data-dir': Flags.string({ description: 'folder for the embedded database', env: 'EDGE_DATA_DIR', default: DEFAULT_DATA_DIR, helpValue: 'DIR' }),
     database: Flags.string({ description: 'database URL: sqlite:PATH or mysql://user:pass@host:port/db', env: 'EDGE_DATABASE_URL', helpValue: 'URL' }),
+    'event-poll-ms': Flags.integer({ description: 'how often to look for changes made through other replicas (ms)', default: 100, min: 10, max: 10_000 }),
     'heartbeat-interval': Flags.integer({ description: 'seconds between worker heartbeats', default: 10, min: 1, max: 3600 }),
     host: Flags.string({ description: 'address to listen on', default: '127.0.0.1' }),
     port: Flags.integer({ description: 'port to listen on (0 picks a free one)', default: 50051, min: 0, max: 65535 }),
+    'reserve-after': Flags.integer({
+      description: 'seconds a job at the head of its queue waits before workers that could hold it stop taking smaller jobs behind it',
+      default: 10,
+      min: 0,
+    }),
     welcome: Flags.boolean({ description: 'print how to start a worker and run a first job', hidden: true }),
   };
 
@@ -32,7 +38,15 @@ ends worker streams cleanly and stops.`;
     const log = (msg: string, err?: unknown) => process.stderr.write(`${new Date().toISOString()} ${msg}${err ? `: ${(err as Error)?.message ?? err}` : ''}\n`);
     let server;
     try {
-      server = await startServer({ host: flags.host, port: flags.port, databaseUrl, heartbeatIntervalSeconds: flags['heartbeat-interval'], log });
+      server = await startServer({
+        host: flags.host,
+        port: flags.port,
+        databaseUrl,
+        heartbeatIntervalSeconds: flags['heartbeat-interval'],
+        reserveAfterSeconds: flags['reserve-after'],
+        eventPollMs: flags['event-poll-ms'],
+        log,
+      });
     } catch (err) {
       this.error(`cannot start the server on ${flags.host}:${flags.port} with ${redactUrl(databaseUrl)}: ${(err as Error).message}`, { exit: 1 });
     }

@@ -1,0 +1,64 @@
+import type { Knex } from 'knex';
+import type { EventFilter, JobEventRecord, JobRecord } from './records.js';
+
+type Db = Knex | Knex.Transaction;
+type NewEvent = Omit<JobEventRecord, 'seq'>;
+
+/** The event that records `job` entering its current state. */
+export function stateEvent(job: JobRecord, at: number): NewEvent {
+  return {
+    jobId: job.id,
+    queue: job.queue,
+    kind: 'state',
+    state: job.state,
+    attempt: job.attempt,
+    workerName: job.workerName,
+    exitCode: job.exitCode,
+    signal: job.signal,
+    reason: job.reason,
+    at,
+  };
+}
+
+export async function insertEvents(db: Db, events: NewEvent[]): Promise<void> {
+  if (!events.length) return;
+  await db('job_events').insert(
+    events.map((e) => ({
+      job_id: e.jobId,
+      queue: e.queue,
+      kind: e.kind,
+      state: e.state,
+      attempt: e.attempt,
+      worker_name: e.workerName,
+      exit_code: e.exitCode,
+      signal: e.signal,
+      reason: e.reason,
+      at: e.at,
+    })),
+  );
+}
+
+export async function readEvents(db: Db, afterSeq: number, limit: number, filter: EventFilter = {}): Promise<JobEventRecord[]> {
+  const q = db('job_events').where('seq', '>', afterSeq).orderBy('seq').limit(limit);
+  if (filter.queue) q.where('queue', filter.queue);
+  if (filter.jobIds?.length) q.whereIn('job_id', filter.jobIds);
+  const rows = await q;
+  return rows.map((r) => ({
+    seq: Number(r.seq),
+    jobId: String(r.job_id),
+    queue: String(r.queue),
+    kind: r.kind as JobEventRecord['kind'],
+    state: r.state as JobEventRecord['state'],
+    attempt: Number(r.attempt),
+    workerName: (r.worker_name as string | null) ?? null,
+    exitCode: r.exit_code === null || r.exit_code === undefined ? null : Number(r.exit_code),
+    signal: (r.signal as string | null) ?? null,
+    reason: String(r.reason ?? ''),
+    at: Number(r.at),
+  }));
+}
+
+export async function lastEventSeq(db: Db): Promise<number> {
+  const row = await db('job_events').max({ seq: 'seq' }).first();
+  return Number(row?.seq ?? 0);
+}
