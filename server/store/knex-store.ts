@@ -32,6 +32,8 @@ export class KnexStore implements Store {
   constructor(
     readonly knex: Knex,
     readonly dialect: 'sqlite' | 'mysql',
+    /** Stamps taken inside transactions, after their locks (see claimJobs). */
+    private readonly clock: () => number = Date.now,
   ) {}
 
   async migrate(): Promise<void> {
@@ -166,7 +168,7 @@ export class KnexStore implements Store {
     return rows.map((r) => rowToWorker(r, held.get(String(r.name)) ?? { jobIds: [], usedSlots: 0 }));
   }
 
-  async claimJobs(workerName: string, now: number, maxJobs: number, policy: ClaimPolicy = {}): Promise<Assignment[]> {
+  async claimJobs(workerName: string, notBefore: number, maxJobs: number, policy: ClaimPolicy = {}): Promise<Assignment[]> {
     const reserveAfterMs = policy.reserveAfterMs ?? Infinity;
     return this.knex.transaction(async (trx) => {
       // Locking the worker row serializes claims for one worker, even across server replicas.
@@ -174,6 +176,9 @@ export class KnexStore implements Store {
       if (!worker || !ACCEPTING_WORKER_STATES.includes(worker.state)) return [];
       const concurrency = Number(worker.concurrency);
       const { usedSlots } = await heldBy(trx, workerName);
+      // Stamped after reading the slots held: any release this claim counted on was committed, and
+      // stamped, before. So the recorded intervals of a worker's attempts never overlap falsely.
+      const now = Math.max(notBefore, this.clock());
       let free = concurrency - usedSlots;
       if (free <= 0) return [];
       const queues = JSON.parse(String(worker.queues)) as string[];
@@ -234,9 +239,10 @@ export class KnexStore implements Store {
     return this.dialect === 'mysql' ? q.forUpdate().skipLocked() : q;
   }
 
-  async reportJob(report: JobReport, now: number): Promise<JobRecord> {
+  async reportJob(report: JobReport, notBefore: number): Promise<JobRecord> {
     return this.knex.transaction(async (trx) => {
       const row = await this.locked(trx('jobs').where({ id: report.jobId })).first();
+      const now = Math.max(notBefore, this.clock());
       if (!row) throw notFound(`job ${report.jobId}`);
       const job = rowToJob(row);
       if (job.attempt !== report.attempt || job.workerName !== report.workerName) {
