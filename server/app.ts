@@ -1,6 +1,7 @@
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { Dispatcher } from './dispatch/dispatcher.js';
 import { EventFeed } from './dispatch/event-feed.js';
+import { Housekeeping } from './dispatch/housekeeping.js';
 import { Notifier } from './dispatch/notifier.js';
 import { listenOnePort } from './http/one-port.js';
 import { routes } from './routes.js';
@@ -19,6 +20,17 @@ export interface ServerConfig {
   reserveAfterSeconds?: number;
   /** How often this replica reads the change log for changes made through other replicas; default 100 ms. */
   eventPollMs?: number;
+  /** A worker silent this long is lost; default 5 heartbeat intervals. */
+  workerTimeoutSeconds?: number;
+  /** A job pushed to a worker and not started this long goes back to its queue; default 30 s. */
+  assignTimeoutSeconds?: number;
+  /** A job queued this long fails; 0 (the default): never. */
+  queuedTimeoutSeconds?: number;
+  /** First wait before retrying a failed job (doubling each attempt, at most 10 min); default 10 s. */
+  retryBackoffSeconds?: number;
+  /** How long finished jobs and their logs are kept; defaults 1 day (succeeded), 7 days (failed, canceled). */
+  retainSucceededSeconds?: number;
+  retainFailedSeconds?: number;
   log: (msg: string, err?: unknown) => void;
 }
 
@@ -31,7 +43,7 @@ export interface RunningServer {
 }
 
 /** Builds the service context and the request handler over a store. Exported for in-process tests. */
-export async function buildApp(store: Store, config: Pick<ServerConfig, 'heartbeatIntervalSeconds' | 'reserveAfterSeconds' | 'eventPollMs' | 'log'>) {
+export async function buildApp(store: Store, config: Omit<ServerConfig, 'host' | 'port' | 'databaseUrl'>) {
   const shutdown = new AbortController();
   const feed = new EventFeed({ store, pollMs: config.eventPollMs ?? 100, log: config.log });
   await feed.start();
@@ -45,6 +57,20 @@ export async function buildApp(store: Store, config: Pick<ServerConfig, 'heartbe
     heartbeatIntervalSeconds: config.heartbeatIntervalSeconds,
     log: config.log,
   };
+  const housekeeping = new Housekeeping({
+    store,
+    dispatcher: ctx.dispatcher,
+    feed,
+    log: config.log,
+    workerTimeoutMs: (config.workerTimeoutSeconds ?? 5 * config.heartbeatIntervalSeconds) * 1000,
+    assignTimeoutMs: (config.assignTimeoutSeconds ?? 30) * 1000,
+    queuedTimeoutMs: (config.queuedTimeoutSeconds ?? 0) * 1000,
+    retention: {
+      succeededMs: (config.retainSucceededSeconds ?? 86_400) * 1000,
+      failedMs: (config.retainFailedSeconds ?? 7 * 86_400) * 1000,
+    },
+  });
+  housekeeping.start();
   const handler = connectNodeAdapter({
     routes: routes(ctx),
     interceptors: [errorInterceptor(config.log)],
@@ -56,6 +82,7 @@ export async function buildApp(store: Store, config: Pick<ServerConfig, 'heartbe
     handler,
     async shutdown() {
       shutdown.abort();
+      await housekeeping.close();
       await ctx.dispatcher.close();
       await feed.close();
     },
@@ -63,7 +90,7 @@ export async function buildApp(store: Store, config: Pick<ServerConfig, 'heartbe
 }
 
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
-  const store = openStore(config.databaseUrl);
+  const store = openStore(config.databaseUrl, { retry: { baseMs: (config.retryBackoffSeconds ?? 10) * 1000, maxMs: 600_000 } });
   try {
     await store.migrate();
   } catch (err) {

@@ -1,9 +1,9 @@
 import { create } from '@bufbuild/protobuf';
 import { timestampFromMs, type Timestamp } from '@bufbuild/protobuf/wkt';
-import { JobSchema, JobSpecSchema, JobState, type Job } from '../../gen/edge/v1/job_pb.js';
+import { JobAttemptSchema, JobSchema, JobSpecSchema, JobState, type Job, type JobAttempt } from '../../gen/edge/v1/job_pb.js';
 import { WorkerSchema, WorkerState, type Worker } from '../../gen/edge/v1/worker_pb.js';
 import { JobEventSchema, QueueStatsSchema, type JobEvent, type QueueStats } from '../../gen/edge/v1/job_service_pb.js';
-import type { JobEventRecord, JobRecord, JobStateName, QueueStatsRecord, WorkerRecord, WorkerStateName } from '../store/records.js';
+import type { AttemptRecord, JobEventRecord, JobRecord, JobStateName, QueueStatsRecord, WorkerRecord, WorkerStateName } from '../store/records.js';
 import { waitingReason } from './waiting-reasons.js';
 
 /** Mapping between store records and wire messages. */
@@ -88,5 +88,21 @@ export function queueStatsToWire(q: QueueStatsRecord): QueueStats {
     maxWorkerSlots: q.maxWorkerSlots,
     unplaceable: q.unplaceable.map((u) => ({ jobId: u.jobId, slots: u.slots, reason: waitingReason(q.queue, u.slots, q.maxWorkerSlots) ?? '' })),
     unplaceableCount: q.unplaceableCount,
+  });
+}
+
+export function attemptToWire(a: AttemptRecord): JobAttempt {
+  return create(JobAttemptSchema, {
+    jobId: a.jobId,
+    attempt: a.attempt,
+    workerName: a.workerName,
+    state: jobStateToWire(a.state),
+    assignTime: ts(a.assignedAt),
+    startTime: ts(a.startedAt),
+    endTime: ts(a.endedAt),
+    exitCode: a.exitCode ?? undefined,
+    signal: a.signal ?? '',
+    reason: a.reason,
+    logSize: BigInt(a.logSize),
   });
 }

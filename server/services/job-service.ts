@@ -2,7 +2,7 @@ import type { ServiceImpl } from '@connectrpc/connect';
 import { JobService } from '../../gen/edge/v1/job_service_pb.js';
 import { EventReader } from '../dispatch/event-reader.js';
 import type { JobStateName } from '../store/records.js';
-import { jobEventToWire, jobStateFromWire, jobToWire, queueStatsToWire } from './convert.js';
+import { attemptToWire, jobEventToWire, jobStateFromWire, jobToWire, queueStatsToWire } from './convert.js';
 import type { ServiceContext } from './context.js';
 import { invalid, notFound } from './errors.js';
 import { decodePageToken, encodePageToken } from './page-token.js';
@@ -73,6 +73,19 @@ export function jobService(ctx: ServiceContext): ServiceImpl<typeof JobService> 
       ctx.jobEvents.notify(job.id);
       ctx.feed.kick();
       return { job: jobToWire(job) };
+    },
+
+    async listJobAttempts(req) {
+      const id = checkId('job_id', req.jobId);
+      const limit = checkPageSize(req.pageSize);
+      const after = Number(decodePageToken(req.pageToken, { id }) ?? 0);
+      if (!(await store.getJob(id))) throw notFound(`job ${id}`);
+      const all = (await store.listAttempts(id)).filter((a) => a.attempt > after);
+      const page = all.slice(0, limit);
+      return {
+        attempts: page.map(attemptToWire),
+        nextPageToken: all.length > limit ? encodePageToken(String(page[page.length - 1]!.attempt), { id }) : '',
+      };
     },
 
     async *watchJobs(req, handlerCtx) {

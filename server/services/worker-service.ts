@@ -41,9 +41,13 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
     async heartbeat(req) {
       const name = checkWorkerName('worker_name', req.workerName);
       if (!REPORTABLE_WORKER_STATES.has(req.state)) throw invalid('state must be IDLE, RUNNING, TERMINATING or OFFLINE');
-      const worker = await store.heartbeat(name, workerStateFromWire(req.state)!, now());
-      if (!worker) throw notRegistered(name);
-      return { worker: workerToWire(worker) };
+      if (req.jobs.length > 10_000) throw invalid(`jobs has ${req.jobs.length} items; the limit is 10000`);
+      const held = req.jobs.map((j, i) => ({ jobId: checkId(`jobs[${i}].job_id`, j.jobId), attempt: checkRange(`jobs[${i}].attempt`, j.attempt, 1, 1_000_000) }));
+      const result = await store.heartbeat(name, workerStateFromWire(req.state)!, now(), held);
+      if (!result) throw notRegistered(name);
+      // A worker that was presumed lost and is back takes jobs again.
+      if (req.state === WorkerState.IDLE || req.state === WorkerState.RUNNING) dispatcher.wakeWorker(name);
+      return { worker: workerToWire(result.worker), revokedJobs: result.revoked };
     },
 
     async updateJobState(req) {

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { v7 as uuidv7 } from 'uuid';
 import { StoreError, notFound } from './errors.js';
+import { DEFAULT_RETRY, endAttempt, unassign, type RetryPolicy } from './attempt-outcome.js';
 import { insertEvents, lastEventSeq, readEvents, stateEvent } from './job-events.js';
 import { migrationSource } from './migrations/index.js';
 import {
@@ -11,7 +12,10 @@ import {
   TERMINAL_JOB_STATES,
   type Assignment,
   type EventFilter,
+  type HeartbeatResult,
+  type HeldAttempt,
   type JobEventRecord,
+  type Retention,
   type JobStateName,
   type QueueStatsRecord,
   type AttemptRecord,
@@ -24,17 +28,22 @@ import {
   type WorkerStateName,
 } from './records.js';
 import { jobSpecToRow, rowToAttempt, rowToJob, rowToWorker } from './rows.js';
-import type { CancelOutcome, ClaimPolicy, RegisterInput, Store } from './store.js';
+import type { CancelOutcome, ClaimPolicy, RegisterInput, Store, StoreOptions } from './store.js';
 
 type Db = Knex | Knex.Transaction;
 
 export class KnexStore implements Store {
+  private readonly clock: () => number;
+  private readonly retry: RetryPolicy;
+
   constructor(
     readonly knex: Knex,
     readonly dialect: 'sqlite' | 'mysql',
-    /** Stamps taken inside transactions, after their locks (see claimJobs). */
-    private readonly clock: () => number = Date.now,
-  ) {}
+    opts: StoreOptions = {},
+  ) {
+    this.clock = opts.clock ?? Date.now;
+    this.retry = opts.retry ?? DEFAULT_RETRY;
+  }
 
   async migrate(): Promise<void> {
     await this.knex.migrate.latest({ migrationSource });
@@ -64,6 +73,8 @@ export class KnexStore implements Store {
       signal: null,
       reason: '',
       cancelRequested: false,
+      notBefore: 0,
+      queuedAt: now,
       createdAt: now,
       startedAt: null,
       endedAt: null,
@@ -82,6 +93,8 @@ export class KnexStore implements Store {
             attempt: 0,
             reason: '',
             cancel_requested: false,
+            not_before: 0,
+            queued_at: now,
             created_at: now,
             updated_at: now,
           })),
@@ -150,9 +163,22 @@ export class KnexStore implements Store {
     return (await this.getWorker(input.name))!;
   }
 
-  async heartbeat(name: string, state: WorkerStateName, now: number): Promise<WorkerRecord | undefined> {
+  async heartbeat(name: string, state: WorkerStateName, now: number, held: HeldAttempt[] = []): Promise<HeartbeatResult | undefined> {
     const n = await this.knex('workers').where({ name }).update({ state, last_heartbeat_at: now, updated_at: now });
-    return n ? this.getWorker(name) : undefined;
+    if (!n) return undefined;
+    const worker = (await this.getWorker(name))!;
+    const holds = new Set(worker.jobIds);
+    const revoked: HeldAttempt[] = [];
+    const maybeStale = held.filter((h) => !holds.has(h.jobId));
+    if (maybeStale.length) revoked.push(...maybeStale);
+    // Same job, other attempt: the worker runs an attempt that was taken away and given again.
+    const same = held.filter((h) => holds.has(h.jobId));
+    if (same.length) {
+      const rows = await this.knex('jobs').select('id', 'attempt').whereIn('id', same.map((h) => h.jobId));
+      const current = new Map(rows.map((r) => [String(r.id), Number(r.attempt)]));
+      for (const h of same) if (current.get(h.jobId) !== h.attempt) revoked.push(h);
+    }
+    return { worker, revoked };
   }
 
   async getWorker(name: string): Promise<WorkerRecord | undefined> {
@@ -186,7 +212,8 @@ export class KnexStore implements Store {
       // takes at least one slot, so at most min(free, maxJobs) can be taken; a few more rows let
       // small jobs fill in behind a head job that does not fit yet.
       const perQueue = Math.min(free, maxJobs) + 8;
-      const rows = (await Promise.all(queues.map((queue) => this.queuedHead(trx, queue, concurrency, perQueue)))).flat();
+      const due = Math.max(notBefore, this.clock());
+      const rows = (await Promise.all(queues.map((queue) => this.queuedHead(trx, queue, concurrency, perQueue, due)))).flat();
       rows.sort((a, b) => Number(b.priority) - Number(a.priority) || (String(a.id) < String(b.id) ? -1 : 1));
       const picked: JobRecord[] = [];
       for (const row of rows) {
@@ -227,13 +254,14 @@ export class KnexStore implements Store {
   }
 
   /** The first QUEUED jobs of a queue that a worker of this concurrency could hold, locked (skipping rows others hold). */
-  private queuedHead(trx: Knex.Transaction, queue: string, concurrency: number, limit: number): Promise<Record<string, unknown>[]> {
+  private queuedHead(trx: Knex.Transaction, queue: string, concurrency: number, limit: number, due: number): Promise<Record<string, unknown>[]> {
     // Tiny tables tempt MySQL into a full scan and sort, which locks every row: insist on the index.
     const from = this.dialect === 'mysql' ? trx.from(trx.raw('jobs FORCE INDEX (jobs_claim_idx)')) : trx('jobs');
     const q = from
       .select('*')
       .where({ state: 'QUEUED', queue })
       .where('slots', '<=', concurrency)
+      .where('not_before', '<=', due)
       .orderBy([{ column: 'priority', order: 'desc' }, { column: 'id', order: 'asc' }])
       .limit(limit);
     return this.dialect === 'mysql' ? q.forUpdate().skipLocked() : q;
@@ -257,9 +285,7 @@ export class KnexStore implements Store {
       const where = { job_id: job.id, attempt: job.attempt };
       if (report.state === 'QUEUED') {
         if (job.state !== 'ASSIGNED') throw conflict(job, 'handed back');
-        await trx('jobs').where({ id: job.id }).update({ state: 'QUEUED', worker_name: null, attempt: job.attempt - 1, updated_at: now });
-        await trx('job_attempts').where(where).delete();
-        return this.recorded(trx, { ...job, state: 'QUEUED', workerName: null, attempt: job.attempt - 1, updatedAt: now }, now);
+        return unassign(trx, job, now);
       }
       if (report.state === 'RUNNING') {
         if (job.state !== 'ASSIGNED') throw conflict(job, 'started');
@@ -268,12 +294,94 @@ export class KnexStore implements Store {
         return this.recorded(trx, { ...job, state: 'RUNNING', startedAt: now, updatedAt: now }, now);
       }
       if (!HELD_JOB_STATES.includes(job.state)) throw conflict(job, `reported ${report.state}`);
-      const end = { state: report.state, exit_code: report.exitCode, signal: report.signal, reason: report.reason };
-      await trx('jobs').where({ id: job.id }).update({ ...end, ended_at: now, updated_at: now });
-      await trx('job_attempts').where(where).update({ ...end, ended_at: now });
-      const ended: JobRecord = { ...job, state: report.state, exitCode: report.exitCode, signal: report.signal, reason: report.reason, endedAt: now, updatedAt: now };
-      return this.recorded(trx, ended, now);
+      const state = report.state as 'SUCCEEDED' | 'FAILED' | 'CANCELED';
+      return endAttempt(trx, job, { state, exitCode: report.exitCode, signal: report.signal, reason: report.reason }, now, this.retry);
     });
+  }
+
+  async reapLostWorkers(now: number, timeoutMs: number): Promise<{ workers: string[]; jobs: JobRecord[] }> {
+    const cutoff = now - timeoutMs;
+    const lost = await this.knex('workers').select('name').whereIn('state', LIVE_WORKER_STATES).where('last_heartbeat_at', '<', cutoff);
+    const workers: string[] = [];
+    const jobs: JobRecord[] = [];
+    for (const { name } of lost) {
+      // Conditional on the stale heartbeat: a heartbeat that lands meanwhile keeps the worker alive.
+      const n = await this.knex('workers')
+        .where({ name })
+        .whereIn('state', LIVE_WORKER_STATES)
+        .where('last_heartbeat_at', '<', cutoff)
+        .update({ state: 'UNKNOWN', updated_at: now });
+      if (!n) continue;
+      workers.push(String(name));
+      const held = await this.knex('jobs').select('id').where({ worker_name: name }).whereIn('state', HELD_JOB_STATES);
+      for (const { id } of held) {
+        const job = await this.knex.transaction(async (trx) => {
+          const row = await this.locked(trx('jobs').where({ id })).first();
+          if (!row) return undefined;
+          const j = rowToJob(row);
+          if (j.workerName !== name || !HELD_JOB_STATES.includes(j.state)) return undefined;
+          const outcome = j.cancelRequested
+            ? ({ state: 'CANCELED', exitCode: null, signal: null, reason: 'canceled by user; its worker was lost' } as const)
+            : ({ state: 'FAILED', exitCode: null, signal: null, reason: 'worker lost' } as const);
+          return endAttempt(trx, j, outcome, now, this.retry);
+        });
+        if (job) jobs.push(job);
+      }
+    }
+    return { workers, jobs };
+  }
+
+  async requeueUnacknowledged(now: number, timeoutMs: number): Promise<JobRecord[]> {
+    const stale = await this.knex('jobs').select('id').where('state', 'ASSIGNED').where('updated_at', '<', now - timeoutMs).limit(500);
+    const out: JobRecord[] = [];
+    for (const { id } of stale) {
+      const job = await this.knex.transaction(async (trx) => {
+        const row = await this.locked(trx('jobs').where({ id, state: 'ASSIGNED' })).first();
+        if (!row || Number(row.updated_at) >= now - timeoutMs) return undefined;
+        const j = rowToJob(row);
+        return unassign(trx, j, now, `worker ${j.workerName} did not start attempt ${j.attempt} in time; queued again`);
+      });
+      if (job) out.push(job);
+    }
+    return out;
+  }
+
+  async expireQueued(now: number, timeoutMs: number): Promise<JobRecord[]> {
+    const stale = await this.knex('jobs').select('id').where('state', 'QUEUED').where('queued_at', '<', now - timeoutMs).limit(500);
+    const out: JobRecord[] = [];
+    for (const { id } of stale) {
+      const job = await this.knex.transaction(async (trx) => {
+        const row = await this.locked(trx('jobs').where({ id, state: 'QUEUED' })).first();
+        if (!row) return undefined;
+        const j = rowToJob(row);
+        const reason = `queued too long (over ${Math.round(timeoutMs / 1000)} s without a worker)`;
+        await trx('jobs').where({ id }).update({ state: 'FAILED', reason, ended_at: now, updated_at: now });
+        const failed: JobRecord = { ...j, state: 'FAILED', reason, endedAt: now, updatedAt: now };
+        await insertEvents(trx, [stateEvent(failed, now)]);
+        return failed;
+      });
+      if (job) out.push(job);
+    }
+    return out;
+  }
+
+  async purgeFinished(now: number, retention: Retention, batch: number): Promise<number> {
+    let purged = 0;
+    const rules: [string[], number][] = [
+      [['SUCCEEDED'], retention.succeededMs],
+      [['FAILED', 'CANCELED'], retention.failedMs],
+    ];
+    for (const [states, keepMs] of rules) {
+      const rows = await this.knex('jobs').select('id').whereIn('state', states).where('ended_at', '<', now - keepMs).limit(batch);
+      const ids = rows.map((r) => String(r.id));
+      if (!ids.length) continue;
+      // Small batches, one table at a time: no statement holds many locks for long.
+      await this.knex('log_chunks').whereIn('job_id', ids).delete();
+      await this.knex('job_attempts').whereIn('job_id', ids).delete();
+      await this.knex('job_events').whereIn('job_id', ids).delete();
+      purged += await this.knex('jobs').whereIn('id', ids).whereIn('state', states).delete();
+    }
+    return purged;
   }
 
   /** Writes the event of a job's new state in the same transaction, and returns the job. */

@@ -2,16 +2,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import { KnexStore } from './knex-store.js';
-import type { Store } from './store.js';
+import type { Store, StoreOptions } from './store.js';
 
 /**
  * Opens the store a database URL names: `sqlite:PATH` (the embedded default) or
  * `mysql://user:pass@host:port/db` (MySQL or MariaDB, the production store).
  */
-export function openStore(databaseUrl: string): Store {
-  if (databaseUrl.startsWith('sqlite:')) return new KnexStore(knexFactory(sqliteConfig(databaseUrl.slice('sqlite:'.length))), 'sqlite');
+export function openStore(databaseUrl: string, opts: StoreOptions = {}): Store {
+  if (databaseUrl.startsWith('sqlite:')) return new KnexStore(knexFactory(sqliteConfig(databaseUrl.slice('sqlite:'.length))), 'sqlite', opts);
   if (databaseUrl.startsWith('mysql://') || databaseUrl.startsWith('mariadb://')) {
-    return new KnexStore(knexFactory(mysqlConfig(databaseUrl.replace(/^mariadb:/, 'mysql:'))), 'mysql');
+    return new KnexStore(knexFactory(mysqlConfig(databaseUrl.replace(/^mariadb:/, 'mysql:'))), 'mysql', opts);
   }
   throw new Error(`unsupported database URL "${redactUrl(databaseUrl)}": use sqlite:PATH or mysql://user:pass@host:port/db`);
 }

@@ -44,6 +44,10 @@ export interface JobRecord extends JobSpecRecord {
   signal: string | null;
   reason: string;
   cancelRequested: boolean;
+  /** A retried job waits in its queue until this time (epoch ms; 0: at once). */
+  notBefore: number;
+  /** When the job last entered its queue. */
+  queuedAt: number;
   createdAt: number;
   startedAt: number | null;
   endedAt: number | null;
@@ -99,6 +103,23 @@ export interface JobReport {
   exitCode: number | null;
   signal: string | null;
   reason: string;
+}
+
+export interface HeldAttempt {
+  jobId: string;
+  attempt: number;
+}
+
+export interface HeartbeatResult {
+  worker: WorkerRecord;
+  /** Attempts the worker says it holds that it no longer holds: it must stop them. */
+  revoked: HeldAttempt[];
+}
+
+export interface Retention {
+  succeededMs: number;
+  /** Failed and canceled jobs. */
+  failedMs: number;
 }
 
 export interface LogRead {

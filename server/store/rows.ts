@@ -40,6 +40,8 @@ export function rowToJob(r: Row): JobRecord {
     signal: (r.signal as string | null) ?? null,
     reason: String(r.reason ?? ''),
     cancelRequested: Boolean(num(r.cancel_requested)),
+    notBefore: num(r.not_before ?? 0),
+    queuedAt: num(r.queued_at ?? r.created_at),
     createdAt: num(r.created_at),
     startedAt: numOrNull(r.started_at),
     endedAt: numOrNull(r.ended_at),

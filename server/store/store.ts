@@ -1,5 +1,9 @@
+import type { RetryPolicy } from './attempt-outcome.js';
 import type {
   Assignment,
+  HeartbeatResult,
+  HeldAttempt,
+  Retention,
   EventFilter,
   JobEventRecord,
   QueueStatsRecord,
@@ -18,6 +22,13 @@ export interface RegisterInput {
   queues: string[];
   concurrency: number;
   version: string;
+}
+
+export interface StoreOptions {
+  /** Server time, for stamps taken inside transactions. */
+  clock?: () => number;
+  /** Backoff between attempts of failed jobs. */
+  retry?: RetryPolicy;
 }
 
 export interface ClaimPolicy {
@@ -51,7 +62,8 @@ export interface Store {
   listAttempts(jobId: string): Promise<AttemptRecord[]>;
 
   registerWorker(input: RegisterInput, now: number): Promise<WorkerRecord>;
-  heartbeat(name: string, state: WorkerStateName, now: number): Promise<WorkerRecord | undefined>;
+  /** Records a heartbeat; says which of the attempts the worker reports it no longer holds. */
+  heartbeat(name: string, state: WorkerStateName, now: number, held?: HeldAttempt[]): Promise<HeartbeatResult | undefined>;
   getWorker(name: string): Promise<WorkerRecord | undefined>;
   listWorkers(limit: number, afterName?: string): Promise<WorkerRecord[]>;
 
@@ -62,6 +74,18 @@ export interface Store {
   claimJobs(workerName: string, now: number, maxJobs: number, policy?: ClaimPolicy): Promise<Assignment[]>;
   /** Applies a worker's report about an attempt it holds; refuses stale or foreign reports. */
   reportJob(report: JobReport, now: number): Promise<JobRecord>;
+
+  /**
+   * Marks workers silent for longer than `timeoutMs` UNKNOWN and ends the attempts they held with
+   * "worker lost" (retried while attempts remain). Safe to run on every replica at once.
+   */
+  reapLostWorkers(now: number, timeoutMs: number): Promise<{ workers: string[]; jobs: JobRecord[] }>;
+  /** Puts back in their queues jobs ASSIGNED for longer than `timeoutMs` and never started. */
+  requeueUnacknowledged(now: number, timeoutMs: number): Promise<JobRecord[]>;
+  /** Fails jobs QUEUED for longer than `timeoutMs` ("queued too long"). */
+  expireQueued(now: number, timeoutMs: number): Promise<JobRecord[]>;
+  /** Deletes up to `batch` finished jobs per rule past their retention, with their attempts, logs and events. */
+  purgeFinished(now: number, retention: Retention, batch: number): Promise<number>;
 
   /** Job changes after a sequence number, oldest first. */
   readEvents(afterSeq: number, limit: number, filter?: EventFilter): Promise<JobEventRecord[]>;

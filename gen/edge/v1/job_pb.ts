@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file edge/v1/job.proto.
  */
 export const file_edge_v1_job: GenFile = /*@__PURE__*/
-  fileDesc("ChFlZGdlL3YxL2pvYi5wcm90bxIHZWRnZS52MSK0AgoHSm9iU3BlYxINCgVxdWV1ZRgBIAEoCRIMCgRhcmd2GAIgAygJEiYKA2VudhgDIAMoCzIZLmVkZ2UudjEuSm9iU3BlYy5FbnZFbnRyeRILCgNjd2QYBCABKAkSDQoFc2xvdHMYBSABKAUSEAoIcHJpb3JpdHkYBiABKAUSFwoPdGltZW91dF9zZWNvbmRzGAcgASgFEhQKDG1heF9hdHRlbXB0cxgIIAEoBRIsCgZsYWJlbHMYCSADKAsyHC5lZGdlLnYxLkpvYlNwZWMuTGFiZWxzRW50cnkaKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIv8CCgNKb2ISCgoCaWQYASABKAkSHgoEc3BlYxgCIAEoCzIQLmVkZ2UudjEuSm9iU3BlYxIgCgVzdGF0ZRgDIAEoDjIRLmVkZ2UudjEuSm9iU3RhdGUSEwoLd29ya2VyX25hbWUYBCABKAkSDwoHYXR0ZW1wdBgFIAEoBRIWCglleGl0X2NvZGUYBiABKAVIAIgBARIOCgZzaWduYWwYByABKAkSDgoGcmVhc29uGAggASgJEi8KC2NyZWF0ZV90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydF90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgwKCl9leGl0X2NvZGUqsQEKCEpvYlN0YXRlEhkKFUpPQl9TVEFURV9VTlNQRUNJRklFRBAAEhQKEEpPQl9TVEFURV9RVUVVRUQQARIWChJKT0JfU1RBVEVfQVNTSUdORUQQAhIVChFKT0JfU1RBVEVfUlVOTklORxADEhcKE0pPQl9TVEFURV9TVUNDRUVERUQQBBIUChBKT0JfU1RBVEVfRkFJTEVEEAUSFgoSSk9CX1NUQVRFX0NBTkNFTEVEEAZiBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("ChFlZGdlL3YxL2pvYi5wcm90bxIHZWRnZS52MSK0AgoHSm9iU3BlYxINCgVxdWV1ZRgBIAEoCRIMCgRhcmd2GAIgAygJEiYKA2VudhgDIAMoCzIZLmVkZ2UudjEuSm9iU3BlYy5FbnZFbnRyeRILCgNjd2QYBCABKAkSDQoFc2xvdHMYBSABKAUSEAoIcHJpb3JpdHkYBiABKAUSFwoPdGltZW91dF9zZWNvbmRzGAcgASgFEhQKDG1heF9hdHRlbXB0cxgIIAEoBRIsCgZsYWJlbHMYCSADKAsyHC5lZGdlLnYxLkpvYlNwZWMuTGFiZWxzRW50cnkaKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIv8CCgNKb2ISCgoCaWQYASABKAkSHgoEc3BlYxgCIAEoCzIQLmVkZ2UudjEuSm9iU3BlYxIgCgVzdGF0ZRgDIAEoDjIRLmVkZ2UudjEuSm9iU3RhdGUSEwoLd29ya2VyX25hbWUYBCABKAkSDwoHYXR0ZW1wdBgFIAEoBRIWCglleGl0X2NvZGUYBiABKAVIAIgBARIOCgZzaWduYWwYByABKAkSDgoGcmVhc29uGAggASgJEi8KC2NyZWF0ZV90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydF90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgwKCl9leGl0X2NvZGUiywIKCkpvYkF0dGVtcHQSDgoGam9iX2lkGAEgASgJEg8KB2F0dGVtcHQYAiABKAUSEwoLd29ya2VyX25hbWUYAyABKAkSIAoFc3RhdGUYBCABKA4yES5lZGdlLnYxLkpvYlN0YXRlEi8KC2Fzc2lnbl90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydF90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoJZXhpdF9jb2RlGAggASgFSACIAQESDgoGc2lnbmFsGAkgASgJEg4KBnJlYXNvbhgKIAEoCRIQCghsb2dfc2l6ZRgLIAEoA0IMCgpfZXhpdF9jb2RlKrEBCghKb2JTdGF0ZRIZChVKT0JfU1RBVEVfVU5TUEVDSUZJRUQQABIUChBKT0JfU1RBVEVfUVVFVUVEEAESFgoSSk9CX1NUQVRFX0FTU0lHTkVEEAISFQoRSk9CX1NUQVRFX1JVTk5JTkcQAxIXChNKT0JfU1RBVEVfU1VDQ0VFREVEEAQSFAoQSk9CX1NUQVRFX0ZBSUxFRBAFEhYKEkpPQl9TVEFURV9DQU5DRUxFRBAGYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * JobSpec is what a client asks to run.
@@ -189,6 +189,97 @@ export type Job = Message<"edge.v1.Job"> & {
  */
 export const JobSchema: GenMessage<Job> = /*@__PURE__*/
   messageDesc(file_edge_v1_job, 1);
+
+/**
+ * JobAttempt is one try at running a job, on one worker.
+ *
+ * @generated from message edge.v1.JobAttempt
+ */
+export type JobAttempt = Message<"edge.v1.JobAttempt"> & {
+  /**
+   * The job's id.
+   *
+   * @generated from field: string job_id = 1;
+   */
+  jobId: string;
+
+  /**
+   * The attempt's number, from 1.
+   *
+   * @generated from field: int32 attempt = 2;
+   */
+  attempt: number;
+
+  /**
+   * The worker the attempt was assigned to.
+   *
+   * @generated from field: string worker_name = 3;
+   */
+  workerName: string;
+
+  /**
+   * How the attempt stands: ASSIGNED, RUNNING, or how it ended.
+   *
+   * @generated from field: edge.v1.JobState state = 4;
+   */
+  state: JobState;
+
+  /**
+   * When the attempt was assigned.
+   *
+   * @generated from field: google.protobuf.Timestamp assign_time = 5;
+   */
+  assignTime?: Timestamp | undefined;
+
+  /**
+   * When its process started.
+   *
+   * @generated from field: google.protobuf.Timestamp start_time = 6;
+   */
+  startTime?: Timestamp | undefined;
+
+  /**
+   * When it ended.
+   *
+   * @generated from field: google.protobuf.Timestamp end_time = 7;
+   */
+  endTime?: Timestamp | undefined;
+
+  /**
+   * Exit code of its process, when it exited normally.
+   *
+   * @generated from field: optional int32 exit_code = 8;
+   */
+  exitCode?: number | undefined;
+
+  /**
+   * Name of the signal that ended its process, if one did.
+   *
+   * @generated from field: string signal = 9;
+   */
+  signal: string;
+
+  /**
+   * Why it ended so, in words (e.g. "worker lost", "timed out").
+   *
+   * @generated from field: string reason = 10;
+   */
+  reason: string;
+
+  /**
+   * Bytes of output stored for the attempt.
+   *
+   * @generated from field: int64 log_size = 11;
+   */
+  logSize: bigint;
+};
+
+/**
+ * Describes the message edge.v1.JobAttempt.
+ * Use `create(JobAttemptSchema)` to create a new message.
+ */
+export const JobAttemptSchema: GenMessage<JobAttempt> = /*@__PURE__*/
+  messageDesc(file_edge_v1_job, 2);
 
 /**
  * JobState is where a job stands in its life:

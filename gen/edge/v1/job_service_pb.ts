@@ -4,7 +4,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Job, JobSpec, JobState } from "./job_pb.js";
+import type { Job, JobAttempt, JobSpec, JobState } from "./job_pb.js";
 import { file_edge_v1_job } from "./job_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file edge/v1/job_service.proto.
  */
 export const file_edge_v1_job_service: GenFile = /*@__PURE__*/
-  fileDesc("ChllZGdlL3YxL2pvYl9zZXJ2aWNlLnByb3RvEgdlZGdlLnYxIjIKEFN1Ym1pdEpvYlJlcXVlc3QSHgoEc3BlYxgBIAEoCzIQLmVkZ2UudjEuSm9iU3BlYyIuChFTdWJtaXRKb2JSZXNwb25zZRIZCgNqb2IYASABKAsyDC5lZGdlLnYxLkpvYiIbCg1HZXRKb2JSZXF1ZXN0EgoKAmlkGAEgASgJIisKDkdldEpvYlJlc3BvbnNlEhkKA2pvYhgBIAEoCzIMLmVkZ2UudjEuSm9iIn8KD0xpc3RKb2JzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRINCgVxdWV1ZRgDIAEoCRIhCgZzdGF0ZXMYBCADKA4yES5lZGdlLnYxLkpvYlN0YXRlEhMKC3dvcmtlcl9uYW1lGAUgASgJIkcKEExpc3RKb2JzUmVzcG9uc2USGgoEam9icxgBIAMoCzIMLmVkZ2UudjEuSm9iEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIeChBDYW5jZWxKb2JSZXF1ZXN0EgoKAmlkGAEgASgJIi4KEUNhbmNlbEpvYlJlc3BvbnNlEhkKA2pvYhgBIAEoCzIMLmVkZ2UudjEuSm9iIjQKEVN1Ym1pdEpvYnNSZXF1ZXN0Eh8KBXNwZWNzGAEgAygLMhAuZWRnZS52MS5Kb2JTcGVjIjAKElN1Ym1pdEpvYnNSZXNwb25zZRIaCgRqb2JzGAEgAygLMgwuZWRnZS52MS5Kb2Ii8QEKCEpvYkV2ZW50Eg4KBmN1cnNvchgBIAEoCRIOCgZqb2JfaWQYAiABKAkSDQoFcXVldWUYAyABKAkSIAoFc3RhdGUYBCABKA4yES5lZGdlLnYxLkpvYlN0YXRlEg8KB2F0dGVtcHQYBSABKAUSEwoLd29ya2VyX25hbWUYBiABKAkSFgoJZXhpdF9jb2RlGAcgASgFSACIAQESDgoGc2lnbmFsGAggASgJEg4KBnJlYXNvbhgJIAEoCRIoCgR0aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIMCgpfZXhpdF9jb2RlIkIKEFdhdGNoSm9ic1JlcXVlc3QSDgoGY3Vyc29yGAEgASgJEg0KBXF1ZXVlGAIgASgJEg8KB2pvYl9pZHMYAyADKAkiRgoRV2F0Y2hKb2JzUmVzcG9uc2USIQoGZXZlbnRzGAEgAygLMhEuZWRnZS52MS5Kb2JFdmVudBIOCgZjdXJzb3IYAiABKAkiPgoVTGlzdFF1ZXVlU3RhdHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIj8KDlVucGxhY2VhYmxlSm9iEg4KBmpvYl9pZBgBIAEoCRINCgVzbG90cxgCIAEoBRIOCgZyZWFzb24YAyABKAkiwwIKClF1ZXVlU3RhdHMSDQoFcXVldWUYASABKAkSDgoGcXVldWVkGAIgASgFEhAKCGFzc2lnbmVkGAMgASgFEg8KB3J1bm5pbmcYBCABKAUSEQoJc3VjY2VlZGVkGAUgASgFEg4KBmZhaWxlZBgGIAEoBRIQCghjYW5jZWxlZBgHIAEoBRI2ChJvbGRlc3RfcXVldWVkX3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3dvcmtlcnMYCSABKAUSEgoKZnJlZV9zbG90cxgKIAEoBRIYChBtYXhfd29ya2VyX3Nsb3RzGAsgASgFEiwKC3VucGxhY2VhYmxlGAwgAygLMhcuZWRnZS52MS5VbnBsYWNlYWJsZUpvYhIZChF1bnBsYWNlYWJsZV9jb3VudBgNIAEoBSJWChZMaXN0UXVldWVTdGF0c1Jlc3BvbnNlEiMKBnF1ZXVlcxgBIAMoCzITLmVkZ2UudjEuUXVldWVTdGF0cxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAky8AMKCkpvYlNlcnZpY2USQgoJU3VibWl0Sm9iEhkuZWRnZS52MS5TdWJtaXRKb2JSZXF1ZXN0GhouZWRnZS52MS5TdWJtaXRKb2JSZXNwb25zZRJFCgpTdWJtaXRKb2JzEhouZWRnZS52MS5TdWJtaXRKb2JzUmVxdWVzdBobLmVkZ2UudjEuU3VibWl0Sm9ic1Jlc3BvbnNlEjkKBkdldEpvYhIWLmVkZ2UudjEuR2V0Sm9iUmVxdWVzdBoXLmVkZ2UudjEuR2V0Sm9iUmVzcG9uc2USPwoITGlzdEpvYnMSGC5lZGdlLnYxLkxpc3RKb2JzUmVxdWVzdBoZLmVkZ2UudjEuTGlzdEpvYnNSZXNwb25zZRJCCglDYW5jZWxKb2ISGS5lZGdlLnYxLkNhbmNlbEpvYlJlcXVlc3QaGi5lZGdlLnYxLkNhbmNlbEpvYlJlc3BvbnNlEkQKCVdhdGNoSm9icxIZLmVkZ2UudjEuV2F0Y2hKb2JzUmVxdWVzdBoaLmVkZ2UudjEuV2F0Y2hKb2JzUmVzcG9uc2UwARJRCg5MaXN0UXVldWVTdGF0cxIeLmVkZ2UudjEuTGlzdFF1ZXVlU3RhdHNSZXF1ZXN0Gh8uZWRnZS52MS5MaXN0UXVldWVTdGF0c1Jlc3BvbnNlYgZwcm90bzM", [file_edge_v1_job, file_google_protobuf_timestamp]);
+  fileDesc("ChllZGdlL3YxL2pvYl9zZXJ2aWNlLnByb3RvEgdlZGdlLnYxIjIKEFN1Ym1pdEpvYlJlcXVlc3QSHgoEc3BlYxgBIAEoCzIQLmVkZ2UudjEuSm9iU3BlYyIuChFTdWJtaXRKb2JSZXNwb25zZRIZCgNqb2IYASABKAsyDC5lZGdlLnYxLkpvYiIbCg1HZXRKb2JSZXF1ZXN0EgoKAmlkGAEgASgJIisKDkdldEpvYlJlc3BvbnNlEhkKA2pvYhgBIAEoCzIMLmVkZ2UudjEuSm9iIn8KD0xpc3RKb2JzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRINCgVxdWV1ZRgDIAEoCRIhCgZzdGF0ZXMYBCADKA4yES5lZGdlLnYxLkpvYlN0YXRlEhMKC3dvcmtlcl9uYW1lGAUgASgJIkcKEExpc3RKb2JzUmVzcG9uc2USGgoEam9icxgBIAMoCzIMLmVkZ2UudjEuSm9iEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIeChBDYW5jZWxKb2JSZXF1ZXN0EgoKAmlkGAEgASgJIi4KEUNhbmNlbEpvYlJlc3BvbnNlEhkKA2pvYhgBIAEoCzIMLmVkZ2UudjEuSm9iIjQKEVN1Ym1pdEpvYnNSZXF1ZXN0Eh8KBXNwZWNzGAEgAygLMhAuZWRnZS52MS5Kb2JTcGVjIjAKElN1Ym1pdEpvYnNSZXNwb25zZRIaCgRqb2JzGAEgAygLMgwuZWRnZS52MS5Kb2Ii8QEKCEpvYkV2ZW50Eg4KBmN1cnNvchgBIAEoCRIOCgZqb2JfaWQYAiABKAkSDQoFcXVldWUYAyABKAkSIAoFc3RhdGUYBCABKA4yES5lZGdlLnYxLkpvYlN0YXRlEg8KB2F0dGVtcHQYBSABKAUSEwoLd29ya2VyX25hbWUYBiABKAkSFgoJZXhpdF9jb2RlGAcgASgFSACIAQESDgoGc2lnbmFsGAggASgJEg4KBnJlYXNvbhgJIAEoCRIoCgR0aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIMCgpfZXhpdF9jb2RlIkIKEFdhdGNoSm9ic1JlcXVlc3QSDgoGY3Vyc29yGAEgASgJEg0KBXF1ZXVlGAIgASgJEg8KB2pvYl9pZHMYAyADKAkiRgoRV2F0Y2hKb2JzUmVzcG9uc2USIQoGZXZlbnRzGAEgAygLMhEuZWRnZS52MS5Kb2JFdmVudBIOCgZjdXJzb3IYAiABKAkiPgoVTGlzdFF1ZXVlU3RhdHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIj8KDlVucGxhY2VhYmxlSm9iEg4KBmpvYl9pZBgBIAEoCRINCgVzbG90cxgCIAEoBRIOCgZyZWFzb24YAyABKAkiwwIKClF1ZXVlU3RhdHMSDQoFcXVldWUYASABKAkSDgoGcXVldWVkGAIgASgFEhAKCGFzc2lnbmVkGAMgASgFEg8KB3J1bm5pbmcYBCABKAUSEQoJc3VjY2VlZGVkGAUgASgFEg4KBmZhaWxlZBgGIAEoBRIQCghjYW5jZWxlZBgHIAEoBRI2ChJvbGRlc3RfcXVldWVkX3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3dvcmtlcnMYCSABKAUSEgoKZnJlZV9zbG90cxgKIAEoBRIYChBtYXhfd29ya2VyX3Nsb3RzGAsgASgFEiwKC3VucGxhY2VhYmxlGAwgAygLMhcuZWRnZS52MS5VbnBsYWNlYWJsZUpvYhIZChF1bnBsYWNlYWJsZV9jb3VudBgNIAEoBSJWChZMaXN0UXVldWVTdGF0c1Jlc3BvbnNlEiMKBnF1ZXVlcxgBIAMoCzITLmVkZ2UudjEuUXVldWVTdGF0cxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiTwoWTGlzdEpvYkF0dGVtcHRzUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiWQoXTGlzdEpvYkF0dGVtcHRzUmVzcG9uc2USJQoIYXR0ZW1wdHMYASADKAsyEy5lZGdlLnYxLkpvYkF0dGVtcHQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJMsYECgpKb2JTZXJ2aWNlEkIKCVN1Ym1pdEpvYhIZLmVkZ2UudjEuU3VibWl0Sm9iUmVxdWVzdBoaLmVkZ2UudjEuU3VibWl0Sm9iUmVzcG9uc2USRQoKU3VibWl0Sm9icxIaLmVkZ2UudjEuU3VibWl0Sm9ic1JlcXVlc3QaGy5lZGdlLnYxLlN1Ym1pdEpvYnNSZXNwb25zZRI5CgZHZXRKb2ISFi5lZGdlLnYxLkdldEpvYlJlcXVlc3QaFy5lZGdlLnYxLkdldEpvYlJlc3BvbnNlEj8KCExpc3RKb2JzEhguZWRnZS52MS5MaXN0Sm9ic1JlcXVlc3QaGS5lZGdlLnYxLkxpc3RKb2JzUmVzcG9uc2USQgoJQ2FuY2VsSm9iEhkuZWRnZS52MS5DYW5jZWxKb2JSZXF1ZXN0GhouZWRnZS52MS5DYW5jZWxKb2JSZXNwb25zZRJUCg9MaXN0Sm9iQXR0ZW1wdHMSHy5lZGdlLnYxLkxpc3RKb2JBdHRlbXB0c1JlcXVlc3QaIC5lZGdlLnYxLkxpc3RKb2JBdHRlbXB0c1Jlc3BvbnNlEkQKCVdhdGNoSm9icxIZLmVkZ2UudjEuV2F0Y2hKb2JzUmVxdWVzdBoaLmVkZ2UudjEuV2F0Y2hKb2JzUmVzcG9uc2UwARJRCg5MaXN0UXVldWVTdGF0cxIeLmVkZ2UudjEuTGlzdFF1ZXVlU3RhdHNSZXF1ZXN0Gh8uZWRnZS52MS5MaXN0UXVldWVTdGF0c1Jlc3BvbnNlYgZwcm90bzM", [file_edge_v1_job, file_google_protobuf_timestamp]);
 
 /**
  * SubmitJobRequest carries the job to run.
@@ -606,6 +606,69 @@ export const ListQueueStatsResponseSchema: GenMessage<ListQueueStatsResponse> = 
   messageDesc(file_edge_v1_job_service, 16);
 
 /**
+ * ListJobAttemptsRequest names the job.
+ *
+ * @generated from message edge.v1.ListJobAttemptsRequest
+ */
+export type ListJobAttemptsRequest = Message<"edge.v1.ListJobAttemptsRequest"> & {
+  /**
+   * The job's id.
+   *
+   * @generated from field: string job_id = 1;
+   */
+  jobId: string;
+
+  /**
+   * Attempts to return at most; 0 means 100, at most 1000.
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * The next_page_token of a previous call; empty for the first page.
+   *
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message edge.v1.ListJobAttemptsRequest.
+ * Use `create(ListJobAttemptsRequestSchema)` to create a new message.
+ */
+export const ListJobAttemptsRequestSchema: GenMessage<ListJobAttemptsRequest> = /*@__PURE__*/
+  messageDesc(file_edge_v1_job_service, 17);
+
+/**
+ * ListJobAttemptsResponse is one page of attempts.
+ *
+ * @generated from message edge.v1.ListJobAttemptsResponse
+ */
+export type ListJobAttemptsResponse = Message<"edge.v1.ListJobAttemptsResponse"> & {
+  /**
+   * The attempts, oldest first.
+   *
+   * @generated from field: repeated edge.v1.JobAttempt attempts = 1;
+   */
+  attempts: JobAttempt[];
+
+  /**
+   * Token for the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message edge.v1.ListJobAttemptsResponse.
+ * Use `create(ListJobAttemptsResponseSchema)` to create a new message.
+ */
+export const ListJobAttemptsResponseSchema: GenMessage<ListJobAttemptsResponse> = /*@__PURE__*/
+  messageDesc(file_edge_v1_job_service, 18);
+
+/**
  * JobService is how schedulers and people submit jobs and follow them.
  *
  * @generated from service edge.v1.JobService
@@ -662,6 +725,16 @@ export const JobService: GenService<{
     methodKind: "unary";
     input: typeof CancelJobRequestSchema;
     output: typeof CancelJobResponseSchema;
+  },
+  /**
+   * Lists the attempts of a job, oldest first: worker, times, exit code or signal, reason.
+   *
+   * @generated from rpc edge.v1.JobService.ListJobAttempts
+   */
+  listJobAttempts: {
+    methodKind: "unary";
+    input: typeof ListJobAttemptsRequestSchema;
+    output: typeof ListJobAttemptsResponseSchema;
   },
   /**
    * Streams job state changes from a cursor, so a scheduler learns how its jobs end without polling.

@@ -18,17 +18,23 @@ ends worker streams cleanly and stops.`;
   ];
 
   static override flags = {
+    'assign-timeout': Flags.integer({ description: 'seconds a job pushed to a worker may stay unstarted before it is queued again', default: 30, min: 1 }),
     'data-dir': Flags.string({ description: 'folder for the embedded database', env: 'EDGE_DATA_DIR', default: DEFAULT_DATA_DIR, helpValue: 'DIR' }),
     database: Flags.string({ description: 'database URL: sqlite:PATH or mysql://user:pass@host:port/db', env: 'EDGE_DATABASE_URL', helpValue: 'URL' }),
     'event-poll-ms': Flags.integer({ description: 'how often to look for changes made through other replicas (ms)', default: 100, min: 10, max: 10_000 }),
     'heartbeat-interval': Flags.integer({ description: 'seconds between worker heartbeats', default: 10, min: 1, max: 3600 }),
     host: Flags.string({ description: 'address to listen on', default: '127.0.0.1' }),
     port: Flags.integer({ description: 'port to listen on (0 picks a free one)', default: 50051, min: 0, max: 65535 }),
+    'queued-timeout': Flags.integer({ description: 'seconds a job may wait in its queue before it fails "queued too long" (0: never)', default: 0, min: 0 }),
+    'retain-failed': Flags.integer({ description: 'seconds failed and canceled jobs and their logs are kept', default: 7 * 86_400, min: 1 }),
+    'retain-succeeded': Flags.integer({ description: 'seconds succeeded jobs and their logs are kept', default: 86_400, min: 1 }),
+    'retry-backoff': Flags.integer({ description: 'seconds before the first retry of a failed job (doubling each attempt, at most 600)', default: 10, min: 0 }),
     'reserve-after': Flags.integer({
       description: 'seconds a job at the head of its queue waits before workers that could hold it stop taking smaller jobs behind it',
       default: 10,
       min: 0,
     }),
+    'worker-timeout': Flags.integer({ description: 'seconds without a heartbeat before a worker is presumed lost (default: 5 heartbeat intervals)', min: 1 }),
     welcome: Flags.boolean({ description: 'print how to start a worker and run a first job', hidden: true }),
   };
 
@@ -45,6 +51,12 @@ ends worker streams cleanly and stops.`;
         heartbeatIntervalSeconds: flags['heartbeat-interval'],
         reserveAfterSeconds: flags['reserve-after'],
         eventPollMs: flags['event-poll-ms'],
+        workerTimeoutSeconds: flags['worker-timeout'],
+        assignTimeoutSeconds: flags['assign-timeout'],
+        queuedTimeoutSeconds: flags['queued-timeout'],
+        retryBackoffSeconds: flags['retry-backoff'],
+        retainSucceededSeconds: flags['retain-succeeded'],
+        retainFailedSeconds: flags['retain-failed'],
         log,
       });
     } catch (err) {
