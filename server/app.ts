@@ -31,6 +31,8 @@ export interface ServerConfig {
   /** How long finished jobs and their logs are kept; defaults 1 day (succeeded), 7 days (failed, canceled). */
   retainSucceededSeconds?: number;
   retainFailedSeconds?: number;
+  /** Seconds between retention sweeps; default 60. */
+  purgeEverySeconds?: number;
   log: (msg: string, err?: unknown) => void;
 }
 
@@ -69,6 +71,7 @@ export async function buildApp(store: Store, config: Omit<ServerConfig, 'host' |
       succeededMs: (config.retainSucceededSeconds ?? 86_400) * 1000,
       failedMs: (config.retainFailedSeconds ?? 7 * 86_400) * 1000,
     },
+    purgeEveryMs: (config.purgeEverySeconds ?? 60) * 1000,
   });
   housekeeping.start();
   const handler = connectNodeAdapter({

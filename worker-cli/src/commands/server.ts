@@ -25,6 +25,7 @@ ends worker streams cleanly and stops.`;
     'heartbeat-interval': Flags.integer({ description: 'seconds between worker heartbeats', default: 10, min: 1, max: 3600 }),
     host: Flags.string({ description: 'address to listen on', default: '127.0.0.1' }),
     port: Flags.integer({ description: 'port to listen on (0 picks a free one)', default: 50051, min: 0, max: 65535 }),
+    'purge-every': Flags.integer({ description: 'seconds between retention sweeps', default: 60, min: 1 }),
     'queued-timeout': Flags.integer({ description: 'seconds a job may wait in its queue before it fails "queued too long" (0: never)', default: 0, min: 0 }),
     'retain-failed': Flags.integer({ description: 'seconds failed and canceled jobs and their logs are kept', default: 7 * 86_400, min: 1 }),
     'retain-succeeded': Flags.integer({ description: 'seconds succeeded jobs and their logs are kept', default: 86_400, min: 1 }),
@@ -57,6 +58,7 @@ ends worker streams cleanly and stops.`;
         retryBackoffSeconds: flags['retry-backoff'],
         retainSucceededSeconds: flags['retain-succeeded'],
         retainFailedSeconds: flags['retain-failed'],
+        purgeEverySeconds: flags['purge-every'],
         log,
       });
     } catch (err) {

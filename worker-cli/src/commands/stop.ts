@@ -9,14 +9,19 @@ export default class Stop extends EdgeCommand {
   static override description = `Stop the edge worker running on this machine, gracefully.
 
 Sends SIGINT to the worker found through its pid file: it takes no new jobs, lets running jobs finish,
-uploads their output, reports itself OFFLINE and exits. By default waits until it has.`;
+uploads their output, reports itself OFFLINE and exits. By default waits until it has; with --timeout,
+running jobs that outlast it are killed (SIGTERM to their process groups, SIGKILL after the grace).`;
 
   static override examples = ['<%= config.bin %> stop', '<%= config.bin %> stop --name site-a-1 --timeout 600', '<%= config.bin %> stop --no-wait'];
 
   static override flags = {
     name: Flags.string({ description: 'name of the worker to stop (default: the only worker here, else the host name)' }),
     'state-dir': stateDirFlag,
-    timeout: Flags.integer({ description: 'give up waiting after this many seconds (0: wait as long as it takes)', default: 0, min: 0 }),
+    timeout: Flags.integer({
+      description: 'after this many seconds of draining, kill the running jobs (SIGTERM, SIGKILL after the worker\'s --kill-grace); 0: wait as long as it takes',
+      default: 0,
+      min: 0,
+    }),
     wait: Flags.boolean({ description: 'wait until the worker has exited', default: true, allowNo: true }),
   };
 
@@ -35,11 +40,17 @@ uploads their output, reports itself OFFLINE and exits. By default waits until i
     }
     this.log(`asked worker ${name} (pid ${pid}) to stop; waiting for its running jobs to finish…`);
     const deadline = flags.timeout ? Date.now() + flags.timeout * 1000 : Infinity;
+    let forced = false;
     while (isAlive(pid)) {
-      if (Date.now() > deadline) this.error(`worker ${name} (pid ${pid}) is still draining after ${flags.timeout} s`, { exit: 1 });
+      if (!forced && Date.now() > deadline) {
+        // Like Airflow's drain_timeout_sec: a second SIGINT makes the worker kill its jobs.
+        this.log(`worker ${name} still draining after ${flags.timeout} s: killing its running jobs`);
+        process.kill(pid, 'SIGINT');
+        forced = true;
+      }
       await sleep(200);
     }
-    this.log(`worker ${name} stopped`);
+    this.log(`worker ${name} stopped${forced ? ' (running jobs were killed)' : ''}`);
   }
 
   private defaultName(stateDir: string): string {

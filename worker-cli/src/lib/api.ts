@@ -37,3 +37,45 @@ export function connectApi(url: string): Api {
     close: () => sessionManager.abort(),
   };
 }
+
+/**
+ * Several API URLs (replicas) of which one is in use; a worker moves to the next when calls to the
+ * current one fail, so it rides out the loss of a replica without a load balancer.
+ */
+export class ApiPool {
+  private index = 0;
+  private readonly apis: Api[];
+
+  constructor(urls: string[]) {
+    if (!urls.length) throw new Error('no API URL given');
+    this.apis = urls.map(connectApi);
+  }
+
+  get api(): Api {
+    return this.apis[this.index]!;
+  }
+
+  get size(): number {
+    return this.apis.length;
+  }
+
+  /** Moves on to the next URL (no-op with one). Returns the URL now in use. */
+  failover(): string {
+    this.index = (this.index + 1) % this.apis.length;
+    return this.api.url;
+  }
+
+  close(): void {
+    for (const a of this.apis) a.close();
+  }
+}
+
+/** What the runtime asks for its calls: whichever API is in use right now. */
+export interface ApiSource {
+  readonly api: Api;
+}
+
+/** Splits a comma-separated list of API URLs. */
+export function parseApiUrls(list: string): string[] {
+  return list.split(',').map((u) => u.trim()).filter(Boolean);
+}

@@ -12,6 +12,13 @@ export const apiUrlFlag = Flags.string({
   helpValue: 'URL',
 });
 
+export const apiUrlsFlag = Flags.string({
+  description: 'URL of the API server; several, comma-separated, to fail over between replicas',
+  env: 'EDGE_API_URL',
+  default: DEFAULT_API_URL,
+  helpValue: 'URL[,URL…]',
+});
+
 export const jsonFlag = Flags.boolean({ description: 'print one JSON document on stdout, nothing else' });
 
 export const DEFAULT_STATE_DIR = path.join(os.homedir(), '.edge', 'worker');

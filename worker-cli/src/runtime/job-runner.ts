@@ -1,18 +1,25 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { JobState, type Job } from '../../../gen/edge/v1/job_pb.js';
-import type { Api } from '../lib/api.js';
+import type { ApiSource } from '../lib/api.js';
 import { Backoff, sleep } from './backoff.js';
 import { LogUploader } from './log-uploader.js';
 import type { Logger } from './logger.js';
+import { signalGroup } from './process-group.js';
 
 export interface JobRunnerOptions {
-  api: Api;
+  apis: ApiSource;
   workerName: string;
   log: Logger;
+  /** Folder for the attempt's spool file and process-group file. */
+  jobsDir: string;
   /** Time between SIGTERM and SIGKILL when a job is stopped. */
   killGraceMs?: number;
+  /** Variables removed from the environment the job inherits from the worker. */
+  hiddenEnv?: readonly string[];
 }
 
 interface Ending {
@@ -22,20 +29,26 @@ interface Ending {
   reason: string;
 }
 
+type StopCause = { kind: 'cancel' | 'timeout' | 'shutdown'; reason: string };
+
 /**
- * Runs one attempt of a job as a child process in its own process group: reports RUNNING once the
- * process has started, streams its output, and reports how it ended once every byte is stored.
+ * Runs one attempt of a job as a child process in its own process group. Its stdout and stderr go
+ * straight to a spool file that the LogUploader streams to the server; the runner reports RUNNING once
+ * the process has started, and how it ended once every byte of output is stored.
  */
 export class JobRunner {
   readonly jobId: string;
   readonly attempt: number;
   readonly slots: number;
   private child: ChildProcess | undefined;
-  private cancelReason: string | undefined;
+  private stopCause: StopCause | undefined;
   private killTimer: NodeJS.Timeout | undefined;
+  private timeoutTimer: NodeJS.Timeout | undefined;
   private readonly uploader: LogUploader;
   private readonly stopReporting = new AbortController();
   private runningReported: Promise<void> = Promise.resolve();
+  private readonly spoolPath: string;
+  private readonly groupFile: string;
   readonly finished: Promise<void>;
 
   constructor(
@@ -46,26 +59,38 @@ export class JobRunner {
     this.jobId = job.id;
     this.attempt = attempt;
     this.slots = job.spec?.slots ?? 1;
-    this.uploader = new LogUploader(opts.api, job.id, attempt, opts.log);
+    const base = path.join(opts.jobsDir, `${job.id}.${attempt}`);
+    this.spoolPath = `${base}.log`;
+    this.groupFile = `${base}.pgid`;
+    fs.mkdirSync(opts.jobsDir, { recursive: true, mode: 0o700 });
+    fs.writeFileSync(this.spoolPath, '', { mode: 0o600 });
+    this.uploader = new LogUploader(opts.apis, this.spoolPath, job.id, attempt, opts.log, {
+      onRefused: (msg) => this.abandon(`the server refused its output (${msg})`),
+    });
     this.finished = this.run();
   }
 
-  /** Stops the job: SIGTERM to its process group, SIGKILL after the grace period. */
+  /** Stops the job: SIGTERM to its process group, SIGKILL after the grace period. It ends CANCELED. */
   cancel(reason: string): void {
-    if (this.cancelReason) return;
-    this.cancelReason = reason;
-    this.kill();
+    this.stop({ kind: 'cancel', reason });
+  }
+
+  /** Stops the job because the worker is shutting down; it ends FAILED (and may be retried elsewhere). */
+  shutdown(): void {
+    this.stop({ kind: 'shutdown', reason: 'killed: its worker was shut down' });
   }
 
   /** Gives up on an attempt the server no longer accepts from us: kill it, report nothing. */
-  abandon(): void {
+  abandon(why: string): void {
+    if (this.stopReporting.signal.aborted) return;
+    this.opts.log.warn(`job ${this.jobId} attempt ${this.attempt} was taken back by the server (${why}): killing its process group`);
     this.stopReporting.abort();
     this.uploader.abandon();
-    this.cancelReason ??= 'attempt taken back by the server';
-    this.kill();
+    this.stop({ kind: 'cancel', reason: 'taken back by the server' });
   }
 
-  private kill(): void {
+  private stop(cause: StopCause): void {
+    this.stopCause ??= cause;
     const child = this.child;
     if (!child?.pid || child.exitCode !== null || child.signalCode !== null) return;
     signalGroup(child.pid, 'SIGTERM');
@@ -76,7 +101,10 @@ export class JobRunner {
     const { log } = this.opts;
     const ending = await this.execute();
     clearTimeout(this.killTimer);
+    clearTimeout(this.timeoutTimer);
+    fs.rmSync(this.groupFile, { force: true });
     await this.uploader.finish();
+    fs.rmSync(this.spoolPath, { force: true });
     await this.runningReported; // the end must not overtake the start
     if (this.stopReporting.signal.aborted) return;
     log.info(`job ${this.jobId} attempt ${this.attempt} ended ${JobState[ending.state]}${describe(ending)}`);
@@ -88,70 +116,57 @@ export class JobRunner {
     const spec = this.job.spec!;
     const [cmd, ...args] = spec.argv;
     return new Promise<Ending>((resolve) => {
-      const env = {
-        ...process.env,
-        ...spec.env,
+      const env: NodeJS.ProcessEnv = { ...process.env };
+      for (const k of this.opts.hiddenEnv ?? []) delete env[k];
+      Object.assign(env, spec.env, {
         EDGE_JOB_ID: this.jobId,
         EDGE_ATTEMPT: String(this.attempt),
         EDGE_QUEUE: spec.queue,
         EDGE_WORKER_NAME: this.opts.workerName,
         HOSTNAME: os.hostname(),
-      };
+      });
+      const out = fs.openSync(this.spoolPath, 'a');
       let child: ChildProcess;
       try {
-        child = spawn(cmd!, args, { cwd: spec.cwd || undefined, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+        child = spawn(cmd!, args, { cwd: spec.cwd || undefined, env, detached: true, stdio: ['ignore', out, out] });
       } catch (err) {
+        fs.closeSync(out);
         resolve(this.failedToStart(err));
         return;
       }
+      fs.closeSync(out); // the child holds its own copy
       this.child = child;
       let started = false;
       child.once('spawn', () => {
         started = true;
+        fs.writeFileSync(this.groupFile, `${child.pid}\n`);
         this.opts.log.info(`job ${this.jobId} attempt ${this.attempt} started: pid ${child.pid}`);
         this.runningReported = this.report({ state: JobState.RUNNING, signal: '', reason: '' });
-        if (this.cancelReason) this.kill();
+        if (spec.timeoutSeconds > 0) {
+          this.timeoutTimer = setTimeout(() => this.stop({ kind: 'timeout', reason: `timed out after ${spec.timeoutSeconds} s` }), spec.timeoutSeconds * 1000);
+        }
+        if (this.stopCause) this.stop(this.stopCause);
       });
       child.once('error', (err) => {
         if (!started) resolve(this.failedToStart(err));
       });
-      for (const stream of [child.stdout!, child.stderr!]) {
-        stream.on('data', (data: Buffer) => {
-          if (!this.uploader.write(data)) {
-            child.stdout!.pause();
-            child.stderr!.pause();
-            void this.uploader.whenDrained().then(() => {
-              child.stdout!.resume();
-              child.stderr!.resume();
-            });
-          }
-        });
-      }
-      // 'close' waits for the output pipes too; a daemonized grandchild may hold them open, so
-      // give them a few seconds after the process itself exits.
-      child.once('exit', () => {
-        setTimeout(() => {
-          child.stdout?.destroy();
-          child.stderr?.destroy();
-        }, 5_000).unref();
-      });
-      child.once('close', (code, signal) => {
-        if (!started) return;
-        resolve(this.ending(code, signal));
+      child.once('exit', (code, signal) => {
+        if (started) resolve(this.ending(code, signal));
       });
     });
   }
 
   private failedToStart(err: unknown): Ending {
     const reason = `could not start ${JSON.stringify(this.job.spec!.argv[0])}: ${(err as Error).message}`;
-    this.uploader.write(Buffer.from(`edge: ${reason}\n`));
+    fs.appendFileSync(this.spoolPath, `edge: ${reason}\n`);
     return { state: JobState.FAILED, signal: '', reason };
   }
 
   private ending(code: number | null, signal: NodeJS.Signals | null): Ending {
-    if (this.cancelReason) {
-      return { state: JobState.CANCELED, exitCode: code ?? undefined, signal: signal ?? '', reason: this.cancelReason };
-    }
+    const cause = this.stopCause;
+    const how = { exitCode: code ?? undefined, signal: signal ?? '' };
+    if (cause?.kind === 'cancel') return { state: JobState.CANCELED, ...how, reason: cause.reason };
+    if (cause) return { state: JobState.FAILED, ...how, reason: cause.reason };
     if (signal) return { state: JobState.FAILED, signal, reason: `killed by ${signal}` };
     if (code === 0) return { state: JobState.SUCCEEDED, exitCode: 0, signal: '', reason: '' };
     return { state: JobState.FAILED, exitCode: code ?? undefined, signal: '', reason: `exited with code ${code}` };
@@ -163,7 +178,7 @@ export class JobRunner {
     const signal = this.stopReporting.signal;
     while (!signal.aborted) {
       try {
-        await this.opts.api.workers.updateJobState(
+        await this.opts.apis.api.workers.updateJobState(
           { jobId: this.jobId, attempt: this.attempt, workerName: this.opts.workerName, ...ending },
           { signal, timeoutMs: 15_000 },
         );
@@ -172,22 +187,14 @@ export class JobRunner {
         const e = ConnectError.from(err);
         if (signal.aborted) return;
         if ([Code.FailedPrecondition, Code.NotFound, Code.PermissionDenied, Code.InvalidArgument].includes(e.code)) {
-          this.opts.log.warn(`server refused state ${JobState[ending.state]} of job ${this.jobId} attempt ${this.attempt}: ${e.rawMessage}`);
-          if (ending.state === JobState.RUNNING) this.abandon();
+          if (ending.state === JobState.RUNNING) this.abandon(e.rawMessage);
+          else this.opts.log.warn(`server refused state ${JobState[ending.state]} of job ${this.jobId} attempt ${this.attempt}: ${e.rawMessage}`);
           return;
         }
         this.opts.log.warn(`could not report job ${this.jobId} (${e.rawMessage}); retrying`);
         await sleep(backoff.next(), signal);
       }
     }
-  }
-}
-
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // the group is already gone
   }
 }
 
