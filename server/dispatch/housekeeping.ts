@@ -31,6 +31,8 @@ export class Housekeeping {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private lastPurge = 0;
+  /** Since when this replica has reached the database without errors. */
+  private healthySince: number | undefined;
   private readonly now: () => number;
 
   constructor(private readonly opts: HousekeepingOptions) {
@@ -54,10 +56,15 @@ export class Housekeeping {
     const { store, log } = this.opts;
     const changed: JobRecord[] = [];
     try {
-      const lost = await store.reapLostWorkers(this.now(), this.opts.workerTimeoutMs);
-      for (const w of lost.workers) log(`worker ${w} missed its heartbeats: presumed lost`);
-      for (const j of lost.jobs) log(`job ${j.id}: worker lost; ${j.state === 'QUEUED' ? 'queued again' : `now ${j.state}`}`);
-      changed.push(...lost.jobs);
+      this.healthySince ??= this.now();
+      // Heartbeats cannot land while the database is down: a worker is lost only after it had a whole
+      // worker timeout of reachable database to send one in.
+      if (this.now() - this.healthySince >= this.opts.workerTimeoutMs) {
+        const lost = await store.reapLostWorkers(this.now(), this.opts.workerTimeoutMs);
+        for (const w of lost.workers) log(`worker ${w} missed its heartbeats: presumed lost`);
+        for (const j of lost.jobs) log(`job ${j.id}: worker lost; ${j.state === 'QUEUED' ? 'queued again' : `now ${j.state}`}`);
+        changed.push(...lost.jobs);
+      }
       const unacked = await store.requeueUnacknowledged(this.now(), this.opts.assignTimeoutMs);
       for (const j of unacked) log(`job ${j.id}: ${j.reason}`);
       changed.push(...unacked);
@@ -73,6 +80,7 @@ export class Housekeeping {
         if (total) log(`purged ${total} finished jobs past their retention`);
       }
     } catch (err) {
+      this.healthySince = undefined;
       log('housekeeping failed; will retry', err);
     }
     if (changed.length) {

@@ -79,6 +79,7 @@ export interface WorkerProcOptions {
   queues?: string;
   concurrency?: number;
   stateDir?: string;
+  extraArgs?: string[];
 }
 
 export interface WorkerProc extends Proc {
@@ -90,6 +91,7 @@ export function startWorkerProcess(apiUrl: string, opts: WorkerProcOptions): Wor
   const stateDir = opts.stateDir ?? tempDir('worker');
   const args = ['worker', '--api-url', apiUrl, '--name', opts.name, '--state-dir', stateDir, '-c', String(opts.concurrency ?? 1)];
   if (opts.queues) args.push('-q', opts.queues);
+  args.push(...(opts.extraArgs ?? []));
   return { ...spawnEdge(args), name: opts.name, stateDir };
 }
 
