@@ -186,7 +186,7 @@ describe('fault injection', function () {
     });
   });
 
-  it('2. kill -9 of one of two server replicas: workers move to the other, no log byte lost or doubled', async () => {
+  for (const signal of ['SIGKILL', 'SIGTERM'] as const) it(`2. ${signal === 'SIGKILL' ? 'kill -9 of' : 'SIGTERM (clean shutdown) to'} one of two server replicas: workers move to the other, no log byte lost or doubled`, async () => {
     const db = await createMariaDbDatabase();
     const s1 = await startServerProcess(db.url, FAST_SERVER);
     const s2 = await startServerProcess(db.url, FAST_SERVER);
@@ -201,7 +201,7 @@ describe('fault injection', function () {
       const script = 'for i in $(seq 1 300); do echo "$EDGE_JOB_ID line $i"; sleep 0.01; done';
       const { jobs } = await api.jobs.submitJobs({ specs: Array.from({ length: 12 }, () => ({ queue: 'q-rep', argv: ['sh', '-c', script], maxAttempts: 3 })) });
       await waitFor('jobs to run', async () => (await api.jobs.listJobs({ queue: 'q-rep', states: [JobState.RUNNING] })).jobs.length >= 8);
-      s1.child.kill('SIGKILL');
+      s1.child.kill(signal);
       await s1.exited;
       const done = await Promise.all(jobs.map((j) => ended(api, j.id, 60_000)));
       let bytes = 0;
