@@ -8,6 +8,9 @@ import { errorInterceptor } from './services/error-interceptor.js';
 import { MAX_CHUNK_BYTES } from './services/log-service.js';
 import { openStore } from './store/open-store.js';
 import type { Store } from './store/store.js';
+import { metricsInterceptor } from './telemetry/metrics-interceptor.js';
+import { ServerMetrics } from './telemetry/server-metrics.js';
+import { pagesHandler } from './http/pages.js';
 
 export interface ServerConfig {
   host: string;
@@ -28,6 +31,7 @@ export interface RunningServer {
 /** Builds the service context and the request handler over a store. Exported for in-process tests. */
 export function buildApp(store: Store, config: Pick<ServerConfig, 'heartbeatIntervalSeconds' | 'log'>) {
   const shutdown = new AbortController();
+  const metrics = new ServerMetrics(store);
   const ctx: ServiceContext = {
     store,
     dispatcher: new Dispatcher({ store, log: config.log }),
@@ -35,10 +39,13 @@ export function buildApp(store: Store, config: Pick<ServerConfig, 'heartbeatInte
     now: Date.now,
     heartbeatIntervalSeconds: config.heartbeatIntervalSeconds,
     log: config.log,
+    metrics,
   };
   const handler = connectNodeAdapter({
     routes: routes(ctx),
-    interceptors: [errorInterceptor(config.log)],
+    interceptors: [metricsInterceptor(metrics), errorInterceptor(config.log)],
+    // Plain HTTP pages on the same port: /metrics for Prometheus.
+    fallback: pagesHandler(metrics, config.log),
     shutdownSignal: shutdown.signal,
     readMaxBytes: MAX_CHUNK_BYTES + 64 * 1024,
   });

@@ -6,6 +6,8 @@ import type {
   JobReport,
   JobSpecRecord,
   LogRead,
+  MetricsSnapshot,
+  SystemInfoRecord,
   WorkerRecord,
   WorkerStateName,
 } from './records.js';
@@ -15,6 +17,21 @@ export interface RegisterInput {
   queues: string[];
   concurrency: number;
   version: string;
+  systemInfo?: SystemInfoRecord;
+}
+
+export interface MaintenanceInput {
+  name: string;
+  change: 'enter' | 'exit' | 'comment';
+  comment: string;
+  author: string;
+}
+
+export interface WorkerUpdateInput {
+  name: string;
+  addQueues: string[];
+  removeQueues: string[];
+  concurrency?: number;
 }
 
 export type CancelOutcome =
@@ -38,9 +55,18 @@ export interface Store {
   listAttempts(jobId: string): Promise<AttemptRecord[]>;
 
   registerWorker(input: RegisterInput, now: number): Promise<WorkerRecord>;
-  heartbeat(name: string, state: WorkerStateName, now: number): Promise<WorkerRecord | undefined>;
+  /** Stores a heartbeat; the stored state also follows what operators want (see worker-states). */
+  heartbeat(name: string, state: WorkerStateName, now: number, systemInfo?: SystemInfoRecord): Promise<WorkerRecord | undefined>;
   getWorker(name: string): Promise<WorkerRecord | undefined>;
-  listWorkers(limit: number, afterName?: string): Promise<WorkerRecord[]>;
+  listWorkers(limit: number, afterName?: string, states?: WorkerStateName[]): Promise<WorkerRecord[]>;
+  /** Operators' changes to a worker; each returns the worker after it. */
+  setWorkerMaintenance(input: MaintenanceInput, now: number): Promise<WorkerRecord>;
+  updateWorker(input: WorkerUpdateInput, now: number): Promise<WorkerRecord>;
+  requestWorkerShutdown(name: string, now: number): Promise<WorkerRecord>;
+  /** Forgets an OFFLINE or UNKNOWN worker; returns it as it was. */
+  removeWorker(name: string): Promise<WorkerRecord>;
+  /** Job, queue and worker counts for /metrics. */
+  metricsSnapshot(): Promise<MetricsSnapshot>;
 
   /**
    * Claims QUEUED jobs of the worker's queues that fit its free slots, in priority order, atomically:
