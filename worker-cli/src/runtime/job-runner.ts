@@ -37,6 +37,8 @@ export class JobRunner {
   private readonly stopReporting = new AbortController();
   private runningReported: Promise<void> = Promise.resolve();
   readonly finished: Promise<void>;
+  /** How the attempt ended, once it has (for the worker's metrics). */
+  outcome: JobState | undefined;
 
   constructor(
     private readonly job: Job,
@@ -75,6 +77,7 @@ export class JobRunner {
   private async run(): Promise<void> {
     const { log } = this.opts;
     const ending = await this.execute();
+    this.outcome = ending.state;
     clearTimeout(this.killTimer);
     await this.uploader.finish();
     await this.runningReported; // the end must not overtake the start
