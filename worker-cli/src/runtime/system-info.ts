@@ -16,8 +16,10 @@ export class SystemSampler {
 
   sample(): SystemInfo {
     const now = cpuTimes();
-    const busy = now.busy - this.last.busy;
-    const total = now.total - this.last.total;
+    let busy = now.busy - this.last.busy;
+    let total = now.total - this.last.total;
+    // Too short a window (registration right after start) says little: use the times since boot.
+    if (total < 100 * os.cpus().length) ({ busy, total } = now);
     this.last = now;
     let diskFreeMib = 0;
     let diskTotalMib = 0;
