@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import { pino } from 'pino';
 
 /** What the runtime needs of a logger; the CLI passes one that writes to stderr or a file. */
@@ -41,6 +42,7 @@ export function createLogger(opts: LoggerOptions): Logger {
     const p = pino({ level: opts.level, base: { pid: process.pid, ...opts.base }, timestamp: pino.stdTimeFunctions.isoTime }, dest);
     return { info: (m) => p.info(m), warn: (m) => p.warn(m), error: (m) => p.error(m) };
   }
+  if (opts.file) fs.mkdirSync(path.dirname(path.resolve(opts.file)), { recursive: true });
   const write = opts.file ? (line: string) => fs.appendFileSync(opts.file!, line) : (line: string) => process.stderr.write(line);
   const lines = lineLogger(write);
   const keep = (level: LogLevel, f: (m: string) => void) => (LOG_LEVELS.indexOf(level) >= rank ? f : () => {});
