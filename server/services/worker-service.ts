@@ -6,7 +6,7 @@ import { VERSION } from '../domain/version.js';
 import { versionProblem } from '../domain/versions.js';
 import { REPORTABLE_WORKER_STATES } from '../domain/worker-states.js';
 import { DEFAULT_QUEUE } from '../domain/names.js';
-import { TERMINAL_JOB_STATES } from '../store/records.js';
+import { ACCEPTING_WORKER_STATES, TERMINAL_JOB_STATES } from '../store/records.js';
 import type { WorkerRecord } from '../store/records.js';
 import { jobStateFromWire, jobToWire, systemInfoFromWire, workerSettings, workerStateFromWire, workerToWire } from './convert.js';
 import type { ServiceContext } from './context.js';
@@ -52,8 +52,8 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
       const worker = await store.heartbeat(name, reported, now(), systemInfoFromWire(req.systemInfo));
       if (!worker) throw notRegistered(name);
       ctx.metrics?.heartbeat();
-      // A maintenance or shutdown change may have moved the worker out of (or into) accepting jobs.
-      dispatcher.wakeWorker(name);
+      // A worker back from maintenance takes jobs again at once (claims for one worker coalesce).
+      if (ACCEPTING_WORKER_STATES.includes(worker.state)) dispatcher.wakeWorker(name);
       return { worker: workerToWire(worker), settings: workerSettings(worker) };
     },
 

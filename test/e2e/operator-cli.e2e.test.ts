@@ -339,4 +339,12 @@ describe("operators' CLI end to end: the built edge binary against a real server
     assert.equal(badUmask.code, 2);
     assert.match(flat(badUmask.stderr), /--umask "999" must be an octal mask/);
   });
+
+  it('enters maintenance by itself when the machine crosses a health threshold (off unless asked)', async () => {
+    // No disk has 2^31-1 MiB free: the threshold is crossed from the first sample.
+    await worker({ name: 'auto-1', queues: 'q-auto', args: ['--auto-maintenance-disk-free-mib', String(2 ** 31 - 1)] }, WorkerState.MAINTENANCE_MODE);
+    const got = await edgeJson(['workers', 'get', 'auto-1', '--json']);
+    assert.match(got.maintenanceComment.text, /^automatic: disk free \d+ MiB is below 2147483647 MiB$/);
+    assert.equal(got.maintenanceComment.author, 'auto-1 (automatic)');
+  });
 });

@@ -107,6 +107,7 @@ export class EdgeWorker {
       }
       this.writeStatus();
       if (!(await this.register())) return;
+      await this.checkHealth(); // a machine already unhealthy at start takes no job
       const drained = new AbortController();
       const heartbeats = this.heartbeatLoop(drained.signal);
       await this.fetchLoop();
