@@ -283,7 +283,11 @@ describe("operators' CLI end to end: the built edge binary against a real server
     assert.match(flat(again.stderr), /worker sd-1 is OFFLINE: there is no process to shut down/);
     const removed = await edgeJson(['workers', 'remove', 'sd-1', '--json']);
     assert.equal(removed.name, 'sd-1');
+    assert.equal(removed.state, 'WORKER_STATE_OFFLINE');
     assert.equal((await edge(['workers', 'get', 'sd-1'])).code, 1);
+    const unknown = await edge(['workers', 'remove', 'sd-1']);
+    assert.equal(unknown.code, 1);
+    assert.match(flat(unknown.stderr), /NotFound: worker sd-1 not found/);
   });
 
   it('workers shutdown --all --yes stops every live worker', async () => {
@@ -298,6 +302,10 @@ describe("operators' CLI end to end: the built edge binary against a real server
     assert.equal(await b.exited, 0);
     const after = await edge(['workers', 'shutdown', '--all', '--yes']);
     assert.match(after.stdout, /no live worker to shut down/);
+    await worker({ name: 'all-3', queues: 'q-all' });
+    const gone = await edge(['workers', 'remove', 'all-1']);
+    assert.equal(gone.code, 0, gone.stderr);
+    assert.equal(gone.stdout, 'worker all-1 removed\n');
   });
 
   it('refuses a worker of another major.minor with FailedPrecondition naming both versions; accepts another patch', async () => {

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import os from 'node:os';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { VERSION } from '../../../server/domain/version.js';
@@ -12,7 +13,6 @@ import { pidFilePath, removePidFile, writePidFile } from './pid-file.js';
 import { requestFilePath, statusFilePath, takeRequest, writeJsonAtomically, type LocalStatus } from './status-file.js';
 import { SystemSampler } from './system-info.js';
 import { WorkerMetrics } from './worker-metrics.js';
-import fs from 'node:fs';
 
 export interface WorkerOptions {
   apiUrl: string;
