@@ -302,7 +302,6 @@ describe("operators' CLI end to end: the built edge binary against a real server
     assert.equal(await b.exited, 0);
     const after = await edge(['workers', 'shutdown', '--all', '--yes']);
     assert.match(after.stdout, /no live worker to shut down/);
-    await worker({ name: 'all-3', queues: 'q-all' });
     const gone = await edge(['workers', 'remove', 'all-1']);
     assert.equal(gone.code, 0, gone.stderr);
     assert.equal(gone.stdout, 'worker all-1 removed\n');
