@@ -9,8 +9,10 @@ export default class WorkersConcurrency extends ApiCommand {
     name: Args.string({ description: 'worker name', required: true }),
     slots: Args.string({ description: 'slots the worker offers, 1-1024', required: true }),
   };
-  static override description = `Change how many slots a worker offers, live. Lowering it stops no running job: the worker
-takes new ones again once its used slots are below the new value.`;
+  static override description = `Change how many slots a worker offers, live.
+
+Lowering it stops no running job: the worker takes new ones again once its used slots are below the
+new value. A restarted worker offers what its own command line (-c) says again.`;
   static override examples = ['<%= config.bin %> workers concurrency site-a-1 16', '<%= config.bin %> workers concurrency site-a-1 2 --json'];
   static override flags = { 'api-url': apiUrlFlag, json: jsonFlag };
 
