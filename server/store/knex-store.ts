@@ -116,7 +116,7 @@ export class KnexStore implements Store {
   }
 
   async heartbeat(name: string, state: WorkerStateName, now: number, systemInfo?: SystemInfoRecord): Promise<WorkerRecord | undefined> {
-    const known = await workerOps.heartbeat(this.knex, this.dialect === 'mysql', name, state, systemInfo, now);
+    const known = await workerOps.heartbeat(this.knex, name, state, systemInfo, now);
     return known ? this.getWorker(name) : undefined;
   }
 

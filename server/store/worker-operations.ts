@@ -42,25 +42,25 @@ export async function registerWorker(knex: Knex, mysql: boolean, input: Register
   });
 }
 
-/** Stores a heartbeat; false when the worker is unknown. */
+/**
+ * Stores a heartbeat; false when the worker is unknown. One UPDATE, no transaction: heartbeats are
+ * the most frequent write. The stored state depends on the operators' wishes in the same row, so the
+ * statement picks among the outcomes resolveReportedState gives for each combination of them.
+ */
 export async function heartbeat(
   knex: Knex,
-  mysql: boolean,
   name: string,
   reported: WorkerStateName,
   systemInfo: SystemInfoRecord | undefined,
   now: number,
 ): Promise<boolean> {
-  return knex.transaction(async (trx) => {
-    const q = trx('workers').where({ name }).select('maintenance', 'shutdown_requested');
-    const row = (await (mysql ? q.forUpdate() : q).first()) as Row | undefined;
-    if (!row) return false;
-    const state = resolveReportedState(reported, { maintenance: flag(row.maintenance), shutdownRequested: flag(row.shutdown_requested) });
-    await trx('workers')
-      .where({ name })
-      .update({ state, last_heartbeat_at: now, updated_at: now, ...systemInfoColumn(systemInfo) });
-    return true;
-  });
+  const pick = (maintenance: boolean, shutdownRequested: boolean) => resolveReportedState(reported, { maintenance, shutdownRequested });
+  // A shutdown request wins over maintenance (see resolveReportedState), so three branches suffice.
+  const state = knex.raw('CASE WHEN shutdown_requested <> 0 THEN ? WHEN maintenance <> 0 THEN ? ELSE ? END', [pick(false, true), pick(true, false), pick(false, false)]);
+  const n = await knex('workers')
+    .where({ name })
+    .update({ state, last_heartbeat_at: now, updated_at: now, ...systemInfoColumn(systemInfo) });
+  return n > 0;
 }
 
 export async function setMaintenance(knex: Knex, mysql: boolean, input: MaintenanceInput, now: number): Promise<void> {

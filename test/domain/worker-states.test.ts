@@ -25,7 +25,10 @@ describe('worker states: what is stored follows reports and operators\' wishes',
 
   it('shows SHUTDOWN_REQUEST until the worker drains; a graceful stop always wins', () => {
     assert.equal(resolveReportedState('IDLE', shut), 'SHUTDOWN_REQUEST');
-    assert.equal(resolveReportedState('MAINTENANCE_MODE', { maintenance: true, shutdownRequested: true }), 'SHUTDOWN_REQUEST');
+    // The store's heartbeat statement relies on this: with a shutdown requested, maintenance does not matter.
+    for (const s of ['IDLE', 'RUNNING', 'MAINTENANCE_PENDING', 'MAINTENANCE_MODE', 'TERMINATING', 'OFFLINE'] as const) {
+      assert.equal(resolveReportedState(s, { maintenance: true, shutdownRequested: true }), resolveReportedState(s, shut));
+    }
     assert.equal(resolveReportedState('TERMINATING', shut), 'TERMINATING');
     assert.equal(resolveReportedState('OFFLINE', maint), 'OFFLINE');
   });
