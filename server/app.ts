@@ -10,6 +10,9 @@ import { errorInterceptor } from './services/error-interceptor.js';
 import { MAX_CHUNK_BYTES } from './services/log-service.js';
 import { openStore } from './store/open-store.js';
 import type { Store } from './store/store.js';
+import { metricsInterceptor } from './telemetry/metrics-interceptor.js';
+import { ServerMetrics } from './telemetry/server-metrics.js';
+import { pagesHandler } from './http/pages.js';
 
 export interface ServerConfig {
   host: string;
@@ -50,6 +53,7 @@ export async function buildApp(store: Store, config: Omit<ServerConfig, 'host' |
   const feed = new EventFeed({ store, pollMs: config.eventPollMs ?? 100, log: config.log });
   await feed.start();
   const policy = { reserveAfterMs: (config.reserveAfterSeconds ?? 10) * 1000 };
+  const metrics = new ServerMetrics(store);
   const ctx: ServiceContext = {
     store,
     feed,
@@ -58,6 +62,7 @@ export async function buildApp(store: Store, config: Omit<ServerConfig, 'host' |
     now: Date.now,
     heartbeatIntervalSeconds: config.heartbeatIntervalSeconds,
     log: config.log,
+    metrics,
   };
   const housekeeping = new Housekeeping({
     store,
@@ -76,7 +81,9 @@ export async function buildApp(store: Store, config: Omit<ServerConfig, 'host' |
   housekeeping.start();
   const handler = connectNodeAdapter({
     routes: routes(ctx),
-    interceptors: [errorInterceptor(config.log)],
+    interceptors: [metricsInterceptor(metrics), errorInterceptor(config.log)],
+    // Plain HTTP pages on the same port: /metrics for Prometheus.
+    fallback: pagesHandler(metrics, config.log),
     shutdownSignal: shutdown.signal,
     readMaxBytes: MAX_CHUNK_BYTES + 64 * 1024,
   });

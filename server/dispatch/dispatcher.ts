@@ -4,6 +4,7 @@ import {
   JobAssignmentSchema,
   JobCancellationSchema,
   type FetchJobsResponse,
+  type WorkerSettings,
 } from '../../gen/edge/v1/worker_service_pb.js';
 import { TERMINAL_JOB_STATES, type Assignment, type JobEventRecord } from '../store/records.js';
 import type { ClaimPolicy, Store } from '../store/store.js';
@@ -125,6 +126,19 @@ export class Dispatcher {
         event: { case: 'cancellation', value: create(JobCancellationSchema, { jobId, attempt, reason }) },
       }),
     );
+  }
+
+  /**
+   * Pushes new settings to a connected worker (operators' live changes) and, when its queues
+   * changed, claims for it under the new ones. False when its stream is not on this server.
+   */
+  pushSettings(workerName: string, settings: WorkerSettings): boolean {
+    const s = this.sessions.get(workerName);
+    if (!s) return false;
+    s.queues = new Set(settings.queues);
+    const pushed = s.channel.push(create(FetchJobsResponseSchema, { event: { case: 'settings', value: settings } }));
+    this.claimFor(s);
+    return pushed;
   }
 
   /** Ends every stream (server shutdown) and waits for claims under way. */

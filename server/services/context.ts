@@ -2,6 +2,7 @@ import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { EventFeed } from '../dispatch/event-feed.js';
 import type { Notifier } from '../dispatch/notifier.js';
 import type { Store } from '../store/store.js';
+import type { ServerMetrics } from '../telemetry/server-metrics.js';
 
 /** What the service handlers share. */
 export interface ServiceContext {
@@ -14,4 +15,6 @@ export interface ServiceContext {
   now: () => number;
   heartbeatIntervalSeconds: number;
   log: (msg: string, err?: unknown) => void;
+  /** Counters the handlers feed; absent in tests that do not look at them. */
+  metrics?: ServerMetrics;
 }

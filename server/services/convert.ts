@@ -1,9 +1,19 @@
 import { create } from '@bufbuild/protobuf';
 import { timestampFromMs, type Timestamp } from '@bufbuild/protobuf/wkt';
 import { JobAttemptSchema, JobSchema, JobSpecSchema, JobState, type Job, type JobAttempt } from '../../gen/edge/v1/job_pb.js';
-import { WorkerSchema, WorkerState, type Worker } from '../../gen/edge/v1/worker_pb.js';
 import { JobEventSchema, QueueStatsSchema, type JobEvent, type QueueStats } from '../../gen/edge/v1/job_service_pb.js';
-import type { AttemptRecord, JobEventRecord, JobRecord, JobStateName, QueueStatsRecord, WorkerRecord, WorkerStateName } from '../store/records.js';
+import { MaintenanceCommentSchema, SystemInfoSchema, WorkerSchema, WorkerState, type SystemInfo, type Worker } from '../../gen/edge/v1/worker_pb.js';
+import { WorkerSettingsSchema, type WorkerSettings } from '../../gen/edge/v1/worker_service_pb.js';
+import type {
+  AttemptRecord,
+  JobEventRecord,
+  JobRecord,
+  JobStateName,
+  QueueStatsRecord,
+  SystemInfoRecord,
+  WorkerRecord,
+  WorkerStateName,
+} from '../store/records.js';
 import { waitingReason } from './waiting-reasons.js';
 
 /** Mapping between store records and wire messages. */
@@ -55,6 +65,12 @@ export function workerToWire(w: WorkerRecord): Worker {
     version: w.version,
     firstOnlineTime: ts(w.firstOnlineAt),
     lastHeartbeatTime: ts(w.lastHeartbeatAt),
+    freeSlots: Math.max(0, w.concurrency - w.usedSlots),
+    startTime: ts(w.startedAt),
+    maintenance: w.maintenance,
+    maintenanceComment: maintenanceCommentToWire(w),
+    shutdownRequested: w.shutdownRequested,
+    systemInfo: w.systemInfo ? create(SystemInfoSchema, w.systemInfo) : undefined,
   });
 }
 
@@ -105,4 +121,40 @@ export function attemptToWire(a: AttemptRecord): JobAttempt {
     reason: a.reason,
     logSize: BigInt(a.logSize),
   });
+}
+
+const maintenanceCommentToWire = (w: WorkerRecord) =>
+  w.maintenanceComment
+    ? create(MaintenanceCommentSchema, { text: w.maintenanceComment.text, author: w.maintenanceComment.author, time: ts(w.maintenanceComment.at) })
+    : undefined;
+
+/** What the server wants of a worker, as pushed on its stream and returned in heartbeats. */
+export function workerSettings(w: WorkerRecord): WorkerSettings {
+  return create(WorkerSettingsSchema, {
+    queues: w.queues,
+    concurrency: w.concurrency,
+    maintenance: w.maintenance,
+    maintenanceComment: maintenanceCommentToWire(w),
+    shutdownRequested: w.shutdownRequested,
+  });
+}
+
+/** A worker's system info, with numbers bounded so that a bad report cannot poison the store. */
+export function systemInfoFromWire(s: SystemInfo | undefined): SystemInfoRecord | undefined {
+  if (!s) return undefined;
+  const n = (v: number) => (Number.isFinite(v) ? v : 0);
+  const str = (v: string) => v.slice(0, 128);
+  return {
+    cpuPercent: Math.min(100, Math.max(0, n(s.cpuPercent))),
+    cpuCount: n(s.cpuCount),
+    memoryTotalMib: n(s.memoryTotalMib),
+    memoryAvailableMib: n(s.memoryAvailableMib),
+    diskFreeMib: n(s.diskFreeMib),
+    diskTotalMib: n(s.diskTotalMib),
+    loadAverage: s.loadAverage.slice(0, 3).map(n),
+    os: str(s.os),
+    arch: str(s.arch),
+    nodeVersion: str(s.nodeVersion),
+    hostname: str(s.hostname),
+  };
 }

@@ -1,17 +1,19 @@
 import { Code, ConnectError, type ServiceImpl } from '@connectrpc/connect';
 import { JobState } from '../../gen/edge/v1/job_pb.js';
 import { WorkerState } from '../../gen/edge/v1/worker_pb.js';
-import { WorkerService } from '../../gen/edge/v1/worker_service_pb.js';
+import { MaintenanceChange, WorkerService } from '../../gen/edge/v1/worker_service_pb.js';
+import { VERSION } from '../domain/version.js';
+import { versionProblem } from '../domain/versions.js';
+import { REPORTABLE_WORKER_STATES } from '../domain/worker-states.js';
 import { DEFAULT_QUEUE } from '../domain/names.js';
-import { TERMINAL_JOB_STATES } from '../store/records.js';
-import { jobStateFromWire, jobToWire, workerStateFromWire, workerToWire } from './convert.js';
+import { ACCEPTING_WORKER_STATES, TERMINAL_JOB_STATES } from '../store/records.js';
+import type { WorkerRecord } from '../store/records.js';
+import { jobStateFromWire, jobToWire, systemInfoFromWire, workerSettings, workerStateFromWire, workerToWire } from './convert.js';
 import type { ServiceContext } from './context.js';
 import { invalid, notFound } from './errors.js';
 import { decodePageToken, encodePageToken } from './page-token.js';
 import { checkId, checkPageSize, checkQueue, checkRange, checkWorkerName } from './validate.js';
 
-/** States a worker may report of itself in a heartbeat. */
-const REPORTABLE_WORKER_STATES = new Set([WorkerState.IDLE, WorkerState.RUNNING, WorkerState.TERMINATING, WorkerState.OFFLINE]);
 /** States a worker may report of a job it holds. */
 const REPORTABLE_JOB_STATES = new Set([JobState.QUEUED, JobState.RUNNING, JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELED]);
 
@@ -27,8 +29,13 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
       if (queues.length > 256) throw invalid(`queues has ${queues.length} items; the limit is 256`);
       const concurrency = checkRange('concurrency', req.concurrency, 1, 1024);
       if (!req.version || req.version.length > 64) throw invalid('version is required (at most 64 characters)');
-      const worker = await store.registerWorker({ name, queues: [...new Set(queues)], concurrency, version: req.version }, now());
-      return { worker: workerToWire(worker), heartbeatIntervalSeconds: ctx.heartbeatIntervalSeconds };
+      const problem = versionProblem(req.version, VERSION);
+      if (problem) throw new ConnectError(problem, Code.FailedPrecondition);
+      const worker = await store.registerWorker(
+        { name, queues: [...new Set(queues)], concurrency, version: req.version, systemInfo: systemInfoFromWire(req.systemInfo) },
+        now(),
+      );
+      return { worker: workerToWire(worker), heartbeatIntervalSeconds: ctx.heartbeatIntervalSeconds, settings: workerSettings(worker) };
     },
 
     async *fetchJobs(req, handlerCtx) {
@@ -40,14 +47,17 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
 
     async heartbeat(req) {
       const name = checkWorkerName('worker_name', req.workerName);
-      if (!REPORTABLE_WORKER_STATES.has(req.state)) throw invalid('state must be IDLE, RUNNING, TERMINATING or OFFLINE');
+      const reported = workerStateFromWire(req.state);
+      if (!reported || !REPORTABLE_WORKER_STATES.includes(reported)) throw invalid(`state must be one of ${REPORTABLE_WORKER_STATES.join(', ')}`);
       if (req.jobs.length > 10_000) throw invalid(`jobs has ${req.jobs.length} items; the limit is 10000`);
       const held = req.jobs.map((j, i) => ({ jobId: checkId(`jobs[${i}].job_id`, j.jobId), attempt: checkRange(`jobs[${i}].attempt`, j.attempt, 1, 1_000_000) }));
-      const result = await store.heartbeat(name, workerStateFromWire(req.state)!, now(), held);
+      const result = await store.heartbeat(name, reported, now(), { held, systemInfo: systemInfoFromWire(req.systemInfo) });
       if (!result) throw notRegistered(name);
-      // A worker that was presumed lost and is back takes jobs again.
-      if (req.state === WorkerState.IDLE || req.state === WorkerState.RUNNING) dispatcher.wakeWorker(name);
-      return { worker: workerToWire(result.worker), revokedJobs: result.revoked };
+      const { worker } = result;
+      ctx.metrics?.heartbeat();
+      // A worker back from maintenance, or presumed lost and back, takes jobs again at once.
+      if (ACCEPTING_WORKER_STATES.includes(worker.state)) dispatcher.wakeWorker(name);
+      return { worker: workerToWire(worker), settings: workerSettings(worker), revokedJobs: result.revoked };
     },
 
     async updateJobState(req) {
@@ -61,6 +71,7 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
         { jobId, attempt, workerName, state, exitCode: req.exitCode ?? null, signal: req.signal || null, reason: req.reason.slice(0, 4096) },
         now(),
       );
+      if (state === 'RUNNING' && job.startedAt !== null) ctx.metrics?.jobStarted(job.queue, job.startedAt - job.createdAt);
       if (state === 'QUEUED') dispatcher.wakeQueue(job.queue);
       if (state === 'QUEUED' || TERMINAL_JOB_STATES.includes(state)) dispatcher.wakeWorker(workerName);
       ctx.jobEvents.notify(jobId);
@@ -71,7 +82,12 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
     async listWorkers(req) {
       const limit = checkPageSize(req.pageSize);
       const after = decodePageToken(req.pageToken, {});
-      const workers = await store.listWorkers(limit + 1, after);
+      const states = req.states.map((st, i) => {
+        const name = workerStateFromWire(st);
+        if (!name) throw invalid(`states[${i}] must be a worker state, not ${WorkerState[st] ?? st}`);
+        return name;
+      });
+      const workers = await store.listWorkers(limit + 1, after, states);
       const page = workers.slice(0, limit);
       return {
         workers: page.map(workerToWire),
@@ -85,5 +101,51 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
       if (!worker) throw notFound(`worker ${name}`);
       return { worker: workerToWire(worker) };
     },
+
+    async setWorkerMaintenance(req) {
+      const name = checkWorkerName('name', req.name);
+      const change = MAINTENANCE_CHANGES[req.change];
+      if (!change) throw invalid('change must be MAINTENANCE_CHANGE_ENTER, MAINTENANCE_CHANGE_EXIT or MAINTENANCE_CHANGE_COMMENT');
+      const comment = req.comment.trim();
+      if (comment.length > 1024) throw invalid(`comment is ${comment.length} characters long; the limit is 1024`);
+      if (change !== 'exit' && !comment) throw invalid('comment is required: say why the worker goes into maintenance');
+      if (req.author.length > 128) throw invalid('author is longer than 128 characters');
+      const worker = await store.setWorkerMaintenance({ name, change, comment, author: req.author || 'unknown' }, now());
+      return { worker: pushed(worker) };
+    },
+
+    async updateWorker(req) {
+      const name = checkWorkerName('name', req.name);
+      const addQueues = req.addQueues.map((q, i) => checkQueue(`add_queues[${i}]`, q));
+      const removeQueues = req.removeQueues.map((q, i) => checkQueue(`remove_queues[${i}]`, q));
+      const concurrency = req.concurrency === undefined ? undefined : checkRange('concurrency', req.concurrency, 1, 1024);
+      if (!addQueues.length && !removeQueues.length && concurrency === undefined) {
+        throw invalid('nothing to change: give add_queues, remove_queues or concurrency');
+      }
+      const worker = await store.updateWorker({ name, addQueues, removeQueues, concurrency }, now());
+      return { worker: pushed(worker) };
+    },
+
+    async shutdownWorker(req) {
+      const name = checkWorkerName('name', req.name);
+      return { worker: pushed(await store.requestWorkerShutdown(name, now())) };
+    },
+
+    async removeWorker(req) {
+      const name = checkWorkerName('name', req.name);
+      return { worker: workerToWire(await store.removeWorker(name)) };
+    },
   };
+
+  /** Live changes reach a connected worker through its stream at once, not at its next heartbeat. */
+  function pushed(worker: WorkerRecord) {
+    dispatcher.pushSettings(worker.name, workerSettings(worker));
+    return workerToWire(worker);
+  }
 }
+
+const MAINTENANCE_CHANGES: Partial<Record<MaintenanceChange, 'enter' | 'exit' | 'comment'>> = {
+  [MaintenanceChange.ENTER]: 'enter',
+  [MaintenanceChange.EXIT]: 'exit',
+  [MaintenanceChange.COMMENT]: 'comment',
+};

@@ -24,11 +24,14 @@ import {
   type JobReport,
   type JobSpecRecord,
   type LogRead,
+  type MetricsSnapshot,
+  type SystemInfoRecord,
   type WorkerRecord,
   type WorkerStateName,
 } from './records.js';
 import { jobSpecToRow, rowToAttempt, rowToJob, rowToWorker } from './rows.js';
-import type { CancelOutcome, ClaimPolicy, RegisterInput, Store, StoreOptions } from './store.js';
+import type { CancelOutcome, ClaimPolicy, HeartbeatReport, MaintenanceInput, RegisterInput, Store, StoreOptions, WorkerUpdateInput } from './store.js';
+import * as workerOps from './worker-operations.js';
 
 type Db = Knex | Knex.Transaction;
 
@@ -147,26 +150,14 @@ export class KnexStore implements Store {
   }
 
   async registerWorker(input: RegisterInput, now: number): Promise<WorkerRecord> {
-    await this.knex('workers')
-      .insert({
-        name: input.name,
-        state: 'IDLE',
-        queues: JSON.stringify(input.queues),
-        concurrency: input.concurrency,
-        version: input.version,
-        first_online_at: now,
-        last_heartbeat_at: now,
-        updated_at: now,
-      })
-      .onConflict('name')
-      .merge(['state', 'queues', 'concurrency', 'version', 'last_heartbeat_at', 'updated_at']);
+    await workerOps.registerWorker(this.knex, this.dialect === 'mysql', input, now);
     return (await this.getWorker(input.name))!;
   }
 
-  async heartbeat(name: string, state: WorkerStateName, now: number, held: HeldAttempt[] = []): Promise<HeartbeatResult | undefined> {
-    const n = await this.knex('workers').where({ name }).update({ state, last_heartbeat_at: now, updated_at: now });
-    if (!n) return undefined;
+  async heartbeat(name: string, state: WorkerStateName, now: number, report: HeartbeatReport = {}): Promise<HeartbeatResult | undefined> {
+    if (!(await workerOps.heartbeat(this.knex, name, state, report.systemInfo, now))) return undefined;
     const worker = (await this.getWorker(name))!;
+    const held = report.held ?? [];
     const holds = new Set(worker.jobIds);
     const revoked: HeldAttempt[] = [];
     const maybeStale = held.filter((h) => !holds.has(h.jobId));
@@ -186,12 +177,39 @@ export class KnexStore implements Store {
     return row ? rowToWorker(row, await heldBy(this.knex, name)) : undefined;
   }
 
-  async listWorkers(limit: number, afterName?: string): Promise<WorkerRecord[]> {
+  async listWorkers(limit: number, afterName?: string, states?: WorkerStateName[]): Promise<WorkerRecord[]> {
     const q = this.knex('workers').select('*').orderBy('name').limit(limit);
     if (afterName) q.where('name', '>', afterName);
+    if (states?.length) q.whereIn('state', states);
     const rows = await q;
     const held = await heldByMany(this.knex, rows.map((r) => String(r.name)));
     return rows.map((r) => rowToWorker(r, held.get(String(r.name)) ?? { jobIds: [], usedSlots: 0 }));
+  }
+
+  async setWorkerMaintenance(input: MaintenanceInput, now: number): Promise<WorkerRecord> {
+    await workerOps.setMaintenance(this.knex, this.dialect === 'mysql', input, now);
+    return (await this.getWorker(input.name))!;
+  }
+
+  async updateWorker(input: WorkerUpdateInput, now: number): Promise<WorkerRecord> {
+    await workerOps.updateWorker(this.knex, this.dialect === 'mysql', input, now);
+    return (await this.getWorker(input.name))!;
+  }
+
+  async requestWorkerShutdown(name: string, now: number): Promise<WorkerRecord> {
+    await workerOps.requestShutdown(this.knex, this.dialect === 'mysql', name, now);
+    return (await this.getWorker(name))!;
+  }
+
+  async removeWorker(name: string): Promise<WorkerRecord> {
+    const before = await this.getWorker(name);
+    if (!before) throw notFound(`worker ${name}`);
+    await workerOps.removeWorker(this.knex, this.dialect === 'mysql', name);
+    return before;
+  }
+
+  metricsSnapshot(): Promise<MetricsSnapshot> {
+    return workerOps.metricsSnapshot(this.knex);
   }
 
   async claimJobs(workerName: string, notBefore: number, maxJobs: number, policy: ClaimPolicy = {}): Promise<Assignment[]> {

@@ -79,6 +79,43 @@ export interface WorkerRecord {
   /** Jobs the worker holds (ASSIGNED or RUNNING) and the slots they take. */
   jobIds: string[];
   usedSlots: number;
+  /** When its current process registered; null for rows older than that column. */
+  startedAt: number | null;
+  /** An operator wants it in maintenance (survives restarts). */
+  maintenance: boolean;
+  maintenanceComment: MaintenanceCommentRecord | null;
+  /** An operator asked it to shut down; cleared when it registers again. */
+  shutdownRequested: boolean;
+  systemInfo: SystemInfoRecord | null;
+}
+
+export interface MaintenanceCommentRecord {
+  text: string;
+  author: string;
+  at: number;
+}
+
+/** How a worker's machine stands; stored as JSON, shaped like the wire message. */
+export interface SystemInfoRecord {
+  cpuPercent: number;
+  cpuCount: number;
+  memoryTotalMib: number;
+  memoryAvailableMib: number;
+  diskFreeMib: number;
+  diskTotalMib: number;
+  loadAverage: number[];
+  os: string;
+  arch: string;
+  nodeVersion: string;
+  hostname: string;
+}
+
+/** Counts the server exports as metrics, read in one go at scrape time. */
+export interface MetricsSnapshot {
+  jobs: { state: JobStateName; queue: string; count: number }[];
+  /** QUEUED jobs per queue and the submission time of the oldest. */
+  queues: { queue: string; depth: number; oldestCreatedAt: number }[];
+  workers: { state: WorkerStateName; count: number }[];
 }
 
 export interface Assignment {

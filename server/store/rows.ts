@@ -1,4 +1,4 @@
-import type { AttemptRecord, JobRecord, JobSpecRecord, JobStateName, WorkerRecord, WorkerStateName } from './records.js';
+import type { AttemptRecord, JobRecord, JobSpecRecord, JobStateName, SystemInfoRecord, WorkerRecord, WorkerStateName } from './records.js';
 
 /** Mapping between table rows and records: JSON columns, numbers that drivers may return as strings. */
 
@@ -76,5 +76,13 @@ export function rowToWorker(r: Row, held: { jobIds: string[]; usedSlots: number 
     lastHeartbeatAt: num(r.last_heartbeat_at),
     jobIds: held.jobIds,
     usedSlots: held.usedSlots,
+    startedAt: numOrNull(r.started_at),
+    maintenance: Boolean(num(r.maintenance ?? 0)),
+    maintenanceComment:
+      r.maintenance_comment === null || r.maintenance_comment === undefined
+        ? null
+        : { text: String(r.maintenance_comment), author: String(r.maintenance_author ?? ''), at: num(r.maintenance_comment_at) },
+    shutdownRequested: Boolean(num(r.shutdown_requested ?? 0)),
+    systemInfo: r.system_info ? (JSON.parse(String(r.system_info)) as SystemInfoRecord) : null,
   };
 }

@@ -13,6 +13,8 @@ import type {
   JobReport,
   JobSpecRecord,
   LogRead,
+  MetricsSnapshot,
+  SystemInfoRecord,
   WorkerRecord,
   WorkerStateName,
 } from './records.js';
@@ -22,6 +24,27 @@ export interface RegisterInput {
   queues: string[];
   concurrency: number;
   version: string;
+  systemInfo?: SystemInfoRecord;
+}
+
+export interface MaintenanceInput {
+  name: string;
+  change: 'enter' | 'exit' | 'comment';
+  comment: string;
+  author: string;
+}
+
+export interface WorkerUpdateInput {
+  name: string;
+  addQueues: string[];
+  removeQueues: string[];
+  concurrency?: number;
+}
+
+export interface HeartbeatReport {
+  /** The attempts the worker says it holds. */
+  held?: HeldAttempt[];
+  systemInfo?: SystemInfoRecord;
 }
 
 export interface StoreOptions {
@@ -62,10 +85,21 @@ export interface Store {
   listAttempts(jobId: string): Promise<AttemptRecord[]>;
 
   registerWorker(input: RegisterInput, now: number): Promise<WorkerRecord>;
-  /** Records a heartbeat; says which of the attempts the worker reports it no longer holds. */
-  heartbeat(name: string, state: WorkerStateName, now: number, held?: HeldAttempt[]): Promise<HeartbeatResult | undefined>;
+  /**
+   * Stores a heartbeat; the stored state also follows what operators want (see worker-states).
+   * Says which of the attempts the worker reports holding it no longer holds.
+   */
+  heartbeat(name: string, state: WorkerStateName, now: number, report?: HeartbeatReport): Promise<HeartbeatResult | undefined>;
   getWorker(name: string): Promise<WorkerRecord | undefined>;
-  listWorkers(limit: number, afterName?: string): Promise<WorkerRecord[]>;
+  listWorkers(limit: number, afterName?: string, states?: WorkerStateName[]): Promise<WorkerRecord[]>;
+  /** Operators' changes to a worker; each returns the worker after it. */
+  setWorkerMaintenance(input: MaintenanceInput, now: number): Promise<WorkerRecord>;
+  updateWorker(input: WorkerUpdateInput, now: number): Promise<WorkerRecord>;
+  requestWorkerShutdown(name: string, now: number): Promise<WorkerRecord>;
+  /** Forgets an OFFLINE or UNKNOWN worker; returns it as it was. */
+  removeWorker(name: string): Promise<WorkerRecord>;
+  /** Job, queue and worker counts for /metrics. */
+  metricsSnapshot(): Promise<MetricsSnapshot>;
 
   /**
    * Claims QUEUED jobs of the worker's queues that fit its free slots, in priority order, atomically:

@@ -57,7 +57,7 @@ describe('fault injection', function () {
     let api: Api;
     const workers: WorkerProc[] = [];
     const worker = async (name: string, queues: string, extra: string[] = [], stateDir?: string) => {
-      const w = startWorkerProcess(server.url, { name, queues, stateDir, extraArgs: [...FAST_WORKER, ...extra] });
+      const w = startWorkerProcess(server.url, { name, queues, stateDir, args: [...FAST_WORKER, ...extra] });
       workers.push(w);
       await waitFor(`worker ${name} to connect`, async () => {
         const s = (await api.workers.getWorker({ name }).catch(() => undefined))?.worker?.state;
@@ -192,9 +192,9 @@ describe('fault injection', function () {
     const s2 = await startServerProcess(db.url, FAST_SERVER);
     const api = connectApi(s2.url);
     const workers = [
-      startWorkerProcess(`${s1.url},${s2.url}`, { name: 'r-1', queues: 'q-rep', concurrency: 4, extraArgs: FAST_WORKER }),
-      startWorkerProcess(`${s1.url},${s2.url}`, { name: 'r-2', queues: 'q-rep', concurrency: 4, extraArgs: FAST_WORKER }),
-      startWorkerProcess(`${s2.url},${s1.url}`, { name: 'r-3', queues: 'q-rep', concurrency: 4, extraArgs: FAST_WORKER }),
+      startWorkerProcess(`${s1.url},${s2.url}`, { name: 'r-1', queues: 'q-rep', concurrency: 4, args: FAST_WORKER }),
+      startWorkerProcess(`${s1.url},${s2.url}`, { name: 'r-2', queues: 'q-rep', concurrency: 4, args: FAST_WORKER }),
+      startWorkerProcess(`${s2.url},${s1.url}`, { name: 'r-3', queues: 'q-rep', concurrency: 4, args: FAST_WORKER }),
     ];
     try {
       await waitFor('workers to connect', async () => (await api.workers.listWorkers({})).workers.filter((w) => w.state === WorkerState.IDLE).length === 3);
@@ -227,7 +227,7 @@ describe('fault injection', function () {
     const mdb = await PrivateMariaDb.create();
     const server = await startServerProcess(mdb.url, ['--heartbeat-interval', '1', '--worker-timeout', '5', '--retry-backoff', '0']);
     const api = connectApi(server.url);
-    const workers = [1, 2].map((i) => startWorkerProcess(server.url, { name: `db-${i}`, queues: 'q-db', concurrency: 3, extraArgs: FAST_WORKER }));
+    const workers = [1, 2].map((i) => startWorkerProcess(server.url, { name: `db-${i}`, queues: 'q-db', concurrency: 3, args: FAST_WORKER }));
     try {
       await waitFor('workers to connect', async () => (await api.workers.listWorkers({})).workers.filter((w) => w.state === WorkerState.IDLE).length === 2);
       const { jobs } = await api.jobs.submitJobs({ specs: Array.from({ length: 30 }, (_, i) => ({ queue: 'q-db', argv: ['sh', '-c', `sleep 0.${(i % 5) + 3}; echo job ${i}`] })) });

@@ -18,7 +18,7 @@ describe('recovery, timeouts, retries, drain and retention', function () {
   const workers: WorkerProc[] = [];
 
   const worker = async (name: string, queues: string, extra: string[] = []) => {
-    const w = startWorkerProcess(server.url, { name, queues, extraArgs: ['--kill-grace', '1', ...extra] });
+    const w = startWorkerProcess(server.url, { name, queues, args: ['--kill-grace', '1', ...extra] });
     workers.push(w);
     await waitFor(`worker ${name} to connect`, async () => (await api.workers.getWorker({ name }).catch(() => undefined))?.worker?.state === WorkerState.IDLE);
     return w;

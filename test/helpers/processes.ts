@@ -79,7 +79,9 @@ export interface WorkerProcOptions {
   queues?: string;
   concurrency?: number;
   stateDir?: string;
-  extraArgs?: string[];
+  /** More `edge worker` flags. */
+  args?: string[];
+  env?: Record<string, string>;
 }
 
 export interface WorkerProc extends Proc {
@@ -91,8 +93,8 @@ export function startWorkerProcess(apiUrl: string, opts: WorkerProcOptions): Wor
   const stateDir = opts.stateDir ?? tempDir('worker');
   const args = ['worker', '--api-url', apiUrl, '--name', opts.name, '--state-dir', stateDir, '-c', String(opts.concurrency ?? 1)];
   if (opts.queues) args.push('-q', opts.queues);
-  args.push(...(opts.extraArgs ?? []));
-  return { ...spawnEdge(args), name: opts.name, stateDir };
+  args.push(...(opts.args ?? []));
+  return { ...spawnEdge(args, opts.env), name: opts.name, stateDir };
 }
 
 /** Runs a CLI command to its end. */

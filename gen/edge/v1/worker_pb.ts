@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file edge/v1/worker.proto.
  */
 export const file_edge_v1_worker: GenFile = /*@__PURE__*/
-  fileDesc("ChRlZGdlL3YxL3dvcmtlci5wcm90bxIHZWRnZS52MSKGAgoGV29ya2VyEgwKBG5hbWUYASABKAkSIwoFc3RhdGUYAiABKA4yFC5lZGdlLnYxLldvcmtlclN0YXRlEg4KBnF1ZXVlcxgDIAMoCRITCgtjb25jdXJyZW5jeRgEIAEoBRISCgp1c2VkX3Nsb3RzGAUgASgFEg8KB2pvYl9pZHMYBiADKAkSDwoHdmVyc2lvbhgHIAEoCRI1ChFmaXJzdF9vbmxpbmVfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNwoTbGFzdF9oZWFydGJlYXRfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAq/gIKC1dvcmtlclN0YXRlEhwKGFdPUktFUl9TVEFURV9VTlNQRUNJRklFRBAAEhkKFVdPUktFUl9TVEFURV9TVEFSVElORxABEhUKEVdPUktFUl9TVEFURV9JRExFEAISGAoUV09SS0VSX1NUQVRFX1JVTk5JTkcQAxIcChhXT1JLRVJfU1RBVEVfVEVSTUlOQVRJTkcQBBIYChRXT1JLRVJfU1RBVEVfT0ZGTElORRAFEhgKFFdPUktFUl9TVEFURV9VTktOT1dOEAYSJAogV09SS0VSX1NUQVRFX01BSU5URU5BTkNFX1JFUVVFU1QQBxIkCiBXT1JLRVJfU1RBVEVfTUFJTlRFTkFOQ0VfUEVORElORxAIEiEKHVdPUktFUl9TVEFURV9NQUlOVEVOQU5DRV9NT0RFEAkSIQodV09SS0VSX1NUQVRFX01BSU5URU5BTkNFX0VYSVQQChIhCh1XT1JLRVJfU1RBVEVfU0hVVERPV05fUkVRVUVTVBALYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChRlZGdlL3YxL3dvcmtlci5wcm90bxIHZWRnZS52MSLfAwoGV29ya2VyEgwKBG5hbWUYASABKAkSIwoFc3RhdGUYAiABKA4yFC5lZGdlLnYxLldvcmtlclN0YXRlEg4KBnF1ZXVlcxgDIAMoCRITCgtjb25jdXJyZW5jeRgEIAEoBRISCgp1c2VkX3Nsb3RzGAUgASgFEg8KB2pvYl9pZHMYBiADKAkSDwoHdmVyc2lvbhgHIAEoCRI1ChFmaXJzdF9vbmxpbmVfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNwoTbGFzdF9oZWFydGJlYXRfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKZnJlZV9zbG90cxgKIAEoBRIuCgpzdGFydF90aW1lGAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgttYWludGVuYW5jZRgMIAEoCBI4ChNtYWludGVuYW5jZV9jb21tZW50GA0gASgLMhsuZWRnZS52MS5NYWludGVuYW5jZUNvbW1lbnQSGgoSc2h1dGRvd25fcmVxdWVzdGVkGA4gASgIEigKC3N5c3RlbV9pbmZvGA8gASgLMhMuZWRnZS52MS5TeXN0ZW1JbmZvIlwKEk1haW50ZW5hbmNlQ29tbWVudBIMCgR0ZXh0GAEgASgJEg4KBmF1dGhvchgCIAEoCRIoCgR0aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLzAQoKU3lzdGVtSW5mbxITCgtjcHVfcGVyY2VudBgBIAEoARIRCgljcHVfY291bnQYAiABKAUSGAoQbWVtb3J5X3RvdGFsX21pYhgDIAEoBRIcChRtZW1vcnlfYXZhaWxhYmxlX21pYhgEIAEoBRIVCg1kaXNrX2ZyZWVfbWliGAUgASgFEhYKDmRpc2tfdG90YWxfbWliGAYgASgFEhQKDGxvYWRfYXZlcmFnZRgHIAMoARIKCgJvcxgIIAEoCRIMCgRhcmNoGAkgASgJEhQKDG5vZGVfdmVyc2lvbhgKIAEoCRIQCghob3N0bmFtZRgLIAEoCSr+AgoLV29ya2VyU3RhdGUSHAoYV09SS0VSX1NUQVRFX1VOU1BFQ0lGSUVEEAASGQoVV09SS0VSX1NUQVRFX1NUQVJUSU5HEAESFQoRV09SS0VSX1NUQVRFX0lETEUQAhIYChRXT1JLRVJfU1RBVEVfUlVOTklORxADEhwKGFdPUktFUl9TVEFURV9URVJNSU5BVElORxAEEhgKFFdPUktFUl9TVEFURV9PRkZMSU5FEAUSGAoUV09SS0VSX1NUQVRFX1VOS05PV04QBhIkCiBXT1JLRVJfU1RBVEVfTUFJTlRFTkFOQ0VfUkVRVUVTVBAHEiQKIFdPUktFUl9TVEFURV9NQUlOVEVOQU5DRV9QRU5ESU5HEAgSIQodV09SS0VSX1NUQVRFX01BSU5URU5BTkNFX01PREUQCRIhCh1XT1JLRVJfU1RBVEVfTUFJTlRFTkFOQ0VfRVhJVBAKEiEKHVdPUktFUl9TVEFURV9TSFVURE9XTl9SRVFVRVNUEAtiBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * Worker is a long-running `edge worker` process, as the server knows it.
@@ -82,6 +82,48 @@ export type Worker = Message<"edge.v1.Worker"> & {
    * @generated from field: google.protobuf.Timestamp last_heartbeat_time = 9;
    */
   lastHeartbeatTime?: Timestamp | undefined;
+
+  /**
+   * Slots the worker has free: concurrency minus used_slots (never below 0).
+   *
+   * @generated from field: int32 free_slots = 10;
+   */
+  freeSlots: number;
+
+  /**
+   * When the worker's current process registered (server time).
+   *
+   * @generated from field: google.protobuf.Timestamp start_time = 11;
+   */
+  startTime?: Timestamp | undefined;
+
+  /**
+   * Whether an operator wants the worker in maintenance; survives worker restarts.
+   *
+   * @generated from field: bool maintenance = 12;
+   */
+  maintenance: boolean;
+
+  /**
+   * The last maintenance comment, with who wrote it and when; unset when none was given.
+   *
+   * @generated from field: edge.v1.MaintenanceComment maintenance_comment = 13;
+   */
+  maintenanceComment?: MaintenanceComment | undefined;
+
+  /**
+   * Whether an operator asked the worker to shut down; cleared when it registers again.
+   *
+   * @generated from field: bool shutdown_requested = 14;
+   */
+  shutdownRequested: boolean;
+
+  /**
+   * How the worker's machine stood at its last heartbeat.
+   *
+   * @generated from field: edge.v1.SystemInfo system_info = 15;
+   */
+  systemInfo?: SystemInfo | undefined;
 };
 
 /**
@@ -90,6 +132,133 @@ export type Worker = Message<"edge.v1.Worker"> & {
  */
 export const WorkerSchema: GenMessage<Worker> = /*@__PURE__*/
   messageDesc(file_edge_v1_worker, 0);
+
+/**
+ * MaintenanceComment is an operator's note on why a worker is in maintenance.
+ *
+ * @generated from message edge.v1.MaintenanceComment
+ */
+export type MaintenanceComment = Message<"edge.v1.MaintenanceComment"> & {
+  /**
+   * The note, at most 1024 characters.
+   *
+   * @generated from field: string text = 1;
+   */
+  text: string;
+
+  /**
+   * Who wrote it (the caller's description of itself, e.g. user@host).
+   *
+   * @generated from field: string author = 2;
+   */
+  author: string;
+
+  /**
+   * When the server stored it.
+   *
+   * @generated from field: google.protobuf.Timestamp time = 3;
+   */
+  time?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message edge.v1.MaintenanceComment.
+ * Use `create(MaintenanceCommentSchema)` to create a new message.
+ */
+export const MaintenanceCommentSchema: GenMessage<MaintenanceComment> = /*@__PURE__*/
+  messageDesc(file_edge_v1_worker, 1);
+
+/**
+ * SystemInfo is how a worker's machine stands, sent with registration and every heartbeat.
+ * Sizes are in MiB so that they stay exact in 32 bits and readable in JSON.
+ *
+ * @generated from message edge.v1.SystemInfo
+ */
+export type SystemInfo = Message<"edge.v1.SystemInfo"> & {
+  /**
+   * CPU use of the whole machine over the last heartbeat interval, 0-100.
+   *
+   * @generated from field: double cpu_percent = 1;
+   */
+  cpuPercent: number;
+
+  /**
+   * Number of logical CPUs.
+   *
+   * @generated from field: int32 cpu_count = 2;
+   */
+  cpuCount: number;
+
+  /**
+   * Total memory, MiB.
+   *
+   * @generated from field: int32 memory_total_mib = 3;
+   */
+  memoryTotalMib: number;
+
+  /**
+   * Available memory, MiB.
+   *
+   * @generated from field: int32 memory_available_mib = 4;
+   */
+  memoryAvailableMib: number;
+
+  /**
+   * Free space of the file system holding the worker's work dir, MiB.
+   *
+   * @generated from field: int32 disk_free_mib = 5;
+   */
+  diskFreeMib: number;
+
+  /**
+   * Size of the file system holding the worker's work dir, MiB.
+   *
+   * @generated from field: int32 disk_total_mib = 6;
+   */
+  diskTotalMib: number;
+
+  /**
+   * Load average over 1, 5 and 15 minutes (zeros where the OS has none).
+   *
+   * @generated from field: repeated double load_average = 7;
+   */
+  loadAverage: number[];
+
+  /**
+   * Operating system and release, e.g. "Linux 6.1.0-18-amd64".
+   *
+   * @generated from field: string os = 8;
+   */
+  os: string;
+
+  /**
+   * CPU architecture, e.g. "x64", "arm64".
+   *
+   * @generated from field: string arch = 9;
+   */
+  arch: string;
+
+  /**
+   * Version of Node.js the worker runs on.
+   *
+   * @generated from field: string node_version = 10;
+   */
+  nodeVersion: string;
+
+  /**
+   * Host name of the worker's machine.
+   *
+   * @generated from field: string hostname = 11;
+   */
+  hostname: string;
+};
+
+/**
+ * Describes the message edge.v1.SystemInfo.
+ * Use `create(SystemInfoSchema)` to create a new message.
+ */
+export const SystemInfoSchema: GenMessage<SystemInfo> = /*@__PURE__*/
+  messageDesc(file_edge_v1_worker, 2);
 
 /**
  * WorkerState is where a worker stands:

@@ -2,11 +2,11 @@
 // @generated from file edge/v1/worker_service.proto (package edge.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Job, JobState } from "./job_pb.js";
 import { file_edge_v1_job } from "./job_pb.js";
-import type { Worker, WorkerState } from "./worker_pb.js";
+import type { MaintenanceComment, SystemInfo, Worker, WorkerState } from "./worker_pb.js";
 import { file_edge_v1_worker } from "./worker_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -14,7 +14,57 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file edge/v1/worker_service.proto.
  */
 export const file_edge_v1_worker_service: GenFile = /*@__PURE__*/
-  fileDesc("ChxlZGdlL3YxL3dvcmtlcl9zZXJ2aWNlLnByb3RvEgdlZGdlLnYxIlsKFVJlZ2lzdGVyV29ya2VyUmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBnF1ZXVlcxgCIAMoCRITCgtjb25jdXJyZW5jeRgDIAEoBRIPCgd2ZXJzaW9uGAQgASgJIl0KFlJlZ2lzdGVyV29ya2VyUmVzcG9uc2USHwoGd29ya2VyGAEgASgLMg8uZWRnZS52MS5Xb3JrZXISIgoaaGVhcnRiZWF0X2ludGVydmFsX3NlY29uZHMYAiABKAUiJwoQRmV0Y2hKb2JzUmVxdWVzdBITCgt3b3JrZXJfbmFtZRgBIAEoCSI7Cg1Kb2JBc3NpZ25tZW50EhkKA2pvYhgBIAEoCzIMLmVkZ2UudjEuSm9iEg8KB2F0dGVtcHQYAiABKAUiQgoPSm9iQ2FuY2VsbGF0aW9uEg4KBmpvYl9pZBgBIAEoCRIPCgdhdHRlbXB0GAIgASgFEg4KBnJlYXNvbhgDIAEoCSJ8ChFGZXRjaEpvYnNSZXNwb25zZRIsCgphc3NpZ25tZW50GAEgASgLMhYuZWRnZS52MS5Kb2JBc3NpZ25tZW50SAASMAoMY2FuY2VsbGF0aW9uGAIgASgLMhguZWRnZS52MS5Kb2JDYW5jZWxsYXRpb25IAEIHCgVldmVudCItCgpSdW5uaW5nSm9iEg4KBmpvYl9pZBgBIAEoCRIPCgdhdHRlbXB0GAIgASgFIm8KEEhlYXJ0YmVhdFJlcXVlc3QSEwoLd29ya2VyX25hbWUYASABKAkSIwoFc3RhdGUYAiABKA4yFC5lZGdlLnYxLldvcmtlclN0YXRlEiEKBGpvYnMYAyADKAsyEy5lZGdlLnYxLlJ1bm5pbmdKb2IiXwoRSGVhcnRiZWF0UmVzcG9uc2USHwoGd29ya2VyGAEgASgLMg8uZWRnZS52MS5Xb3JrZXISKQoMcmV2b2tlZF9qb2JzGAIgAygLMhMuZWRnZS52MS5SdW5uaW5nSm9iIrUBChVVcGRhdGVKb2JTdGF0ZVJlcXVlc3QSDgoGam9iX2lkGAEgASgJEg8KB2F0dGVtcHQYAiABKAUSIAoFc3RhdGUYAyABKA4yES5lZGdlLnYxLkpvYlN0YXRlEhYKCWV4aXRfY29kZRgEIAEoBUgAiAEBEg4KBnNpZ25hbBgFIAEoCRIOCgZyZWFzb24YBiABKAkSEwoLd29ya2VyX25hbWUYByABKAlCDAoKX2V4aXRfY29kZSIzChZVcGRhdGVKb2JTdGF0ZVJlc3BvbnNlEhkKA2pvYhgBIAEoCzIMLmVkZ2UudjEuSm9iIjsKEkxpc3RXb3JrZXJzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJQChNMaXN0V29ya2Vyc1Jlc3BvbnNlEiAKB3dvcmtlcnMYASADKAsyDy5lZGdlLnYxLldvcmtlchIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiIAoQR2V0V29ya2VyUmVxdWVzdBIMCgRuYW1lGAEgASgJIjQKEUdldFdvcmtlclJlc3BvbnNlEh8KBndvcmtlchgBIAEoCzIPLmVkZ2UudjEuV29ya2VyMs0DCg1Xb3JrZXJTZXJ2aWNlElEKDlJlZ2lzdGVyV29ya2VyEh4uZWRnZS52MS5SZWdpc3RlcldvcmtlclJlcXVlc3QaHy5lZGdlLnYxLlJlZ2lzdGVyV29ya2VyUmVzcG9uc2USRAoJRmV0Y2hKb2JzEhkuZWRnZS52MS5GZXRjaEpvYnNSZXF1ZXN0GhouZWRnZS52MS5GZXRjaEpvYnNSZXNwb25zZTABEkIKCUhlYXJ0YmVhdBIZLmVkZ2UudjEuSGVhcnRiZWF0UmVxdWVzdBoaLmVkZ2UudjEuSGVhcnRiZWF0UmVzcG9uc2USUQoOVXBkYXRlSm9iU3RhdGUSHi5lZGdlLnYxLlVwZGF0ZUpvYlN0YXRlUmVxdWVzdBofLmVkZ2UudjEuVXBkYXRlSm9iU3RhdGVSZXNwb25zZRJICgtMaXN0V29ya2VycxIbLmVkZ2UudjEuTGlzdFdvcmtlcnNSZXF1ZXN0GhwuZWRnZS52MS5MaXN0V29ya2Vyc1Jlc3BvbnNlEkIKCUdldFdvcmtlchIZLmVkZ2UudjEuR2V0V29ya2VyUmVxdWVzdBoaLmVkZ2UudjEuR2V0V29ya2VyUmVzcG9uc2ViBnByb3RvMw", [file_edge_v1_job, file_edge_v1_worker]);
+  fileDesc("ChxlZGdlL3YxL3dvcmtlcl9zZXJ2aWNlLnByb3RvEgdlZGdlLnYxIqABCg5Xb3JrZXJTZXR0aW5ncxIOCgZxdWV1ZXMYASADKAkSEwoLY29uY3VycmVuY3kYAiABKAUSEwoLbWFpbnRlbmFuY2UYAyABKAgSOAoTbWFpbnRlbmFuY2VfY29tbWVudBgEIAEoCzIbLmVkZ2UudjEuTWFpbnRlbmFuY2VDb21tZW50EhoKEnNodXRkb3duX3JlcXVlc3RlZBgFIAEoCCKFAQoVUmVnaXN0ZXJXb3JrZXJSZXF1ZXN0EgwKBG5hbWUYASABKAkSDgoGcXVldWVzGAIgAygJEhMKC2NvbmN1cnJlbmN5GAMgASgFEg8KB3ZlcnNpb24YBCABKAkSKAoLc3lzdGVtX2luZm8YBSABKAsyEy5lZGdlLnYxLlN5c3RlbUluZm8iiAEKFlJlZ2lzdGVyV29ya2VyUmVzcG9uc2USHwoGd29ya2VyGAEgASgLMg8uZWRnZS52MS5Xb3JrZXISIgoaaGVhcnRiZWF0X2ludGVydmFsX3NlY29uZHMYAiABKAUSKQoIc2V0dGluZ3MYAyABKAsyFy5lZGdlLnYxLldvcmtlclNldHRpbmdzIicKEEZldGNoSm9ic1JlcXVlc3QSEwoLd29ya2VyX25hbWUYASABKAkiOwoNSm9iQXNzaWdubWVudBIZCgNqb2IYASABKAsyDC5lZGdlLnYxLkpvYhIPCgdhdHRlbXB0GAIgASgFIkIKD0pvYkNhbmNlbGxhdGlvbhIOCgZqb2JfaWQYASABKAkSDwoHYXR0ZW1wdBgCIAEoBRIOCgZyZWFzb24YAyABKAkiqQEKEUZldGNoSm9ic1Jlc3BvbnNlEiwKCmFzc2lnbm1lbnQYASABKAsyFi5lZGdlLnYxLkpvYkFzc2lnbm1lbnRIABIwCgxjYW5jZWxsYXRpb24YAiABKAsyGC5lZGdlLnYxLkpvYkNhbmNlbGxhdGlvbkgAEisKCHNldHRpbmdzGAMgASgLMhcuZWRnZS52MS5Xb3JrZXJTZXR0aW5nc0gAQgcKBWV2ZW50Ii0KClJ1bm5pbmdKb2ISDgoGam9iX2lkGAEgASgJEg8KB2F0dGVtcHQYAiABKAUimQEKEEhlYXJ0YmVhdFJlcXVlc3QSEwoLd29ya2VyX25hbWUYASABKAkSIwoFc3RhdGUYAiABKA4yFC5lZGdlLnYxLldvcmtlclN0YXRlEiEKBGpvYnMYAyADKAsyEy5lZGdlLnYxLlJ1bm5pbmdKb2ISKAoLc3lzdGVtX2luZm8YBCABKAsyEy5lZGdlLnYxLlN5c3RlbUluZm8iigEKEUhlYXJ0YmVhdFJlc3BvbnNlEh8KBndvcmtlchgBIAEoCzIPLmVkZ2UudjEuV29ya2VyEikKCHNldHRpbmdzGAIgASgLMhcuZWRnZS52MS5Xb3JrZXJTZXR0aW5ncxIpCgxyZXZva2VkX2pvYnMYAyADKAsyEy5lZGdlLnYxLlJ1bm5pbmdKb2IitQEKFVVwZGF0ZUpvYlN0YXRlUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSDwoHYXR0ZW1wdBgCIAEoBRIgCgVzdGF0ZRgDIAEoDjIRLmVkZ2UudjEuSm9iU3RhdGUSFgoJZXhpdF9jb2RlGAQgASgFSACIAQESDgoGc2lnbmFsGAUgASgJEg4KBnJlYXNvbhgGIAEoCRITCgt3b3JrZXJfbmFtZRgHIAEoCUIMCgpfZXhpdF9jb2RlIjMKFlVwZGF0ZUpvYlN0YXRlUmVzcG9uc2USGQoDam9iGAEgASgLMgwuZWRnZS52MS5Kb2IiYQoSTGlzdFdvcmtlcnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEiQKBnN0YXRlcxgDIAMoDjIULmVkZ2UudjEuV29ya2VyU3RhdGUiUAoTTGlzdFdvcmtlcnNSZXNwb25zZRIgCgd3b3JrZXJzGAEgAygLMg8uZWRnZS52MS5Xb3JrZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIiAKEEdldFdvcmtlclJlcXVlc3QSDAoEbmFtZRgBIAEoCSI0ChFHZXRXb3JrZXJSZXNwb25zZRIfCgZ3b3JrZXIYASABKAsyDy5lZGdlLnYxLldvcmtlciJ4ChtTZXRXb3JrZXJNYWludGVuYW5jZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIqCgZjaGFuZ2UYAiABKA4yGi5lZGdlLnYxLk1haW50ZW5hbmNlQ2hhbmdlEg8KB2NvbW1lbnQYAyABKAkSDgoGYXV0aG9yGAQgASgJIj8KHFNldFdvcmtlck1haW50ZW5hbmNlUmVzcG9uc2USHwoGd29ya2VyGAEgASgLMg8uZWRnZS52MS5Xb3JrZXIieAoTVXBkYXRlV29ya2VyUmVxdWVzdBIMCgRuYW1lGAEgASgJEhIKCmFkZF9xdWV1ZXMYAiADKAkSFQoNcmVtb3ZlX3F1ZXVlcxgDIAMoCRIYCgtjb25jdXJyZW5jeRgEIAEoBUgAiAEBQg4KDF9jb25jdXJyZW5jeSI3ChRVcGRhdGVXb3JrZXJSZXNwb25zZRIfCgZ3b3JrZXIYASABKAsyDy5lZGdlLnYxLldvcmtlciIlChVTaHV0ZG93bldvcmtlclJlcXVlc3QSDAoEbmFtZRgBIAEoCSI5ChZTaHV0ZG93bldvcmtlclJlc3BvbnNlEh8KBndvcmtlchgBIAEoCzIPLmVkZ2UudjEuV29ya2VyIiMKE1JlbW92ZVdvcmtlclJlcXVlc3QSDAoEbmFtZRgBIAEoCSI3ChRSZW1vdmVXb3JrZXJSZXNwb25zZRIfCgZ3b3JrZXIYASABKAsyDy5lZGdlLnYxLldvcmtlciqSAQoRTWFpbnRlbmFuY2VDaGFuZ2USIgoeTUFJTlRFTkFOQ0VfQ0hBTkdFX1VOU1BFQ0lGSUVEEAASHAoYTUFJTlRFTkFOQ0VfQ0hBTkdFX0VOVEVSEAESGwoXTUFJTlRFTkFOQ0VfQ0hBTkdFX0VYSVQQAhIeChpNQUlOVEVOQU5DRV9DSEFOR0VfQ09NTUVOVBADMp8GCg1Xb3JrZXJTZXJ2aWNlElEKDlJlZ2lzdGVyV29ya2VyEh4uZWRnZS52MS5SZWdpc3RlcldvcmtlclJlcXVlc3QaHy5lZGdlLnYxLlJlZ2lzdGVyV29ya2VyUmVzcG9uc2USRAoJRmV0Y2hKb2JzEhkuZWRnZS52MS5GZXRjaEpvYnNSZXF1ZXN0GhouZWRnZS52MS5GZXRjaEpvYnNSZXNwb25zZTABEkIKCUhlYXJ0YmVhdBIZLmVkZ2UudjEuSGVhcnRiZWF0UmVxdWVzdBoaLmVkZ2UudjEuSGVhcnRiZWF0UmVzcG9uc2USUQoOVXBkYXRlSm9iU3RhdGUSHi5lZGdlLnYxLlVwZGF0ZUpvYlN0YXRlUmVxdWVzdBofLmVkZ2UudjEuVXBkYXRlSm9iU3RhdGVSZXNwb25zZRJICgtMaXN0V29ya2VycxIbLmVkZ2UudjEuTGlzdFdvcmtlcnNSZXF1ZXN0GhwuZWRnZS52MS5MaXN0V29ya2Vyc1Jlc3BvbnNlEkIKCUdldFdvcmtlchIZLmVkZ2UudjEuR2V0V29ya2VyUmVxdWVzdBoaLmVkZ2UudjEuR2V0V29ya2VyUmVzcG9uc2USYwoUU2V0V29ya2VyTWFpbnRlbmFuY2USJC5lZGdlLnYxLlNldFdvcmtlck1haW50ZW5hbmNlUmVxdWVzdBolLmVkZ2UudjEuU2V0V29ya2VyTWFpbnRlbmFuY2VSZXNwb25zZRJLCgxVcGRhdGVXb3JrZXISHC5lZGdlLnYxLlVwZGF0ZVdvcmtlclJlcXVlc3QaHS5lZGdlLnYxLlVwZGF0ZVdvcmtlclJlc3BvbnNlElEKDlNodXRkb3duV29ya2VyEh4uZWRnZS52MS5TaHV0ZG93bldvcmtlclJlcXVlc3QaHy5lZGdlLnYxLlNodXRkb3duV29ya2VyUmVzcG9uc2USSwoMUmVtb3ZlV29ya2VyEhwuZWRnZS52MS5SZW1vdmVXb3JrZXJSZXF1ZXN0Gh0uZWRnZS52MS5SZW1vdmVXb3JrZXJSZXNwb25zZWIGcHJvdG8z", [file_edge_v1_job, file_edge_v1_worker]);
+
+/**
+ * WorkerSettings is what the server wants of a worker: sent on registration, in every heartbeat
+ * response and pushed on the FetchJobs stream whenever an operator changes it.
+ *
+ * @generated from message edge.v1.WorkerSettings
+ */
+export type WorkerSettings = Message<"edge.v1.WorkerSettings"> & {
+  /**
+   * Queues to serve.
+   *
+   * @generated from field: repeated string queues = 1;
+   */
+  queues: string[];
+
+  /**
+   * Concurrency slots to offer.
+   *
+   * @generated from field: int32 concurrency = 2;
+   */
+  concurrency: number;
+
+  /**
+   * Whether to be in maintenance: take no new jobs, finish the running ones.
+   *
+   * @generated from field: bool maintenance = 3;
+   */
+  maintenance: boolean;
+
+  /**
+   * The maintenance comment, if any.
+   *
+   * @generated from field: edge.v1.MaintenanceComment maintenance_comment = 4;
+   */
+  maintenanceComment?: MaintenanceComment | undefined;
+
+  /**
+   * Whether to drain and exit.
+   *
+   * @generated from field: bool shutdown_requested = 5;
+   */
+  shutdownRequested: boolean;
+};
+
+/**
+ * Describes the message edge.v1.WorkerSettings.
+ * Use `create(WorkerSettingsSchema)` to create a new message.
+ */
+export const WorkerSettingsSchema: GenMessage<WorkerSettings> = /*@__PURE__*/
+  messageDesc(file_edge_v1_worker_service, 0);
 
 /**
  * RegisterWorkerRequest describes the worker that joins.
@@ -44,11 +94,18 @@ export type RegisterWorkerRequest = Message<"edge.v1.RegisterWorkerRequest"> & {
   concurrency: number;
 
   /**
-   * Version of the worker software.
+   * Version of the worker software; the server accepts the same major.minor with any patch.
    *
    * @generated from field: string version = 4;
    */
   version: string;
+
+  /**
+   * How the worker's machine stands.
+   *
+   * @generated from field: edge.v1.SystemInfo system_info = 5;
+   */
+  systemInfo?: SystemInfo | undefined;
 };
 
 /**
@@ -56,7 +113,7 @@ export type RegisterWorkerRequest = Message<"edge.v1.RegisterWorkerRequest"> & {
  * Use `create(RegisterWorkerRequestSchema)` to create a new message.
  */
 export const RegisterWorkerRequestSchema: GenMessage<RegisterWorkerRequest> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 0);
+  messageDesc(file_edge_v1_worker_service, 1);
 
 /**
  * RegisterWorkerResponse returns the worker as stored and its settings.
@@ -77,6 +134,13 @@ export type RegisterWorkerResponse = Message<"edge.v1.RegisterWorkerResponse"> &
    * @generated from field: int32 heartbeat_interval_seconds = 2;
    */
   heartbeatIntervalSeconds: number;
+
+  /**
+   * What the server wants of the worker (maintenance survives a restart).
+   *
+   * @generated from field: edge.v1.WorkerSettings settings = 3;
+   */
+  settings?: WorkerSettings | undefined;
 };
 
 /**
@@ -84,7 +148,7 @@ export type RegisterWorkerResponse = Message<"edge.v1.RegisterWorkerResponse"> &
  * Use `create(RegisterWorkerResponseSchema)` to create a new message.
  */
 export const RegisterWorkerResponseSchema: GenMessage<RegisterWorkerResponse> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 1);
+  messageDesc(file_edge_v1_worker_service, 2);
 
 /**
  * FetchJobsRequest opens the worker's job stream.
@@ -105,7 +169,7 @@ export type FetchJobsRequest = Message<"edge.v1.FetchJobsRequest"> & {
  * Use `create(FetchJobsRequestSchema)` to create a new message.
  */
 export const FetchJobsRequestSchema: GenMessage<FetchJobsRequest> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 2);
+  messageDesc(file_edge_v1_worker_service, 3);
 
 /**
  * JobAssignment hands a job to the worker.
@@ -133,7 +197,7 @@ export type JobAssignment = Message<"edge.v1.JobAssignment"> & {
  * Use `create(JobAssignmentSchema)` to create a new message.
  */
 export const JobAssignmentSchema: GenMessage<JobAssignment> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 3);
+  messageDesc(file_edge_v1_worker_service, 4);
 
 /**
  * JobCancellation asks the worker to stop a job it holds.
@@ -168,7 +232,7 @@ export type JobCancellation = Message<"edge.v1.JobCancellation"> & {
  * Use `create(JobCancellationSchema)` to create a new message.
  */
 export const JobCancellationSchema: GenMessage<JobCancellation> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 4);
+  messageDesc(file_edge_v1_worker_service, 5);
 
 /**
  * FetchJobsResponse is one event pushed to the worker.
@@ -197,6 +261,14 @@ export type FetchJobsResponse = Message<"edge.v1.FetchJobsResponse"> & {
      */
     value: JobCancellation;
     case: "cancellation";
+  } | {
+    /**
+     * Apply these settings: queues, concurrency, maintenance, shutdown.
+     *
+     * @generated from field: edge.v1.WorkerSettings settings = 3;
+     */
+    value: WorkerSettings;
+    case: "settings";
   } | { case: undefined; value?: undefined };
 };
 
@@ -205,7 +277,7 @@ export type FetchJobsResponse = Message<"edge.v1.FetchJobsResponse"> & {
  * Use `create(FetchJobsResponseSchema)` to create a new message.
  */
 export const FetchJobsResponseSchema: GenMessage<FetchJobsResponse> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 5);
+  messageDesc(file_edge_v1_worker_service, 6);
 
 /**
  * RunningJob names one attempt a worker holds.
@@ -233,7 +305,7 @@ export type RunningJob = Message<"edge.v1.RunningJob"> & {
  * Use `create(RunningJobSchema)` to create a new message.
  */
 export const RunningJobSchema: GenMessage<RunningJob> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 6);
+  messageDesc(file_edge_v1_worker_service, 7);
 
 /**
  * HeartbeatRequest tells the server the worker is alive.
@@ -249,7 +321,8 @@ export type HeartbeatRequest = Message<"edge.v1.HeartbeatRequest"> & {
   workerName: string;
 
   /**
-   * The state the worker reports: IDLE, RUNNING, TERMINATING or OFFLINE (its last heartbeat).
+   * The state the worker reports: IDLE, RUNNING, MAINTENANCE_PENDING, MAINTENANCE_MODE,
+   * TERMINATING or OFFLINE (its last heartbeat).
    *
    * @generated from field: edge.v1.WorkerState state = 2;
    */
@@ -261,6 +334,13 @@ export type HeartbeatRequest = Message<"edge.v1.HeartbeatRequest"> & {
    * @generated from field: repeated edge.v1.RunningJob jobs = 3;
    */
   jobs: RunningJob[];
+
+  /**
+   * How the worker's machine stands.
+   *
+   * @generated from field: edge.v1.SystemInfo system_info = 4;
+   */
+  systemInfo?: SystemInfo | undefined;
 };
 
 /**
@@ -268,7 +348,7 @@ export type HeartbeatRequest = Message<"edge.v1.HeartbeatRequest"> & {
  * Use `create(HeartbeatRequestSchema)` to create a new message.
  */
 export const HeartbeatRequestSchema: GenMessage<HeartbeatRequest> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 7);
+  messageDesc(file_edge_v1_worker_service, 8);
 
 /**
  * HeartbeatResponse returns the worker as the server sees it.
@@ -284,10 +364,17 @@ export type HeartbeatResponse = Message<"edge.v1.HeartbeatResponse"> & {
   worker?: Worker | undefined;
 
   /**
+   * What the server wants of the worker, in case a pushed change was missed.
+   *
+   * @generated from field: edge.v1.WorkerSettings settings = 2;
+   */
+  settings?: WorkerSettings | undefined;
+
+  /**
    * Attempts the worker reported that it no longer holds (taken back after it was presumed lost, or
    * ended): the worker must kill their processes and report nothing more about them.
    *
-   * @generated from field: repeated edge.v1.RunningJob revoked_jobs = 2;
+   * @generated from field: repeated edge.v1.RunningJob revoked_jobs = 3;
    */
   revokedJobs: RunningJob[];
 };
@@ -297,7 +384,7 @@ export type HeartbeatResponse = Message<"edge.v1.HeartbeatResponse"> & {
  * Use `create(HeartbeatResponseSchema)` to create a new message.
  */
 export const HeartbeatResponseSchema: GenMessage<HeartbeatResponse> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 8);
+  messageDesc(file_edge_v1_worker_service, 9);
 
 /**
  * UpdateJobStateRequest reports how a job stands on the worker.
@@ -360,7 +447,7 @@ export type UpdateJobStateRequest = Message<"edge.v1.UpdateJobStateRequest"> & {
  * Use `create(UpdateJobStateRequestSchema)` to create a new message.
  */
 export const UpdateJobStateRequestSchema: GenMessage<UpdateJobStateRequest> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 9);
+  messageDesc(file_edge_v1_worker_service, 10);
 
 /**
  * UpdateJobStateResponse returns the job after the update.
@@ -381,7 +468,7 @@ export type UpdateJobStateResponse = Message<"edge.v1.UpdateJobStateResponse"> &
  * Use `create(UpdateJobStateResponseSchema)` to create a new message.
  */
 export const UpdateJobStateResponseSchema: GenMessage<UpdateJobStateResponse> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 10);
+  messageDesc(file_edge_v1_worker_service, 11);
 
 /**
  * ListWorkersRequest pages the worker list.
@@ -402,6 +489,13 @@ export type ListWorkersRequest = Message<"edge.v1.ListWorkersRequest"> & {
    * @generated from field: string page_token = 2;
    */
   pageToken: string;
+
+  /**
+   * Only workers in one of these states; empty means all.
+   *
+   * @generated from field: repeated edge.v1.WorkerState states = 3;
+   */
+  states: WorkerState[];
 };
 
 /**
@@ -409,7 +503,7 @@ export type ListWorkersRequest = Message<"edge.v1.ListWorkersRequest"> & {
  * Use `create(ListWorkersRequestSchema)` to create a new message.
  */
 export const ListWorkersRequestSchema: GenMessage<ListWorkersRequest> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 11);
+  messageDesc(file_edge_v1_worker_service, 12);
 
 /**
  * ListWorkersResponse is one page of workers.
@@ -437,7 +531,7 @@ export type ListWorkersResponse = Message<"edge.v1.ListWorkersResponse"> & {
  * Use `create(ListWorkersResponseSchema)` to create a new message.
  */
 export const ListWorkersResponseSchema: GenMessage<ListWorkersResponse> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 12);
+  messageDesc(file_edge_v1_worker_service, 13);
 
 /**
  * GetWorkerRequest names a worker.
@@ -458,7 +552,7 @@ export type GetWorkerRequest = Message<"edge.v1.GetWorkerRequest"> & {
  * Use `create(GetWorkerRequestSchema)` to create a new message.
  */
 export const GetWorkerRequestSchema: GenMessage<GetWorkerRequest> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 13);
+  messageDesc(file_edge_v1_worker_service, 14);
 
 /**
  * GetWorkerResponse returns one worker.
@@ -479,7 +573,258 @@ export type GetWorkerResponse = Message<"edge.v1.GetWorkerResponse"> & {
  * Use `create(GetWorkerResponseSchema)` to create a new message.
  */
 export const GetWorkerResponseSchema: GenMessage<GetWorkerResponse> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 14);
+  messageDesc(file_edge_v1_worker_service, 15);
+
+/**
+ * SetWorkerMaintenanceRequest changes a worker's maintenance.
+ *
+ * @generated from message edge.v1.SetWorkerMaintenanceRequest
+ */
+export type SetWorkerMaintenanceRequest = Message<"edge.v1.SetWorkerMaintenanceRequest"> & {
+  /**
+   * The worker's name.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * What to do.
+   *
+   * @generated from field: edge.v1.MaintenanceChange change = 2;
+   */
+  change: MaintenanceChange;
+
+  /**
+   * Why, at most 1024 characters; required to enter maintenance and to change the comment.
+   *
+   * @generated from field: string comment = 3;
+   */
+  comment: string;
+
+  /**
+   * Who asks, e.g. user@host, at most 128 characters; stored with the comment.
+   *
+   * @generated from field: string author = 4;
+   */
+  author: string;
+};
+
+/**
+ * Describes the message edge.v1.SetWorkerMaintenanceRequest.
+ * Use `create(SetWorkerMaintenanceRequestSchema)` to create a new message.
+ */
+export const SetWorkerMaintenanceRequestSchema: GenMessage<SetWorkerMaintenanceRequest> = /*@__PURE__*/
+  messageDesc(file_edge_v1_worker_service, 16);
+
+/**
+ * SetWorkerMaintenanceResponse returns the worker after the change.
+ *
+ * @generated from message edge.v1.SetWorkerMaintenanceResponse
+ */
+export type SetWorkerMaintenanceResponse = Message<"edge.v1.SetWorkerMaintenanceResponse"> & {
+  /**
+   * The worker after the change.
+   *
+   * @generated from field: edge.v1.Worker worker = 1;
+   */
+  worker?: Worker | undefined;
+};
+
+/**
+ * Describes the message edge.v1.SetWorkerMaintenanceResponse.
+ * Use `create(SetWorkerMaintenanceResponseSchema)` to create a new message.
+ */
+export const SetWorkerMaintenanceResponseSchema: GenMessage<SetWorkerMaintenanceResponse> = /*@__PURE__*/
+  messageDesc(file_edge_v1_worker_service, 17);
+
+/**
+ * UpdateWorkerRequest changes a worker's queues or concurrency.
+ *
+ * @generated from message edge.v1.UpdateWorkerRequest
+ */
+export type UpdateWorkerRequest = Message<"edge.v1.UpdateWorkerRequest"> & {
+  /**
+   * The worker's name.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Queues to start serving.
+   *
+   * @generated from field: repeated string add_queues = 2;
+   */
+  addQueues: string[];
+
+  /**
+   * Queues to stop serving; a worker must keep at least one.
+   *
+   * @generated from field: repeated string remove_queues = 3;
+   */
+  removeQueues: string[];
+
+  /**
+   * New concurrency, 1-1024, when set.
+   *
+   * @generated from field: optional int32 concurrency = 4;
+   */
+  concurrency?: number | undefined;
+};
+
+/**
+ * Describes the message edge.v1.UpdateWorkerRequest.
+ * Use `create(UpdateWorkerRequestSchema)` to create a new message.
+ */
+export const UpdateWorkerRequestSchema: GenMessage<UpdateWorkerRequest> = /*@__PURE__*/
+  messageDesc(file_edge_v1_worker_service, 18);
+
+/**
+ * UpdateWorkerResponse returns the worker after the change.
+ *
+ * @generated from message edge.v1.UpdateWorkerResponse
+ */
+export type UpdateWorkerResponse = Message<"edge.v1.UpdateWorkerResponse"> & {
+  /**
+   * The worker after the change.
+   *
+   * @generated from field: edge.v1.Worker worker = 1;
+   */
+  worker?: Worker | undefined;
+};
+
+/**
+ * Describes the message edge.v1.UpdateWorkerResponse.
+ * Use `create(UpdateWorkerResponseSchema)` to create a new message.
+ */
+export const UpdateWorkerResponseSchema: GenMessage<UpdateWorkerResponse> = /*@__PURE__*/
+  messageDesc(file_edge_v1_worker_service, 19);
+
+/**
+ * ShutdownWorkerRequest names the worker to stop.
+ *
+ * @generated from message edge.v1.ShutdownWorkerRequest
+ */
+export type ShutdownWorkerRequest = Message<"edge.v1.ShutdownWorkerRequest"> & {
+  /**
+   * The worker's name.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message edge.v1.ShutdownWorkerRequest.
+ * Use `create(ShutdownWorkerRequestSchema)` to create a new message.
+ */
+export const ShutdownWorkerRequestSchema: GenMessage<ShutdownWorkerRequest> = /*@__PURE__*/
+  messageDesc(file_edge_v1_worker_service, 20);
+
+/**
+ * ShutdownWorkerResponse returns the worker after the request.
+ *
+ * @generated from message edge.v1.ShutdownWorkerResponse
+ */
+export type ShutdownWorkerResponse = Message<"edge.v1.ShutdownWorkerResponse"> & {
+  /**
+   * The worker, now in SHUTDOWN_REQUEST (until it reports TERMINATING).
+   *
+   * @generated from field: edge.v1.Worker worker = 1;
+   */
+  worker?: Worker | undefined;
+};
+
+/**
+ * Describes the message edge.v1.ShutdownWorkerResponse.
+ * Use `create(ShutdownWorkerResponseSchema)` to create a new message.
+ */
+export const ShutdownWorkerResponseSchema: GenMessage<ShutdownWorkerResponse> = /*@__PURE__*/
+  messageDesc(file_edge_v1_worker_service, 21);
+
+/**
+ * RemoveWorkerRequest names the worker to forget.
+ *
+ * @generated from message edge.v1.RemoveWorkerRequest
+ */
+export type RemoveWorkerRequest = Message<"edge.v1.RemoveWorkerRequest"> & {
+  /**
+   * The worker's name.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message edge.v1.RemoveWorkerRequest.
+ * Use `create(RemoveWorkerRequestSchema)` to create a new message.
+ */
+export const RemoveWorkerRequestSchema: GenMessage<RemoveWorkerRequest> = /*@__PURE__*/
+  messageDesc(file_edge_v1_worker_service, 22);
+
+/**
+ * RemoveWorkerResponse confirms the removal.
+ *
+ * @generated from message edge.v1.RemoveWorkerResponse
+ */
+export type RemoveWorkerResponse = Message<"edge.v1.RemoveWorkerResponse"> & {
+  /**
+   * The worker as it was before removal.
+   *
+   * @generated from field: edge.v1.Worker worker = 1;
+   */
+  worker?: Worker | undefined;
+};
+
+/**
+ * Describes the message edge.v1.RemoveWorkerResponse.
+ * Use `create(RemoveWorkerResponseSchema)` to create a new message.
+ */
+export const RemoveWorkerResponseSchema: GenMessage<RemoveWorkerResponse> = /*@__PURE__*/
+  messageDesc(file_edge_v1_worker_service, 23);
+
+/**
+ * MaintenanceChange says what SetWorkerMaintenance does.
+ *
+ * @generated from enum edge.v1.MaintenanceChange
+ */
+export enum MaintenanceChange {
+  /**
+   * Not a change; rejected.
+   *
+   * @generated from enum value: MAINTENANCE_CHANGE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Enter maintenance (requires a comment).
+   *
+   * @generated from enum value: MAINTENANCE_CHANGE_ENTER = 1;
+   */
+  ENTER = 1,
+
+  /**
+   * Leave maintenance.
+   *
+   * @generated from enum value: MAINTENANCE_CHANGE_EXIT = 2;
+   */
+  EXIT = 2,
+
+  /**
+   * Replace the comment of a worker in maintenance.
+   *
+   * @generated from enum value: MAINTENANCE_CHANGE_COMMENT = 3;
+   */
+  COMMENT = 3,
+}
+
+/**
+ * Describes the enum edge.v1.MaintenanceChange.
+ */
+export const MaintenanceChangeSchema: GenEnum<MaintenanceChange> = /*@__PURE__*/
+  enumDesc(file_edge_v1_worker_service, 0);
 
 /**
  * WorkerService is how edge workers join, receive jobs and report on them.
@@ -548,6 +893,48 @@ export const WorkerService: GenService<{
     methodKind: "unary";
     input: typeof GetWorkerRequestSchema;
     output: typeof GetWorkerResponseSchema;
+  },
+  /**
+   * Puts a worker into maintenance, takes it out, or changes the maintenance comment. The worker
+   * hears of it at once on its FetchJobs stream; the wish survives a worker restart.
+   *
+   * @generated from rpc edge.v1.WorkerService.SetWorkerMaintenance
+   */
+  setWorkerMaintenance: {
+    methodKind: "unary";
+    input: typeof SetWorkerMaintenanceRequestSchema;
+    output: typeof SetWorkerMaintenanceResponseSchema;
+  },
+  /**
+   * Changes a worker's queues or concurrency, live: the worker hears of it on its stream.
+   * A restarted worker serves what its own command line says again.
+   *
+   * @generated from rpc edge.v1.WorkerService.UpdateWorker
+   */
+  updateWorker: {
+    methodKind: "unary";
+    input: typeof UpdateWorkerRequestSchema;
+    output: typeof UpdateWorkerResponseSchema;
+  },
+  /**
+   * Asks a worker to stop: it takes no new jobs, lets running ones finish, and exits.
+   *
+   * @generated from rpc edge.v1.WorkerService.ShutdownWorker
+   */
+  shutdownWorker: {
+    methodKind: "unary";
+    input: typeof ShutdownWorkerRequestSchema;
+    output: typeof ShutdownWorkerResponseSchema;
+  },
+  /**
+   * Forgets a worker that is OFFLINE or UNKNOWN; a live worker is refused (FailedPrecondition).
+   *
+   * @generated from rpc edge.v1.WorkerService.RemoveWorker
+   */
+  removeWorker: {
+    methodKind: "unary";
+    input: typeof RemoveWorkerRequestSchema;
+    output: typeof RemoveWorkerResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_edge_v1_worker_service, 0);

@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import * as m0001 from './0001-initial.js';
 import * as m0002 from './0002-job-events.js';
 import * as m0003 from './0003-recovery.js';
+import * as m0004 from './0004-worker-operations.js';
 
 interface Migration {
   name: string;
@@ -14,6 +15,7 @@ const migrations: Migration[] = [
   { name: '0001-initial', ...m0001 },
   { name: '0002-job-events', ...m0002 },
   { name: '0003-recovery', ...m0003 },
+  { name: '0004-worker-operations', ...m0004 },
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

@@ -3,18 +3,23 @@ import { startServer } from '../../../server/app.js';
 import { redactUrl } from '../../../server/store/open-store.js';
 import { EdgeCommand } from '../lib/base-command.js';
 import { DEFAULT_DATA_DIR, resolveDatabaseUrl } from '../lib/server-config.js';
+import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../runtime/logger.js';
 
 export default class Server extends EdgeCommand {
   static override description = `Run the API server: gRPC, gRPC-Web and Connect on one port.
 
 Stores jobs, workers and logs in SQLite (the default, a file in the data dir) or MySQL/MariaDB
 (--database mysql://user:pass@host:port/db). Runs database migrations at start. SIGINT or SIGTERM
-ends worker streams cleanly and stops.`;
+ends worker streams cleanly and stops.
+
+The same port serves gRPC server reflection (v1, v1alpha), grpc.health.v1 and GET /metrics
+(Prometheus). Logs go to stderr as text, or as JSON lines with --log-format json.`;
 
   static override examples = [
     '<%= config.bin %> server',
     '<%= config.bin %> server --port 50051 --data-dir /var/lib/edge',
     '<%= config.bin %> server --database mysql://edge:secret@db:3306/edge',
+    '<%= config.bin %> server --host 0.0.0.0 --log-format json --log-file /var/log/edge/server.log',
   ];
 
   static override flags = {
@@ -24,6 +29,9 @@ ends worker streams cleanly and stops.`;
     'event-poll-ms': Flags.integer({ description: 'how often to look for changes made through other replicas (ms)', default: 100, min: 10, max: 10_000 }),
     'heartbeat-interval': Flags.integer({ description: 'seconds between worker heartbeats', default: 10, min: 1, max: 3600 }),
     host: Flags.string({ description: 'address to listen on', default: '127.0.0.1' }),
+    'log-file': Flags.string({ description: 'append logs to this file instead of stderr', env: 'EDGE_LOG_FILE', helpValue: 'FILE' }),
+    'log-format': Flags.string({ description: 'log lines as text or as JSON objects (pino)', env: 'EDGE_LOG_FORMAT', options: LOG_FORMATS, default: 'text' }),
+    'log-level': Flags.string({ description: 'lowest level logged', env: 'EDGE_LOG_LEVEL', options: LOG_LEVELS, default: 'info' }),
     port: Flags.integer({ description: 'port to listen on (0 picks a free one)', default: 50051, min: 0, max: 65535 }),
     'purge-every': Flags.integer({ description: 'seconds between retention sweeps', default: 60, min: 1 }),
     'queued-timeout': Flags.integer({ description: 'seconds a job may wait in its queue before it fails "queued too long" (0: never)', default: 0, min: 0 }),
@@ -42,7 +50,9 @@ ends worker streams cleanly and stops.`;
   async run(): Promise<void> {
     const { flags } = await this.parse(Server);
     const databaseUrl = resolveDatabaseUrl(flags.database, flags['data-dir']);
-    const log = (msg: string, err?: unknown) => process.stderr.write(`${new Date().toISOString()} ${msg}${err ? `: ${(err as Error)?.message ?? err}` : ''}\n`);
+    const logger = createLogger({ format: flags['log-format'] as LogFormat, level: flags['log-level'] as LogLevel, file: flags['log-file'], base: { component: 'server' } });
+    // The server reports through one function: with an error it is a problem, without one news.
+    const log = (msg: string, err?: unknown) => (err ? logger.error(`${msg}: ${(err as Error)?.message ?? String(err)}`) : logger.info(msg));
     let server;
     try {
       server = await startServer({
@@ -65,6 +75,8 @@ ends worker streams cleanly and stops.`;
       this.error(`cannot start the server on ${flags.host}:${flags.port} with ${redactUrl(databaseUrl)}: ${(err as Error).message}`, { exit: 1 });
     }
     process.stdout.write(`edge server listening on ${server.url} (database ${redactUrl(databaseUrl)})\n`);
+    // Text logs on stderr would repeat the line above; structured or file logs need it.
+    if (flags['log-format'] === 'json' || flags['log-file']) log(`listening on ${server.url} (database ${redactUrl(databaseUrl)})`);
     if (flags.welcome) process.stdout.write(welcome(server.url));
     await new Promise<void>((resolve) => {
       const stop = (signal: string) => {

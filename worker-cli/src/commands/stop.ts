@@ -1,9 +1,9 @@
-import os from 'node:os';
 import { Flags } from '@oclif/core';
 import { EdgeCommand } from '../lib/base-command.js';
 import { stateDirFlag } from '../lib/flags.js';
 import { sleep } from '../runtime/backoff.js';
-import { isAlive, listPidFiles, pidFilePath, readPid } from '../runtime/pid-file.js';
+import { livePid, localWorkerName, LocalWorkerError } from '../lib/local-worker.js';
+import { isAlive } from '../runtime/pid-file.js';
 
 export default class Stop extends EdgeCommand {
   static override description = `Stop the edge worker running on this machine, gracefully.
@@ -28,11 +28,15 @@ running jobs that outlast it are killed (SIGTERM to their process groups, SIGKIL
   async run(): Promise<void> {
     const { flags } = await this.parse(Stop);
     const stateDir = flags['state-dir'];
-    const name = flags.name ?? this.defaultName(stateDir);
-    const file = pidFilePath(stateDir, name);
-    const pid = readPid(file);
-    if (!pid) this.error(`no worker named ${name} runs here (no pid file ${file})`, { exit: 1 });
-    if (!isAlive(pid)) this.error(`worker ${name} is not running (pid ${pid} from ${file} is gone)`, { exit: 1 });
+    let name: string;
+    let pid: number;
+    try {
+      name = localWorkerName(stateDir, flags.name);
+      pid = livePid(stateDir, name);
+    } catch (err) {
+      // The skeleton's exit code for "nothing to stop" stays 1 whatever the reason.
+      this.error((err as Error).message, { exit: err instanceof LocalWorkerError && err.exit === 2 ? 2 : 1 });
+    }
     process.kill(pid, 'SIGINT');
     if (!flags.wait) {
       this.log(`asked worker ${name} (pid ${pid}) to stop`);
@@ -51,14 +55,5 @@ running jobs that outlast it are killed (SIGTERM to their process groups, SIGKIL
       await sleep(200);
     }
     this.log(`worker ${name} stopped${forced ? ' (running jobs were killed)' : ''}`);
-  }
-
-  private defaultName(stateDir: string): string {
-    const names = listPidFiles(stateDir);
-    if (names.length === 1) return names[0]!;
-    if (names.length > 1 && !names.includes(os.hostname())) {
-      this.error(`several workers run here (${names.join(', ')}); pick one with --name`, { exit: 1 });
-    }
-    return os.hostname();
   }
 }

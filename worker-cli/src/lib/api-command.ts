@@ -5,9 +5,10 @@ import { EdgeCommand } from './base-command.js';
 export abstract class ApiCommand extends EdgeCommand {
   private api: Api | undefined;
 
+  /** Connects to the API; the admin token comes from EDGE_TOKEN (never a flag, so it stays out of `ps`). */
   protected connect(url: string): Api {
     try {
-      this.api = connectApi(url);
+      this.api = connectApi(url, process.env.EDGE_TOKEN || undefined);
     } catch (err) {
       this.error((err as Error).message, { exit: 2 });
     }

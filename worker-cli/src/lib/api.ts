@@ -1,4 +1,4 @@
-import { createClient, type Client } from '@connectrpc/connect';
+import { createClient, type Client, type Interceptor } from '@connectrpc/connect';
 import { Http2SessionManager, createGrpcTransport } from '@connectrpc/connect-node';
 import { JobService } from '../../../gen/edge/v1/job_service_pb.js';
 import { LogService } from '../../../gen/edge/v1/log_service_pb.js';
@@ -15,8 +15,11 @@ export interface Api {
   close(): void;
 }
 
-/** Clients of the three services over one gRPC (HTTP/2) connection. */
-export function connectApi(url: string): Api {
+/**
+ * Clients of the three services over one gRPC (HTTP/2) connection. A token, when given, goes with
+ * every call as `authorization: Bearer …`.
+ */
+export function connectApi(url: string, token?: string): Api {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -28,7 +31,8 @@ export function connectApi(url: string): Api {
   }
   // Pings find a dead connection within seconds, so a worker notices a lost server and reconnects.
   const sessionManager = new Http2SessionManager(url, { pingIntervalMs: 5_000, pingTimeoutMs: 5_000, idleConnectionTimeoutMs: 60_000 });
-  const transport = createGrpcTransport({ baseUrl: url, sessionManager });
+  const interceptors: Interceptor[] = token ? [bearer(token)] : [];
+  const transport = createGrpcTransport({ baseUrl: url, sessionManager, interceptors });
   return {
     url,
     jobs: createClient(JobService, transport),
@@ -46,9 +50,9 @@ export class ApiPool {
   private index = 0;
   private readonly apis: Api[];
 
-  constructor(urls: string[]) {
+  constructor(urls: string[], token?: string) {
     if (!urls.length) throw new Error('no API URL given');
-    this.apis = urls.map(connectApi);
+    this.apis = urls.map((url) => connectApi(url, token));
   }
 
   get api(): Api {
@@ -78,4 +82,11 @@ export interface ApiSource {
 /** Splits a comma-separated list of API URLs. */
 export function parseApiUrls(list: string): string[] {
   return list.split(',').map((u) => u.trim()).filter(Boolean);
+}
+
+function bearer(token: string): Interceptor {
+  return (next) => (req) => {
+    req.header.set('authorization', `Bearer ${token}`);
+    return next(req);
+  };
 }

@@ -50,6 +50,8 @@ export class JobRunner {
   private readonly spoolPath: string;
   private readonly groupFile: string;
   readonly finished: Promise<void>;
+  /** How the attempt ended, once it has (for the worker's metrics). */
+  outcome: JobState | undefined;
 
   constructor(
     private readonly job: Job,
@@ -100,6 +102,7 @@ export class JobRunner {
   private async run(): Promise<void> {
     const { log } = this.opts;
     const ending = await this.execute();
+    this.outcome = ending.state;
     clearTimeout(this.killTimer);
     clearTimeout(this.timeoutTimer);
     fs.rmSync(this.groupFile, { force: true });

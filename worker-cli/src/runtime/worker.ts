@@ -1,15 +1,20 @@
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { VERSION } from '../../../server/domain/version.js';
+import { WorkerState, type SystemInfo } from '../../../gen/edge/v1/worker_pb.js';
+import { MaintenanceChange, type FetchJobsResponse, type JobAssignment, type WorkerSettings } from '../../../gen/edge/v1/worker_service_pb.js';
 import { JobState } from '../../../gen/edge/v1/job_pb.js';
-import { WorkerState } from '../../../gen/edge/v1/worker_pb.js';
-import type { FetchJobsResponse, JobAssignment } from '../../../gen/edge/v1/worker_service_pb.js';
 import { ApiPool } from '../lib/api.js';
 import { Backoff, sleep } from './backoff.js';
 import { JobRunner } from './job-runner.js';
 import type { Logger } from './logger.js';
 import { pidFilePath, removePidFile, writePidFile } from './pid-file.js';
 import { killOrphans } from './process-group.js';
+import { requestFilePath, statusFilePath, takeRequest, writeJsonAtomically, type LocalStatus } from './status-file.js';
+import { SystemSampler } from './system-info.js';
+import { WorkerMetrics } from './worker-metrics.js';
 
 /** Secrets of the worker that its jobs must never inherit. */
 const HIDDEN_ENV = ['EDGE_REGISTRATION_SECRET', 'EDGE_TOKEN', 'EDGE_ADMIN_TOKEN'];
@@ -17,6 +22,8 @@ const HIDDEN_ENV = ['EDGE_REGISTRATION_SECRET', 'EDGE_TOKEN', 'EDGE_ADMIN_TOKEN'
 export interface WorkerOptions {
   /** API server URLs (replicas); the worker uses one and moves to the next when it fails. */
   apiUrls: string[];
+  /** Sent as a Bearer token, when given. */
+  token?: string;
   name: string;
   queues: string[];
   concurrency: number;
@@ -25,12 +32,22 @@ export interface WorkerOptions {
   version?: string;
   /** Time between SIGTERM and SIGKILL when a job is stopped (cancel, timeout, forced stop). */
   killGraceMs?: number;
+  /** Folder whose file system's free space is reported (default: the current folder, where jobs run). */
+  workDir?: string;
+  /** Serve Prometheus metrics here when given. */
+  metrics?: { host: string; port: number };
+  /** Enter maintenance by itself when the machine crosses these (off when absent). */
+  autoMaintenance?: { minDiskFreeMib?: number; maxCpuPercent?: number };
 }
+
+/** The worker was refused by the server (e.g. incompatible versions): it drains and exits 1. */
+export class RefusedError extends Error {}
 
 /**
  * The edge worker: registers, holds its FetchJobs stream, runs what the server pushes, heartbeats,
- * and on stop drains: takes no new job, lets running ones finish, reports itself OFFLINE. A second
- * stop request kills the running jobs (SIGTERM, then SIGKILL after the grace period).
+ * follows operators' live changes (queues, concurrency, maintenance, shutdown) and on stop drains:
+ * takes no new job, lets running ones finish, reports itself OFFLINE. A second stop request kills the
+ * running jobs (SIGTERM, then SIGKILL after the grace period).
  */
 export class EdgeWorker {
   private readonly pool: ApiPool;
@@ -44,12 +61,37 @@ export class EdgeWorker {
   private heartbeatMs = 10_000;
   private readonly pidFile: string;
   private readonly jobsDir: string;
+  private readonly statusFile: string;
+  private readonly sampler: SystemSampler;
+  private readonly metrics: WorkerMetrics;
+  private readonly startedAt = new Date();
+  private queues: string[];
+  private concurrency: number;
+  private maintenance = false;
+  private maintenanceComment = '';
+  /** We put ourselves in maintenance because of a health threshold, so we may take us out again. */
+  private autoMaintenance = false;
+  private lastReported: WorkerState = WorkerState.STARTING;
+  private system: SystemInfo | undefined;
+  /** Why the server refused this worker, when it did; the worker then exits 1. */
+  refusal: string | undefined;
 
   constructor(private readonly opts: WorkerOptions) {
-    this.pool = new ApiPool(opts.apiUrls);
+    this.pool = new ApiPool(opts.apiUrls, opts.token);
     this.log = opts.log;
     this.pidFile = pidFilePath(opts.stateDir, opts.name);
     this.jobsDir = path.join(opts.stateDir, `${opts.name}.jobs`);
+    this.statusFile = statusFilePath(opts.stateDir, opts.name);
+    this.sampler = new SystemSampler(opts.workDir ?? process.cwd());
+    this.queues = opts.queues;
+    this.concurrency = opts.concurrency;
+    this.metrics = new WorkerMetrics(() => ({
+      state: WorkerState[this.currentState()],
+      runningJobs: this.runners.size,
+      usedSlots: this.usedSlots(),
+      concurrency: this.concurrency,
+      system: this.system,
+    }));
   }
 
   get isStopping(): boolean {
@@ -61,6 +103,7 @@ export class EdgeWorker {
     if (this.stopRequested) return;
     this.stopRequested = true;
     this.log.info(`stopping: taking no new jobs, waiting for ${this.runners.size} running job(s)`);
+    this.writeStatus();
     // Tell the server first, so it stops assigning; then drop the stream.
     void this.sendHeartbeat(WorkerState.TERMINATING).finally(() => this.stopping.abort());
   }
@@ -72,12 +115,29 @@ export class EdgeWorker {
     for (const r of this.runners.values()) r.shutdown();
   }
 
+  /** The API in use now. */
+  private get api() {
+    return this.pool.api;
+  }
+
+  /** After a failed call: move to the next API URL, if there is one, and say where. */
+  private retrying(): string {
+    return this.pool.size > 1 ? `trying ${this.pool.failover()}` : 'retrying';
+  }
+
   /** Runs until stopped. Throws only when the worker cannot start at all. */
   async run(): Promise<void> {
     writePidFile(this.pidFile, this.opts.name);
+    let metricsServer: { port: number; close(): Promise<void> } | undefined;
     try {
+      if (this.opts.metrics) {
+        metricsServer = await this.metrics.serve(this.opts.metrics.host, this.opts.metrics.port);
+        this.log.info(`metrics on http://${this.opts.metrics.host}:${metricsServer.port}/metrics`);
+      }
+      this.writeStatus();
       await killOrphans(this.jobsDir, this.log);
       if (!(await this.register())) return;
+      await this.checkHealth(); // a machine already unhealthy at start takes no job
       const drained = new AbortController();
       const heartbeats = this.heartbeatLoop(drained.signal);
       await this.fetchLoop();
@@ -89,25 +149,53 @@ export class EdgeWorker {
       this.log.info('stopped: all jobs finished');
     } finally {
       this.pool.close();
+      await metricsServer?.close();
+      fs.rmSync(this.statusFile, { force: true });
       removePidFile(this.pidFile);
+    }
+  }
+
+  /** Acts on what `edge maintenance on|off` left in the state dir (it signals us with SIGUSR2). */
+  async handleLocalRequest(): Promise<void> {
+    const req = takeRequest(requestFilePath(this.opts.stateDir, this.opts.name));
+    if (!req) return;
+    this.log.info(`local request: maintenance ${req.maintenance ? 'on' : 'off'}${req.comment ? ` (${req.comment})` : ''} by ${req.author}`);
+    if (!req.maintenance) this.autoMaintenance = false;
+    await this.setMaintenance(req.maintenance, req.comment, req.author);
+  }
+
+  private async setMaintenance(on: boolean, comment: string, author: string): Promise<void> {
+    try {
+      await this.api.workers.setWorkerMaintenance(
+        { name: this.opts.name, change: on ? MaintenanceChange.ENTER : MaintenanceChange.EXIT, comment, author },
+        { timeoutMs: 10_000 },
+      );
+      // The server pushes the change on our stream; a heartbeat makes sure we have it even if not.
+      await this.sendHeartbeat(this.currentState());
+    } catch (err) {
+      this.log.error(`could not turn maintenance ${on ? 'on' : 'off'}: ${ConnectError.from(err).rawMessage}`);
     }
   }
 
   private async register(): Promise<boolean> {
     const backoff = new Backoff(200, 10_000);
+    const version = this.opts.version ?? VERSION;
     while (!this.isStopping) {
-      const api = this.pool.api;
+      const api = this.api;
       try {
         const res = await api.workers.registerWorker(
-          { name: this.opts.name, queues: this.opts.queues, concurrency: this.opts.concurrency, version: this.opts.version ?? VERSION },
+          { name: this.opts.name, queues: this.queues, concurrency: this.concurrency, version, systemInfo: this.sampleSystem() },
           { timeoutMs: 10_000 },
         );
         this.heartbeatMs = Math.max(1, res.heartbeatIntervalSeconds) * 1000;
-        this.log.info(`registered as ${this.opts.name} at ${api.url}: queues ${res.worker?.queues.join(',')}, concurrency ${this.opts.concurrency}`);
+        this.log.info(`registered as ${this.opts.name} (version ${version}) at ${api.url}: queues ${res.worker?.queues.join(',')}, concurrency ${this.concurrency}`);
+        if (res.settings) this.applySettings(res.settings);
         return true;
       } catch (err) {
         const e = ConnectError.from(err);
-        if (e.code === Code.InvalidArgument || e.code === Code.FailedPrecondition || e.code === Code.PermissionDenied) throw new Error(`registration refused: ${e.rawMessage}`);
+        if (e.code === Code.InvalidArgument || e.code === Code.FailedPrecondition || e.code === Code.PermissionDenied) {
+          throw new RefusedError(`registration refused: ${e.rawMessage}`);
+        }
         this.log.warn(`cannot register at ${api.url} (${e.rawMessage}); ${this.retrying()}`);
         await sleep(backoff.next(), this.stopping.signal);
       }
@@ -115,17 +203,12 @@ export class EdgeWorker {
     return false;
   }
 
-  /** After a failed call: move to the next API URL, if there is one, and say where. */
-  private retrying(): string {
-    return this.pool.size > 1 ? `trying ${this.pool.failover()}` : 'retrying';
-  }
-
   /** Holds the job stream, reconnecting with backoff, until the worker stops. */
   private async fetchLoop(): Promise<void> {
     const backoff = new Backoff(200, 10_000);
     while (!this.isStopping) {
       try {
-        const stream = this.pool.api.workers.fetchJobs({ workerName: this.opts.name }, { signal: this.stopping.signal });
+        const stream = this.api.workers.fetchJobs({ workerName: this.opts.name }, { signal: this.stopping.signal });
         for await (const ev of stream) {
           backoff.reset();
           this.handle(ev);
@@ -136,7 +219,15 @@ export class EdgeWorker {
         const e = ConnectError.from(err);
         if (e.code === Code.NotFound) {
           this.log.warn(`server does not know this worker (${e.rawMessage}); registering again`);
-          if (!(await this.register())) break;
+          try {
+            if (!(await this.register())) break;
+          } catch (refused) {
+            // A server upgraded under us may refuse us now: finish what we hold, then exit.
+            this.refusal = (refused as Error).message;
+            this.log.error(`${this.refusal}; draining and exiting`);
+            this.requestStop();
+            break;
+          }
           continue;
         }
         this.log.warn(`job stream lost (${e.rawMessage}); ${this.retrying()}`);
@@ -158,16 +249,62 @@ export class EdgeWorker {
         }
         return;
       }
+      case 'settings':
+        return this.applySettings(ev.event.value);
     }
+  }
+
+  /** What the server wants of us: pushed on the stream, and repeated in every heartbeat response. */
+  private applySettings(s: WorkerSettings): void {
+    if (this.isStopping) return;
+    const queues = s.queues.join(',');
+    if (queues && queues !== this.queues.join(',')) {
+      this.log.info(`queues changed by an operator: ${this.queues.join(',')} -> ${queues}`);
+      this.queues = [...s.queues];
+    }
+    if (s.concurrency && s.concurrency !== this.concurrency) {
+      this.log.info(`concurrency changed by an operator: ${this.concurrency} -> ${s.concurrency}`);
+      this.concurrency = s.concurrency;
+    }
+    if (s.maintenance !== this.maintenance) {
+      this.log.info(s.maintenance ? `entering maintenance: ${s.maintenanceComment?.text ?? ''}` : 'leaving maintenance');
+    }
+    this.maintenance = s.maintenance;
+    this.maintenanceComment = s.maintenanceComment?.text ?? '';
+    if (s.shutdownRequested) {
+      this.log.info('shutdown requested by an operator');
+      this.requestStop();
+      return;
+    }
+    this.stateMayHaveChanged();
+  }
+
+  private currentState(): WorkerState {
+    if (this.isStopping) return WorkerState.TERMINATING;
+    if (this.maintenance) return this.runners.size ? WorkerState.MAINTENANCE_PENDING : WorkerState.MAINTENANCE_MODE;
+    return this.runners.size ? WorkerState.RUNNING : WorkerState.IDLE;
+  }
+
+  /** Tells the server at once when our state moved (maintenance drained, first job started, …). */
+  private stateMayHaveChanged(): void {
+    this.writeStatus();
+    const state = this.currentState();
+    if (!this.isStopping && state !== this.lastReported) void this.sendHeartbeat(state);
+  }
+
+  private usedSlots(): number {
+    let used = 0;
+    for (const r of this.runners.values()) used += r.slots;
+    return used;
   }
 
   private start(a: JobAssignment): void {
     const job = a.job!;
     const existing = this.runners.get(job.id);
     if (existing?.attempt === a.attempt) return; // a re-sent assignment we already run
-    if (this.isStopping) {
-      this.log.info(`job ${job.id}: handing back, this worker is stopping`);
-      void this.pool.api.workers
+    if (this.isStopping || this.maintenance) {
+      this.log.info(`job ${job.id}: handing back, this worker is ${this.isStopping ? 'stopping' : 'in maintenance'}`);
+      void this.api.workers
         .updateJobState({ jobId: job.id, attempt: a.attempt, workerName: this.opts.name, state: JobState.QUEUED })
         .catch((err) => this.log.warn(`could not hand back job ${job.id}: ${ConnectError.from(err).rawMessage}`));
       return;
@@ -183,8 +320,11 @@ export class EdgeWorker {
       hiddenEnv: HIDDEN_ENV,
     });
     this.runners.set(job.id, runner);
+    this.stateMayHaveChanged();
     void runner.finished.finally(() => {
       if (this.runners.get(job.id) === runner) this.runners.delete(job.id);
+      if (runner.outcome !== undefined) this.metrics.jobsFinished.inc({ state: JobState[runner.outcome] });
+      this.stateMayHaveChanged();
     });
   }
 
@@ -193,33 +333,106 @@ export class EdgeWorker {
     while (!until.aborted) {
       await sleep(this.heartbeatMs, until);
       if (until.aborted) return;
-      const state = this.isStopping ? WorkerState.TERMINATING : this.runners.size ? WorkerState.RUNNING : WorkerState.IDLE;
-      await this.sendHeartbeat(state);
+      this.sampleSystem();
+      await this.checkHealth();
+      await this.sendHeartbeat(this.currentState());
+    }
+  }
+
+  private sampleSystem(): SystemInfo {
+    this.system = this.sampler.sample();
+    return this.system;
+  }
+
+  /** Automatic maintenance: in when a health threshold is crossed, out again when it recovers. */
+  private async checkHealth(): Promise<void> {
+    const limits = this.opts.autoMaintenance;
+    const info = this.system;
+    if (!limits || !info || this.isStopping) return;
+    const problems: string[] = [];
+    if (limits.minDiskFreeMib !== undefined && info.diskTotalMib > 0 && info.diskFreeMib < limits.minDiskFreeMib) {
+      problems.push(`disk free ${info.diskFreeMib} MiB is below ${limits.minDiskFreeMib} MiB`);
+    }
+    if (limits.maxCpuPercent !== undefined && info.cpuPercent > limits.maxCpuPercent) {
+      problems.push(`CPU use ${info.cpuPercent}% is above ${limits.maxCpuPercent}%`);
+    }
+    const author = `${this.opts.name} (automatic)`;
+    if (problems.length && !this.maintenance) {
+      this.autoMaintenance = true;
+      this.log.warn(`entering maintenance automatically: ${problems.join('; ')}`);
+      await this.setMaintenance(true, `automatic: ${problems.join('; ')}`, author);
+    } else if (!problems.length && this.autoMaintenance && this.maintenance) {
+      this.autoMaintenance = false;
+      this.log.info('health recovered: leaving automatic maintenance');
+      await this.setMaintenance(false, '', author);
     }
   }
 
   private sendHeartbeat(state: WorkerState): Promise<void> {
+    this.lastReported = state;
     this.heartbeatChain = this.heartbeatChain.then(() => this.heartbeatOnce(state));
     return this.heartbeatChain;
   }
 
   private async heartbeatOnce(state: WorkerState): Promise<void> {
     try {
-      const res = await this.pool.api.workers.heartbeat(
+      const res = await this.api.workers.heartbeat(
         {
           workerName: this.opts.name,
           state,
           jobs: [...this.runners.values()].map((r) => ({ jobId: r.jobId, attempt: r.attempt })),
+          systemInfo: this.system,
         },
         { timeoutMs: 10_000 },
       );
+      this.metrics.heartbeats.inc({ outcome: 'ok' });
       // Attempts taken back while we could not be heard (we were presumed lost): stop them.
       for (const r of res.revokedJobs) {
         const runner = this.runners.get(r.jobId);
         if (runner?.attempt === r.attempt) runner.abandon('it was given to another worker while this one was presumed lost');
       }
+      if (res.settings && state !== WorkerState.OFFLINE) this.applySettings(res.settings);
+      else this.writeStatus();
     } catch (err) {
+      this.metrics.heartbeats.inc({ outcome: 'failed' });
       this.log.warn(`heartbeat failed: ${ConnectError.from(err).rawMessage}`);
     }
   }
+
+  private writeStatus(): void {
+    const used = this.usedSlots();
+    const status: LocalStatus = {
+      name: this.opts.name,
+      pid: process.pid,
+      apiUrl: this.api.url,
+      version: this.opts.version ?? VERSION,
+      state: this.lastReported === WorkerState.STARTING && !this.isStopping ? 'STARTING' : WorkerState[this.currentState()]!,
+      queues: this.queues,
+      concurrency: this.concurrency,
+      usedSlots: used,
+      freeSlots: Math.max(0, this.concurrency - used),
+      jobs: [...this.runners.values()].map((r) => ({ jobId: r.jobId, attempt: r.attempt, slots: r.slots })),
+      maintenance: this.maintenance,
+      maintenanceComment: this.maintenanceComment,
+      draining: this.isStopping,
+      startedAt: this.startedAt.toISOString(),
+      updatedAt: new Date().toISOString(),
+    };
+    try {
+      writeJsonAtomically(this.statusFile, status);
+    } catch (err) {
+      this.log.warn(`cannot write ${this.statusFile}: ${(err as Error).message}`);
+    }
+  }
+}
+
+/** Who asks, as stored with maintenance comments: user@host. */
+export function localAuthor(): string {
+  let user = 'unknown';
+  try {
+    user = os.userInfo().username;
+  } catch {
+    // no passwd entry (containers): keep "unknown"
+  }
+  return `${user}@${os.hostname()}`;
 }

@@ -1,0 +1,144 @@
+import type { Knex } from 'knex';
+import { GONE_WORKER_STATES, resolveReportedState, stateAfterMaintenanceChange, stateAtRegistration } from '../domain/worker-states.js';
+import { StoreError, notFound } from './errors.js';
+import type { JobStateName, MetricsSnapshot, SystemInfoRecord, WorkerStateName } from './records.js';
+import type { MaintenanceInput, RegisterInput, WorkerUpdateInput } from './store.js';
+
+/**
+ * The SQL of worker registration, heartbeats and the operators' changes to workers. Each change is
+ * one short transaction that reads the worker's row under a lock (MySQL) and writes it back; the
+ * store's getWorker then reads the result.
+ */
+
+type Row = Record<string, unknown>;
+
+async function lockedWorker(trx: Knex.Transaction, mysql: boolean, name: string): Promise<Row> {
+  const q = trx('workers').where({ name });
+  const row = (await (mysql ? q.forUpdate() : q).first()) as Row | undefined;
+  if (!row) throw notFound(`worker ${name}`);
+  return row;
+}
+
+const flag = (v: unknown) => Boolean(Number(v ?? 0));
+const systemInfoColumn = (info: SystemInfoRecord | undefined) => (info ? { system_info: JSON.stringify(info) } : {});
+
+export async function registerWorker(knex: Knex, mysql: boolean, input: RegisterInput, now: number): Promise<void> {
+  await knex.transaction(async (trx) => {
+    const q = trx('workers').where({ name: input.name });
+    const prev = (await (mysql ? q.forUpdate() : q).first()) as Row | undefined;
+    const row = {
+      state: stateAtRegistration(flag(prev?.maintenance)),
+      queues: JSON.stringify(input.queues),
+      concurrency: input.concurrency,
+      version: input.version,
+      last_heartbeat_at: now,
+      updated_at: now,
+      started_at: now,
+      shutdown_requested: false,
+      ...systemInfoColumn(input.systemInfo),
+    };
+    if (prev) await trx('workers').where({ name: input.name }).update(row);
+    else await trx('workers').insert({ name: input.name, first_online_at: now, ...row });
+  });
+}
+
+/**
+ * Stores a heartbeat; false when the worker is unknown. One UPDATE, no transaction: heartbeats are
+ * the most frequent write. The stored state depends on the operators' wishes in the same row, so the
+ * statement picks among the outcomes resolveReportedState gives for each combination of them.
+ */
+export async function heartbeat(
+  knex: Knex,
+  name: string,
+  reported: WorkerStateName,
+  systemInfo: SystemInfoRecord | undefined,
+  now: number,
+): Promise<boolean> {
+  const pick = (maintenance: boolean, shutdownRequested: boolean) => resolveReportedState(reported, { maintenance, shutdownRequested });
+  // A shutdown request wins over maintenance (see resolveReportedState), so three branches suffice.
+  const state = knex.raw('CASE WHEN shutdown_requested <> 0 THEN ? WHEN maintenance <> 0 THEN ? ELSE ? END', [pick(false, true), pick(true, false), pick(false, false)]);
+  const n = await knex('workers')
+    .where({ name })
+    .update({ state, last_heartbeat_at: now, updated_at: now, ...systemInfoColumn(systemInfo) });
+  return n > 0;
+}
+
+export async function setMaintenance(knex: Knex, mysql: boolean, input: MaintenanceInput, now: number): Promise<void> {
+  await knex.transaction(async (trx) => {
+    const row = await lockedWorker(trx, mysql, input.name);
+    const state = row.state as WorkerStateName;
+    const comment = { maintenance_comment: input.comment, maintenance_author: input.author, maintenance_comment_at: now };
+    switch (input.change) {
+      case 'enter':
+        await trx('workers')
+          .where({ name: input.name })
+          .update({ maintenance: true, state: stateAfterMaintenanceChange(state, true), updated_at: now, ...comment });
+        return;
+      case 'exit':
+        await trx('workers').where({ name: input.name }).update({
+          maintenance: false,
+          state: stateAfterMaintenanceChange(state, false),
+          maintenance_comment: null,
+          maintenance_author: null,
+          maintenance_comment_at: null,
+          updated_at: now,
+        });
+        return;
+      case 'comment':
+        if (!flag(row.maintenance)) {
+          throw new StoreError('conflict', `worker ${input.name} is not in maintenance; put it in maintenance with a comment instead`);
+        }
+        await trx('workers').where({ name: input.name }).update({ updated_at: now, ...comment });
+        return;
+    }
+  });
+}
+
+export async function updateWorker(knex: Knex, mysql: boolean, input: WorkerUpdateInput, now: number): Promise<void> {
+  await knex.transaction(async (trx) => {
+    const row = await lockedWorker(trx, mysql, input.name);
+    const current = JSON.parse(String(row.queues)) as string[];
+    const queues = [...new Set([...current, ...input.addQueues])].filter((q) => !input.removeQueues.includes(q));
+    if (!queues.length) {
+      throw new StoreError('conflict', `worker ${input.name} would serve no queue (it serves ${current.join(', ')}); add one before removing the last`);
+    }
+    const update: Row = { queues: JSON.stringify(queues), updated_at: now };
+    if (input.concurrency !== undefined) update.concurrency = input.concurrency;
+    await trx('workers').where({ name: input.name }).update(update);
+  });
+}
+
+export async function requestShutdown(knex: Knex, mysql: boolean, name: string, now: number): Promise<void> {
+  await knex.transaction(async (trx) => {
+    const row = await lockedWorker(trx, mysql, name);
+    const state = row.state as WorkerStateName;
+    if (GONE_WORKER_STATES.includes(state)) throw new StoreError('conflict', `worker ${name} is ${state}: there is no process to shut down`);
+    await trx('workers')
+      .where({ name })
+      .update({ shutdown_requested: true, state: state === 'TERMINATING' ? state : 'SHUTDOWN_REQUEST', updated_at: now });
+  });
+}
+
+export async function removeWorker(knex: Knex, mysql: boolean, name: string): Promise<void> {
+  await knex.transaction(async (trx) => {
+    const row = await lockedWorker(trx, mysql, name);
+    const state = row.state as WorkerStateName;
+    if (!GONE_WORKER_STATES.includes(state)) {
+      throw new StoreError('conflict', `worker ${name} is ${state}; only OFFLINE or UNKNOWN workers can be removed (stop it first: edge workers shutdown ${name})`);
+    }
+    await trx('workers').where({ name }).delete();
+  });
+}
+
+export async function metricsSnapshot(knex: Knex): Promise<MetricsSnapshot> {
+  const [jobs, queues, workers] = (await Promise.all([
+    knex('jobs').select('state', 'queue').count({ n: '*' }).groupBy('state', 'queue'),
+    knex('jobs').where({ state: 'QUEUED' }).select('queue').count({ n: '*' }).min({ oldest: 'created_at' }).groupBy('queue'),
+    knex('workers').select('state').count({ n: '*' }).groupBy('state'),
+  ])) as Row[][];
+  return {
+    jobs: jobs.map((r) => ({ state: r.state as JobStateName, queue: String(r.queue), count: Number(r.n) })),
+    queues: queues.map((r) => ({ queue: String(r.queue), depth: Number(r.n), oldestCreatedAt: Number(r.oldest) })),
+    workers: workers.map((r) => ({ state: r.state as WorkerStateName, count: Number(r.n) })),
+  };
+}
