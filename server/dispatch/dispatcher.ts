@@ -8,7 +8,7 @@ import {
 } from '../../gen/edge/v1/worker_service_pb.js';
 import { TERMINAL_JOB_STATES, type Assignment, type JobEventRecord } from '../store/records.js';
 import type { ClaimPolicy, Store } from '../store/store.js';
-import { jobToWire } from '../services/convert.js';
+import { jobToWire, workerSettings } from '../services/convert.js';
 import { Channel } from './channel.js';
 import type { EventFeed } from './event-feed.js';
 
@@ -66,6 +66,8 @@ export class Dispatcher {
     for (const e of events) {
       if (e.kind === 'cancel') {
         if (e.workerName) this.cancel(e.workerName, e.jobId, e.attempt, e.reason);
+      } else if (e.kind === 'worker') {
+        if (e.workerName && this.sessions.has(e.workerName)) void this.refreshSettings(e.workerName);
       } else if (e.state === 'QUEUED') {
         queues.add(e.queue);
       } else if (TERMINAL_JOB_STATES.includes(e.state) && e.workerName) {
@@ -139,6 +141,16 @@ export class Dispatcher {
     const pushed = s.channel.push(create(FetchJobsResponseSchema, { event: { case: 'settings', value: settings } }));
     this.claimFor(s);
     return pushed;
+  }
+
+  /** An operator changed a worker through another replica: push its settings as stored now. */
+  private async refreshSettings(workerName: string): Promise<void> {
+    try {
+      const worker = await this.store.getWorker(workerName);
+      if (worker) this.pushSettings(workerName, workerSettings(worker));
+    } catch (err) {
+      this.log(`could not push new settings to worker ${workerName}`, err);
+    }
   }
 
   /** Ends every stream (server shutdown) and waits for claims under way. */

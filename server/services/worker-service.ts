@@ -111,7 +111,7 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
       if (change !== 'exit' && !comment) throw invalid('comment is required: say why the worker goes into maintenance');
       if (req.author.length > 128) throw invalid('author is longer than 128 characters');
       const worker = await store.setWorkerMaintenance({ name, change, comment, author: req.author || 'unknown' }, now());
-      return { worker: pushed(worker) };
+      return { worker: await pushed(worker) };
     },
 
     async updateWorker(req) {
@@ -123,12 +123,12 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
         throw invalid('nothing to change: give add_queues, remove_queues or concurrency');
       }
       const worker = await store.updateWorker({ name, addQueues, removeQueues, concurrency }, now());
-      return { worker: pushed(worker) };
+      return { worker: await pushed(worker) };
     },
 
     async shutdownWorker(req) {
       const name = checkWorkerName('name', req.name);
-      return { worker: pushed(await store.requestWorkerShutdown(name, now())) };
+      return { worker: await pushed(await store.requestWorkerShutdown(name, now())) };
     },
 
     async removeWorker(req) {
@@ -137,9 +137,15 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
     },
   };
 
-  /** Live changes reach a connected worker through its stream at once, not at its next heartbeat. */
-  function pushed(worker: WorkerRecord) {
-    dispatcher.pushSettings(worker.name, workerSettings(worker));
+  /**
+   * Live changes reach a connected worker through its stream at once, not at its next heartbeat; when
+   * its stream is on another replica, the change log tells that replica to push them.
+   */
+  async function pushed(worker: WorkerRecord) {
+    if (!dispatcher.pushSettings(worker.name, workerSettings(worker))) {
+      await store.recordWorkerChange(worker.name, now());
+      ctx.feed.kick();
+    }
     return workerToWire(worker);
   }
 }

@@ -20,6 +20,12 @@ export function stateEvent(job: JobRecord, at: number): NewEvent {
   };
 }
 
+/** An operator changed a worker: the replica holding its stream pushes the new settings. */
+export function workerEvent(workerName: string, at: number): NewEvent {
+  // Job fields are empty for worker events; readers look at `kind` first.
+  return { jobId: '', queue: '', kind: 'worker', state: '' as JobEventRecord['state'], attempt: 0, workerName, exitCode: null, signal: null, reason: '', at };
+}
+
 export async function insertEvents(db: Db, events: NewEvent[]): Promise<void> {
   if (!events.length) return;
   await db('job_events').insert(

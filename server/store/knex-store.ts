@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import { v7 as uuidv7 } from 'uuid';
 import { StoreError, notFound } from './errors.js';
 import { DEFAULT_RETRY, endAttempt, unassign, type RetryPolicy } from './attempt-outcome.js';
-import { insertEvents, lastEventSeq, readEvents, stateEvent } from './job-events.js';
+import { insertEvents, lastEventSeq, readEvents, stateEvent, workerEvent } from './job-events.js';
 import { migrationSource } from './migrations/index.js';
 import {
   ACCEPTING_WORKER_STATES,
@@ -399,6 +399,8 @@ export class KnexStore implements Store {
       await this.knex('job_events').whereIn('job_id', ids).delete();
       purged += await this.knex('jobs').whereIn('id', ids).whereIn('state', states).delete();
     }
+    // Worker-change notes only matter for the moment it takes replicas to read them.
+    await this.knex('job_events').where({ kind: 'worker' }).where('at', '<', now - 86_400_000).delete();
     return purged;
   }
 
@@ -406,6 +408,10 @@ export class KnexStore implements Store {
   private async recorded(trx: Knex.Transaction, job: JobRecord, now: number): Promise<JobRecord> {
     await insertEvents(trx, [stateEvent(job, now)]);
     return job;
+  }
+
+  async recordWorkerChange(name: string, now: number): Promise<void> {
+    await insertEvents(this.knex, [workerEvent(name, now)]);
   }
 
   readEvents(afterSeq: number, limit: number, filter?: EventFilter): Promise<JobEventRecord[]> {

@@ -173,8 +173,11 @@ export interface JobEventRecord {
   seq: number;
   jobId: string;
   queue: string;
-  /** 'state': the job entered `state`; 'cancel': its worker must stop the attempt. */
-  kind: 'state' | 'cancel';
+  /**
+   * 'state': the job entered `state`; 'cancel': its worker must stop the attempt; 'worker': an
+   * operator changed worker `workerName` (its settings must reach it; job fields are empty).
+   */
+  kind: 'state' | 'cancel' | 'worker';
   state: JobStateName;
   attempt: number;
   workerName: string | null;

@@ -121,6 +121,8 @@ export interface Store {
   /** Deletes up to `batch` finished jobs per rule past their retention, with their attempts, logs and events. */
   purgeFinished(now: number, retention: Retention, batch: number): Promise<number>;
 
+  /** Notes in the change log that an operator changed a worker, for the replica holding its stream. */
+  recordWorkerChange(name: string, now: number): Promise<void>;
   /** Job changes after a sequence number, oldest first. */
   readEvents(afterSeq: number, limit: number, filter?: EventFilter): Promise<JobEventRecord[]>;
   /** The sequence number of the newest change (0 when there is none). */

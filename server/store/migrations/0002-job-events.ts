@@ -9,7 +9,8 @@ export async function up(knex: Knex): Promise<void> {
     t.bigIncrements('seq').primary();
     t.string('job_id', 36).notNullable();
     t.string('queue', 256).notNullable();
-    // 'state': the job entered `state`; 'cancel': a cancel was requested for the attempt its worker holds.
+    // 'state': the job entered `state`; 'cancel': a cancel was requested for the attempt its worker holds;
+    // 'worker': an operator changed the worker `worker_name` (job fields empty).
     t.string('kind', 16).notNullable();
     t.string('state', 16).notNullable();
     t.integer('attempt').notNullable();
