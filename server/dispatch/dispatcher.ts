@@ -14,6 +14,12 @@ import type { EventFeed } from './event-feed.js';
 
 /** Jobs handed to a worker in one claim at most. */
 const CLAIM_BATCH = 32;
+/**
+ * Workers woken per submitted job. Waking every worker of the queue costs one claim transaction each
+ * (10,000 for one job in a large fleet); a few suffice when workers are idle, and the sweep catches a
+ * job the woken ones had no room for.
+ */
+const WAKE_FANOUT = 4;
 
 interface Session {
   workerName: string;
@@ -48,20 +54,22 @@ export class Dispatcher {
   private readonly inflight = new Set<Promise<void>>();
   private readonly policy: ClaimPolicy;
   private readonly unsubscribe: (() => void) | undefined;
+  private rotation = 0;
+  private sweeping = false;
 
   constructor(opts: DispatcherOptions) {
     this.store = opts.store;
     this.now = opts.now ?? Date.now;
     this.log = opts.log;
     this.policy = opts.policy ?? {};
-    this.sweep = setInterval(() => this.wakeAll(), opts.sweepMs ?? 2000);
+    this.sweep = setInterval(() => void this.sweepQueued(), opts.sweepMs ?? 2000);
     this.sweep.unref();
     this.unsubscribe = opts.feed?.subscribe((events) => this.onEvents(events));
   }
 
   /** Changes seen in the log, made through any replica: wake the workers they may concern. */
   private onEvents(events: JobEventRecord[]): void {
-    const queues = new Set<string>();
+    const queues = new Map<string, number>();
     const workers = new Set<string>();
     for (const e of events) {
       if (e.kind === 'cancel') {
@@ -69,12 +77,12 @@ export class Dispatcher {
       } else if (e.kind === 'worker') {
         if (e.workerName && this.sessions.has(e.workerName)) void this.refreshSettings(e.workerName);
       } else if (e.state === 'QUEUED') {
-        queues.add(e.queue);
+        queues.set(e.queue, (queues.get(e.queue) ?? 0) + 1);
       } else if (TERMINAL_JOB_STATES.includes(e.state) && e.workerName) {
         workers.add(e.workerName);
       }
     }
-    for (const q of queues) this.wakeQueue(q);
+    for (const [q, n] of queues) this.wakeQueue(q, n);
     for (const w of workers) this.wakeWorker(w);
   }
 
@@ -104,19 +112,59 @@ export class Dispatcher {
     return this.sessions.has(workerName);
   }
 
-  /** A job of this queue was submitted: offer it to the workers that serve the queue. */
-  wakeQueue(queue: string): void {
-    for (const s of this.sessions.values()) if (s.queues.has(queue)) this.claimFor(s);
+  /**
+   * `jobs` jobs of this queue were submitted or queued again: offer them to a few of the workers that
+   * serve the queue, taking turns, those not already claiming first.
+   */
+  wakeQueue(queue: string, jobs = 1): void {
+    const serving = [...this.sessions.values()].filter((s) => s.queues.has(queue));
+    if (!serving.length) return;
+    const want = Math.min(serving.length, WAKE_FANOUT * jobs);
+    const start = this.rotation++ % serving.length;
+    const order = [...serving.slice(start), ...serving.slice(0, start)];
+    const picked = [...order.filter((s) => !s.claiming), ...order.filter((s) => s.claiming)].slice(0, want);
+    for (const s of picked) this.claimFor(s);
+  }
+
+  /**
+   * Workers a just-submitted job of this queue could be assigned to at once (the submit fast path):
+   * connected, serving the queue, not claiming right now, taking turns. One: a submit that locked two
+   * worker rows in different orders could deadlock with another.
+   */
+  candidates(queue: string, max = 1): string[] {
+    const serving = [...this.sessions.values()].filter((s) => s.queues.has(queue) && !s.claiming && !s.channel.isClosed);
+    if (!serving.length) return [];
+    const start = this.rotation++ % serving.length;
+    return [...serving.slice(start), ...serving.slice(0, start)].slice(0, max).map((s) => s.workerName);
+  }
+
+  /** Pushes a job the store assigned in the submit transaction; hands it back if the worker has gone. */
+  async deliverAssigned(a: Assignment): Promise<void> {
+    const workerName = a.job.workerName!;
+    const session = this.sessions.get(workerName);
+    if (session) await this.deliver(session, a);
+    else await this.handBack(workerName, a.job.id, a.attempt, a.job.queue);
+  }
+
+  /** The periodic sweep: claims only for the workers of queues that hold QUEUED jobs. */
+  private async sweepQueued(): Promise<void> {
+    if (this.sweeping || !this.sessions.size) return;
+    this.sweeping = true;
+    try {
+      const queues = new Set(await this.store.queuedQueues());
+      if (!queues.size) return;
+      for (const s of this.sessions.values()) if ([...s.queues].some((q) => queues.has(q))) this.claimFor(s);
+    } catch (err) {
+      this.log('sweep failed', err);
+    } finally {
+      this.sweeping = false;
+    }
   }
 
   /** A worker's slots or state may have changed. */
   wakeWorker(workerName: string): void {
     const s = this.sessions.get(workerName);
     if (s) this.claimFor(s);
-  }
-
-  wakeAll(): void {
-    for (const s of this.sessions.values()) this.claimFor(s);
   }
 
   /** Tells a connected worker to stop a job; false when its stream is not on this server. */

@@ -18,8 +18,13 @@ export function jobService(ctx: ServiceContext): ServiceImpl<typeof JobService> 
   return {
     async submitJob(req) {
       const spec = checkJobSpec(req.spec);
-      const job = await store.submitJob(spec, now());
-      dispatcher.wakeQueue(job.queue);
+      // Fast path: an idle connected worker takes the job in the transaction that stores it.
+      const candidates = dispatcher.candidates(spec.queue);
+      const { job, assignment } = candidates.length
+        ? await store.submitAndAssign(spec, now(), candidates)
+        : { job: await store.submitJob(spec, now()), assignment: undefined };
+      if (assignment) await dispatcher.deliverAssigned(assignment);
+      else dispatcher.wakeQueue(job.queue);
       ctx.feed.kick();
       return { job: jobToWire(job) };
     },
@@ -29,7 +34,9 @@ export function jobService(ctx: ServiceContext): ServiceImpl<typeof JobService> 
       if (req.specs.length > MAX_BATCH) throw invalid(`specs has ${req.specs.length} jobs; the limit is ${MAX_BATCH}`);
       const specs = req.specs.map((s, i) => checkJobSpec(s, `specs[${i}]`));
       const jobs = await store.submitJobs(specs, now());
-      for (const q of new Set(jobs.map((j) => j.queue))) dispatcher.wakeQueue(q);
+      const perQueue = new Map<string, number>();
+      for (const j of jobs) perQueue.set(j.queue, (perQueue.get(j.queue) ?? 0) + 1);
+      for (const [q, n] of perQueue) dispatcher.wakeQueue(q, n);
       ctx.feed.kick();
       return { jobs: jobs.map(jobToWire) };
     },

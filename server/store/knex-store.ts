@@ -66,46 +66,50 @@ export class KnexStore implements Store {
   }
 
   async submitJobs(specs: JobSpecRecord[], now: number): Promise<JobRecord[]> {
-    const jobs: JobRecord[] = specs.map((spec) => ({
-      ...spec,
-      id: uuidv7(),
-      state: 'QUEUED',
-      workerName: null,
-      attempt: 0,
-      exitCode: null,
-      signal: null,
-      reason: '',
-      cancelRequested: false,
-      notBefore: 0,
-      queuedAt: now,
-      createdAt: now,
-      startedAt: null,
-      endedAt: null,
-      updatedAt: now,
-    }));
+    const jobs = specs.map((spec) => newJob(spec, now));
     await this.knex.transaction(async (trx) => {
       // Chunks keep each statement well under the drivers' placeholder limits.
       for (let i = 0; i < jobs.length; i += 200) {
         const chunk = jobs.slice(i, i + 200);
-        await trx('jobs').insert(
-          chunk.map((job) => ({
-            id: job.id,
-            ...jobSpecToRow(job),
-            state: job.state,
-            worker_name: null,
-            attempt: 0,
-            reason: '',
-            cancel_requested: false,
-            not_before: 0,
-            queued_at: now,
-            created_at: now,
-            updated_at: now,
-          })),
-        );
+        await trx('jobs').insert(chunk.map(jobRow));
         await insertEvents(trx, chunk.map((job) => stateEvent(job, now)));
       }
     });
     return jobs;
+  }
+
+  async submitAndAssign(spec: JobSpecRecord, now: number, candidates: string[]): Promise<{ job: JobRecord; assignment?: Assignment }> {
+    const job = newJob(spec, now);
+    return this.knex.transaction(async (trx) => {
+      // A job that waits in the queue already comes first: then the claim (slow path) keeps the order.
+      const waiting = await trx('jobs').select('id').where({ state: 'QUEUED', queue: spec.queue }).first();
+      if (!waiting) {
+        for (const workerName of candidates) {
+          // The same lock a claim takes, so the worker's slots are counted once.
+          const worker = await this.locked(trx('workers').where({ name: workerName })).first();
+          if (!worker || !ACCEPTING_WORKER_STATES.includes(worker.state)) continue;
+          if (!(JSON.parse(String(worker.queues)) as string[]).includes(spec.queue)) continue;
+          const { usedSlots } = await heldBy(trx, workerName);
+          if (Number(worker.concurrency) - usedSlots < spec.slots) continue;
+          const at = Math.max(now, this.clock());
+          const assigned: JobRecord = { ...job, state: 'ASSIGNED', workerName, attempt: 1, updatedAt: at };
+          await trx('jobs').insert(jobRow(assigned));
+          await trx('job_attempts').insert({ job_id: job.id, attempt: 1, worker_name: workerName, state: 'ASSIGNED', assigned_at: at, reason: '', log_size: 0 });
+          // Watchers see the job queued, then assigned, as on the slow path.
+          await insertEvents(trx, [stateEvent(job, now), stateEvent(assigned, at)]);
+          return { job: assigned, assignment: { attempt: 1, job: assigned } };
+        }
+      }
+      await trx('jobs').insert(jobRow(job));
+      await insertEvents(trx, [stateEvent(job, now)]);
+      return { job };
+    });
+  }
+
+  async queuedQueues(): Promise<string[]> {
+    // A prefix of jobs_claim_idx (state, queue, …): MySQL reads it as a loose index scan.
+    const rows = await this.knex('jobs').distinct('queue').where('state', 'QUEUED');
+    return rows.map((r) => String(r.queue));
   }
 
   async getJob(id: string): Promise<JobRecord | undefined> {
@@ -525,6 +529,42 @@ export class KnexStore implements Store {
     });
     return { attempt: n, data: Buffer.concat(parts), size, ended, jobEnded };
   }
+}
+
+function newJob(spec: JobSpecRecord, now: number): JobRecord {
+  return {
+    ...spec,
+    id: uuidv7(),
+    state: 'QUEUED',
+    workerName: null,
+    attempt: 0,
+    exitCode: null,
+    signal: null,
+    reason: '',
+    cancelRequested: false,
+    notBefore: 0,
+    queuedAt: now,
+    createdAt: now,
+    startedAt: null,
+    endedAt: null,
+    updatedAt: now,
+  };
+}
+
+function jobRow(job: JobRecord): Record<string, unknown> {
+  return {
+    id: job.id,
+    ...jobSpecToRow(job),
+    state: job.state,
+    worker_name: job.workerName,
+    attempt: job.attempt,
+    reason: '',
+    cancel_requested: false,
+    not_before: job.notBefore,
+    queued_at: job.queuedAt,
+    created_at: job.createdAt,
+    updated_at: job.updatedAt,
+  };
 }
 
 function conflict(job: JobRecord, what: string): StoreError {
