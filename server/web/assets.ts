@@ -53,6 +53,13 @@ code { font:12px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
   main { padding:.5rem; }
   th, td { padding:.3rem .4rem; }
   header form { margin-left:0; }
+  /* Tables become one card per row: a label column and a value column. */
+  table.cards thead { display:none; }
+  table.cards tr { display:block; border-bottom:1px solid var(--line); padding:.3rem 0; }
+  table.cards td { display:block; position:relative; border:0; white-space:normal; padding:.15rem .6rem .15rem 8.6rem; min-width:0; min-height:1.6rem; }
+  table.cards td::before { content:attr(data-label); position:absolute; left:.6rem; width:7.6rem; color:var(--muted); font-size:12px; line-height:1.9; }
+  table.cards td[data-label=""]::before { content:none; }
+  table.cards td.wrap { min-width:0; }
 }
 `;
 

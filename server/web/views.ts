@@ -86,17 +86,17 @@ export function workersBody(v: WorkersView): Html {
       actionForm('/ui/workers/action', csrf, back, html`${nameField}<input type="hidden" name="action" value="remove-queue"><input type="hidden" name="queue" value="${q}"><a href="/ui/jobs?queue=${encodeURIComponent(q)}">${q}</a><button type="submit" title="stop serving ${q}" aria-label="remove queue ${q}">×</button>`),
     );
     return html`<tr data-worker="${name}">
-<td><input type="checkbox" name="names" value="${name}" form="bulk" aria-label="select ${name}"></td>
-<td><strong>${name}</strong><div class="muted">${si?.hostname && si.hostname !== name ? si.hostname : ''}</div></td>
-<td>${badge(st)}${w.maintenanceComment?.text ? html`<div class="muted maintenance-comment">“${w.maintenanceComment.text}” — ${w.maintenanceComment.author}</div>` : ''}${w.shutdownRequested ? html`<div class="muted">shutdown requested</div>` : ''}</td>
-<td class="queues">${queues}</td>
-<td class="slots">${w.usedSlots} / ${w.concurrency}</td>
-<td>${w.jobIds.length ? w.jobIds.map((id) => html`<div>${link(jobHref(id), shortId(id))}</div>`) : html`<span class="muted">none</span>`}</td>
-<td title="${new Date(ms(w.firstOnlineTime) ?? 0).toISOString()}">${age(ms(w.firstOnlineTime), now)} ago</td>
-<td class="${stale ? 'stale heartbeat' : 'heartbeat'}">${age(hb, now)} ago${stale ? ' (stale)' : ''}</td>
-<td>${w.version}</td>
-<td class="metrics">${si ? html`<div class="cpu">CPU ${si.cpuPercent.toFixed(0)}% of ${si.cpuCount}</div><div class="mem">mem ${mib(si.memoryTotalMib - si.memoryAvailableMib)} / ${mib(si.memoryTotalMib)}</div><div class="disk">disk free ${mib(si.diskFreeMib)} / ${mib(si.diskTotalMib)}</div><div class="load">load ${si.loadAverage.map((l) => l.toFixed(2)).join(' ')}</div>` : html`<span class="muted">no report yet</span>`}</td>
-<td><details><summary>Actions</summary>${actions}</details></td>
+<td data-label="Select"><input type="checkbox" name="names" value="${name}" form="bulk" aria-label="select ${name}"></td>
+<td data-label="Name"><strong>${name}</strong><div class="muted">${si?.hostname && si.hostname !== name ? si.hostname : ''}</div></td>
+<td data-label="State">${badge(st)}${w.maintenanceComment?.text ? html`<div class="muted maintenance-comment">“${w.maintenanceComment.text}” — ${w.maintenanceComment.author}</div>` : ''}${w.shutdownRequested ? html`<div class="muted">shutdown requested</div>` : ''}</td>
+<td data-label="Queues" class="queues">${queues}</td>
+<td data-label="Slots" class="slots">${w.usedSlots} / ${w.concurrency}</td>
+<td data-label="Running jobs">${w.jobIds.length ? w.jobIds.map((id) => html`<div>${link(jobHref(id), shortId(id))}</div>`) : html`<span class="muted">none</span>`}</td>
+<td data-label="First online" title="${new Date(ms(w.firstOnlineTime) ?? 0).toISOString()}">${age(ms(w.firstOnlineTime), now)} ago</td>
+<td data-label="Last heartbeat" class="${stale ? 'stale heartbeat' : 'heartbeat'}">${age(hb, now)} ago${stale ? ' (stale)' : ''}</td>
+<td data-label="Version">${w.version}</td>
+<td data-label="System" class="metrics">${si ? html`<div class="cpu">CPU ${si.cpuPercent.toFixed(0)}% of ${si.cpuCount}</div><div class="mem">mem ${mib(si.memoryTotalMib - si.memoryAvailableMib)} / ${mib(si.memoryTotalMib)}</div><div class="disk">disk free ${mib(si.diskFreeMib)} / ${mib(si.diskTotalMib)}</div><div class="load">load ${si.loadAverage.map((l) => l.toFixed(2)).join(' ')}</div>` : html`<span class="muted">no report yet</span>`}</td>
+<td data-label="Actions"><details><summary>Actions</summary>${actions}</details></td>
 </tr>`;
   });
   return html`<h1>Workers</h1>
@@ -108,7 +108,7 @@ export function workersBody(v: WorkersView): Html {
 </form>
 ${actionForm('/ui/workers/bulk', csrf, back, html`<button type="submit" name="action" value="shutdown" class="danger">Shut down selected</button> <button type="submit" name="action" value="remove" class="danger">Remove selected</button>`, { confirm: 'Apply to every selected worker?', cls: 'filters', id: 'bulk' })}
 <div class="scroll" id="workers-table" data-live>
-<table>
+<table class="cards">
 <thead><tr><th><input type="checkbox" data-select-all="names" aria-label="select all"></th><th>Name</th><th>State</th><th>Queues</th><th>Slots</th><th>Running jobs</th><th>First online</th><th>Last heartbeat</th><th>Version</th><th>System</th><th></th></tr></thead>
 <tbody>${rows.length ? rows : html`<tr><td colspan="11" class="muted">No worker matches.</td></tr>`}</tbody>
 </table>
@@ -139,19 +139,19 @@ export function jobsBody(v: JobsView): Html {
   const rows = v.jobs.map((j) => {
     const spec = j.spec!;
     return html`<tr data-job="${j.id}">
-<td>${link(jobHref(j.id), shortId(j.id))}</td>
-<td>${spec.queue}</td>
-<td>${badge(jobState(j.state))}</td>
-<td>${j.workerName ? link(`/ui/jobs?worker=${encodeURIComponent(j.workerName)}`, j.workerName) : ''}</td>
-<td>${spec.priority}</td>
-<td>${spec.slots}</td>
-<td>${j.attempt} / ${spec.maxAttempts}</td>
-<td>${age(ms(j.createTime), now)}</td>
-<td>${ms(j.startTime) ? age(ms(j.startTime), now) : ''}</td>
-<td>${ms(j.endTime) ? age(ms(j.endTime), now) : ''}</td>
-<td>${exitOf(j)}</td>
-<td class="wrap muted">${j.reason}</td>
-<td>${cancelForm(j, csrf, back)}</td>
+<td data-label="Id">${link(jobHref(j.id), shortId(j.id))}</td>
+<td data-label="Queue">${spec.queue}</td>
+<td data-label="State">${badge(jobState(j.state))}</td>
+<td data-label="Worker">${j.workerName ? link(`/ui/jobs?worker=${encodeURIComponent(j.workerName)}`, j.workerName) : ''}</td>
+<td data-label="Priority">${spec.priority}</td>
+<td data-label="Slots">${spec.slots}</td>
+<td data-label="Attempts">${j.attempt} / ${spec.maxAttempts}</td>
+<td data-label="Submitted">${age(ms(j.createTime), now)}</td>
+<td data-label="Started">${ms(j.startTime) ? age(ms(j.startTime), now) : ''}</td>
+<td data-label="Ended">${ms(j.endTime) ? age(ms(j.endTime), now) : ''}</td>
+<td data-label="Exit">${exitOf(j)}</td>
+<td data-label="Reason" class="wrap muted">${j.reason}</td>
+<td data-label="">${cancelForm(j, csrf, back)}</td>
 </tr>`;
   });
   const q = (token: string) => {
@@ -170,7 +170,7 @@ export function jobsBody(v: JobsView): Html {
 <button type="submit">Filter</button>
 </form>
 <div class="scroll" id="jobs-table" data-live>
-<table>
+<table class="cards">
 <thead><tr><th>Id</th><th>Queue</th><th>State</th><th>Worker</th><th>Priority</th><th>Slots</th><th>Attempts</th><th>Submitted</th><th>Started</th><th>Ended</th><th>Exit</th><th>Reason</th><th></th></tr></thead>
 <tbody>${rows.length ? rows : html`<tr><td colspan="13" class="muted">No job matches.</td></tr>`}</tbody>
 </table>
@@ -245,19 +245,19 @@ export function queuesBody(v: QueuesView): Html {
   const rows = v.queues.map((q) => {
     const ws = serving.get(q.queue) ?? [];
     return html`<tr data-queue="${q.queue}">
-<td><a href="/ui/jobs?queue=${encodeURIComponent(q.queue)}"><strong>${q.queue}</strong></a></td>
-<td>${q.queued}</td><td>${q.assigned}</td><td>${q.running}</td><td>${q.succeeded}</td><td>${q.failed}</td><td>${q.canceled}</td>
-<td>${ms(q.oldestQueuedTime) ? `${age(ms(q.oldestQueuedTime), v.now)}` : ''}</td>
-<td class="wrap">${ws.length ? ws.map((w) => html`<div>${w.name} ${badge(workerState(w.state))} <span class="muted">${w.freeSlots} of ${w.concurrency} free</span></div>`) : html`<span class="muted">none live</span>`}</td>
-<td>${q.freeSlots}</td>
-<td class="wrap unplaceable">${q.unplaceableCount
+<td data-label="Queue"><a href="/ui/jobs?queue=${encodeURIComponent(q.queue)}"><strong>${q.queue}</strong></a></td>
+<td data-label="Queued">${q.queued}</td><td data-label="Assigned">${q.assigned}</td><td data-label="Running">${q.running}</td><td data-label="Succeeded">${q.succeeded}</td><td data-label="Failed">${q.failed}</td><td data-label="Canceled">${q.canceled}</td>
+<td data-label="Oldest queued">${ms(q.oldestQueuedTime) ? `${age(ms(q.oldestQueuedTime), v.now)}` : ''}</td>
+<td data-label="Workers serving it" class="wrap">${ws.length ? ws.map((w) => html`<div>${w.name} ${badge(workerState(w.state))} <span class="muted">${w.freeSlots} of ${w.concurrency} free</span></div>`) : html`<span class="muted">none live</span>`}</td>
+<td data-label="Free slots">${q.freeSlots}</td>
+<td data-label="Not takeable" class="wrap unplaceable">${q.unplaceableCount
       ? html`${q.unplaceable.map((u) => html`<div>${link(jobHref(u.jobId), shortId(u.jobId))} (${u.slots} slots): <span class="reason">${u.reason}</span></div>`)}${q.unplaceableCount > q.unplaceable.length ? html`<div class="muted">and ${q.unplaceableCount - q.unplaceable.length} more</div>` : ''}`
       : html`<span class="muted">none</span>`}</td>
 </tr>`;
   });
   return html`<h1>Queues</h1>
 <div class="scroll" id="queues-table" data-live>
-<table>
+<table class="cards">
 <thead><tr><th>Queue</th><th>Queued</th><th>Assigned</th><th>Running</th><th>Succeeded</th><th>Failed</th><th>Canceled</th><th>Oldest queued</th><th>Workers serving it</th><th>Free slots</th><th>Jobs no live worker can take</th></tr></thead>
 <tbody>${rows.length ? rows : html`<tr><td colspan="11" class="muted">No queue has jobs or workers.</td></tr>`}</tbody>
 </table>
