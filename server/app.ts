@@ -87,7 +87,7 @@ export async function buildApp(store: Store, config: Omit<ServerConfig, 'host' |
     routes: routes(ctx),
     interceptors: [metricsInterceptor(metrics), errorInterceptor(config.log)],
     // Plain HTTP on the same port: the web pages and /metrics for Prometheus.
-    fallback: pagesHandler(metrics, config.log, webUi({ ctx, auth: pageAuth(config.adminToken), log: config.log })),
+    fallback: pagesHandler(metrics, config.log, webUi({ ctx, auth: pageAuth(config.adminToken), log: config.log, shutdownSignal: shutdown.signal })),
     shutdownSignal: shutdown.signal,
     readMaxBytes: MAX_CHUNK_BYTES + 64 * 1024,
   });

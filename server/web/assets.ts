@@ -129,6 +129,10 @@ export const JS = `
       log.setAttribute('data-complete', '1');
       if (status) status.textContent = 'complete: the job has ended';
     });
+    source.addEventListener('failure', function (e) {
+      source.close();
+      if (status) status.textContent = 'the log cannot be read: ' + JSON.parse(e.data).message;
+    });
     source.onerror = function () { if (status && !log.getAttribute('data-complete')) status.textContent = 'reconnecting…'; };
   }
 })();

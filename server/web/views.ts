@@ -146,9 +146,9 @@ export function jobsBody(v: JobsView): Html {
 <td data-label="Priority">${spec.priority}</td>
 <td data-label="Slots">${spec.slots}</td>
 <td data-label="Attempts">${j.attempt} / ${spec.maxAttempts}</td>
-<td data-label="Submitted">${age(ms(j.createTime), now)}</td>
-<td data-label="Started">${ms(j.startTime) ? age(ms(j.startTime), now) : ''}</td>
-<td data-label="Ended">${ms(j.endTime) ? age(ms(j.endTime), now) : ''}</td>
+<td data-label="Submitted">${age(ms(j.createTime), now)} ago</td>
+<td data-label="Started">${ms(j.startTime) ? `${age(ms(j.startTime), now)} ago` : ''}</td>
+<td data-label="Ended">${ms(j.endTime) ? `${age(ms(j.endTime), now)} ago` : ''}</td>
 <td data-label="Exit">${exitOf(j)}</td>
 <td data-label="Reason" class="wrap muted">${j.reason}</td>
 <td data-label="">${cancelForm(j, csrf, back)}</td>
@@ -247,7 +247,7 @@ export function queuesBody(v: QueuesView): Html {
     return html`<tr data-queue="${q.queue}">
 <td data-label="Queue"><a href="/ui/jobs?queue=${encodeURIComponent(q.queue)}"><strong>${q.queue}</strong></a></td>
 <td data-label="Queued">${q.queued}</td><td data-label="Assigned">${q.assigned}</td><td data-label="Running">${q.running}</td><td data-label="Succeeded">${q.succeeded}</td><td data-label="Failed">${q.failed}</td><td data-label="Canceled">${q.canceled}</td>
-<td data-label="Oldest queued">${ms(q.oldestQueuedTime) ? `${age(ms(q.oldestQueuedTime), v.now)}` : ''}</td>
+<td data-label="Oldest queued">${ms(q.oldestQueuedTime) ? `${age(ms(q.oldestQueuedTime), v.now)} ago` : ''}</td>
 <td data-label="Workers serving it" class="wrap">${ws.length ? ws.map((w) => html`<div>${w.name} ${badge(workerState(w.state))} <span class="muted">${w.freeSlots} of ${w.concurrency} free</span></div>`) : html`<span class="muted">none live</span>`}</td>
 <td data-label="Free slots">${q.freeSlots}</td>
 <td data-label="Not takeable" class="wrap unplaceable">${q.unplaceableCount

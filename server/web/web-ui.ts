@@ -1,4 +1,6 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { ConnectNodeAdapterOptions } from '@connectrpc/connect-node';
+import type { Interceptor } from '@connectrpc/connect';
 import { Code, ConnectError, createClient, createRouterTransport, type Client } from '@connectrpc/connect';
 import { JobState } from '../../gen/edge/v1/job_pb.js';
 import { JobService } from '../../gen/edge/v1/job_service_pb.js';
@@ -32,6 +34,8 @@ export interface WebUiOptions {
   ctx: ServiceContext;
   auth: PageAuth;
   log: (msg: string, err?: unknown) => void;
+  /** Aborted when the server shuts down: log streams end at once. */
+  shutdownSignal?: AbortSignal;
 }
 
 /**
@@ -39,8 +43,16 @@ export interface WebUiOptions {
  * API serves — called in process, so every rule (validation, pushes to workers) is the API's own.
  * Returns a handler that answers requests under `/ui/` (and `/`) and says whether it did.
  */
-export function webUi({ ctx, auth, log }: WebUiOptions) {
-  const transport = createRouterTransport(routes(ctx), { router: { interceptors: [errorInterceptor(log)] } });
+export function webUi({ ctx, auth, log, shutdownSignal }: WebUiOptions) {
+  // The signed-in admin's token goes with every in-process call as `authorization: Bearer …`, so the
+  // services see the same credentials an API client would send and apply the same checks.
+  const sessionToken = new AsyncLocalStorage<string>();
+  const bearer: Interceptor = (next) => (req) => {
+    const token = sessionToken.getStore();
+    if (token) req.header.set('authorization', `Bearer ${token}`);
+    return next(req);
+  };
+  const transport = createRouterTransport(routes(ctx), { transport: { interceptors: [bearer] }, router: { interceptors: [errorInterceptor(log)] } });
   const api = {
     jobs: createClient(JobService, transport),
     workers: createClient(WorkerService, transport),
@@ -83,11 +95,18 @@ export function webUi({ ctx, auth, log }: WebUiOptions) {
     }
 
     // Every other page needs an admin session.
-    const session = readCookie(req, COOKIE) ?? '';
-    if (!session || !(await auth.verifyAdmin(session))) {
-      if (method === 'GET' && !url.searchParams.has('stream')) return redirect(res, `/ui/signin?next=${encodeURIComponent(url.pathname + url.search)}`);
+    const token = readCookie(req, COOKIE) ?? '';
+    if (!token || !(await auth.verifyAdmin(token))) {
+      if (method === 'GET' && !path.endsWith('/log/stream')) return redirect(res, `/ui/signin?next=${encodeURIComponent(url.pathname + url.search)}`);
       return send(res, 401, 'text/plain', 'sign in first\n');
     }
+    return sessionToken.run(token, () => signedIn(req, res, url, token));
+  }
+
+  /** Pages and actions of a signed-in admin. */
+  async function signedIn(req: Request, res: Response, url: URL, session: string) {
+    const path = url.pathname;
+    const method = req.method ?? 'GET';
     const csrf = csrfToken(session);
 
     if (method === 'POST') {
@@ -303,6 +322,8 @@ export function webUi({ ctx, auth, log }: WebUiOptions) {
     let attempt = last ? Number(last[1]) : 0;
     const abort = new AbortController();
     res.on('close', () => abort.abort());
+    const onShutdown = () => abort.abort();
+    shutdownSignal?.addEventListener('abort', onShutdown, { once: true });
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', ...SECURITY_HEADERS });
     res.write(': edge log stream\n\n');
     const decoder = new TextDecoder('utf-8');
@@ -319,6 +340,8 @@ export function webUi({ ctx, auth, log }: WebUiOptions) {
       res.write('event: end\ndata: {}\n\n');
     } catch (err) {
       if (!abort.signal.aborted) res.write(`event: failure\ndata: ${JSON.stringify({ message: messageOf(err) })}\n\n`);
+    } finally {
+      shutdownSignal?.removeEventListener('abort', onShutdown);
     }
     res.end();
   }

@@ -207,10 +207,11 @@ describe('web pages in a real browser (headless Chromium) against a real server 
   it('cancel a running job from the Jobs page: it ends CANCELED', async () => {
     const j = await submit('web-a', ['sleep', '300']);
     await waitFor('the job to run', async () => (await job(j.id)).state === JobState.RUNNING, 20_000);
+    await page.goto(`${server.url}/ui/jobs`);
+    await shot('jobs');
     await page.goto(`${server.url}/ui/jobs?queue=web-a`);
     const jobRow = page.locator(`tr[data-job="${j.id}"]`);
     assert.equal(await jobRow.locator('.badge').getAttribute('data-state'), 'RUNNING');
-    await shot('jobs');
     await jobRow.getByRole('button', { name: 'Cancel' }).click();
     await page.waitForURL(/notice=/);
     await waitFor('the job to end', async () => TERMINAL.has((await job(j.id)).state), 30_000);
