@@ -192,16 +192,25 @@ describe('web pages in a real browser (headless Chromium) against a real server 
     await row('web-a').getByRole('button', { name: 'Set concurrency' }).click();
     await page.waitForURL(/concurrency%202|concurrency\+2/);
 
-    // Bulk remove of a live worker fails (only OFFLINE or UNKNOWN ones can go) and says so, per worker.
+    // Shut down one worker from the page (confirmed); once it is OFFLINE, remove it together with a live
+    // one: the live one cannot be removed, and the report says which went and which failed, and why.
+    const c = startWorkerProcess(server.url, { name: 'web-c', queues: 'web-c' });
+    workers.push(c);
+    await waitFor('web-c on the page', async () => (await stateOf('web-c').catch(() => null)) === 'IDLE', 30_000);
+    await row('web-c').locator('summary').click();
+    await row('web-c').getByRole('button', { name: 'Shut down' }).click();
+    await page.waitForURL(/shutdown%20requested|shutdown\+requested/);
+    assert.equal(await c.exited, 0);
+    await waitFor('web-c to show OFFLINE on the page', async () => (await stateOf('web-c')) === 'OFFLINE', 20_000);
     await row('web-a').locator('input[name=names]').check();
-    await row('web-b').locator('input[name=names]').check();
+    await row('web-c').locator('input[name=names]').check();
     await page.getByRole('button', { name: 'Remove selected' }).click();
     await page.waitForURL(/error=1/);
     const report = (await page.textContent('#notice')) ?? '';
-    assert.match(report, /0 of 2 removed/);
-    assert.match(report, /web-a failed: /);
-    assert.match(report, /web-b failed: /);
-    assert.equal(await page.locator('tr[data-worker]').count(), 2);
+    assert.match(report, /^1 of 2 removed: web-c$/m);
+    assert.match(report, /^web-a failed: .+/m);
+    await shot('workers-bulk-report');
+    assert.deepEqual(await page.locator('tr[data-worker]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-worker'))), ['web-a', 'web-b']);
   });
 
   it('cancel a running job from the Jobs page: it ends CANCELED', async () => {
