@@ -69,7 +69,8 @@ export function webUi({ ctx, auth, log, shutdownSignal }: WebUiOptions) {
     }
     if (!path.startsWith('/ui/')) return false;
     serve(req, res, url).catch((err) => {
-      log(`web page ${req.method} ${path} failed`, err);
+      const clientError = err instanceof ConnectError && err.code !== Code.Internal;
+      if (!clientError) log(`web page ${req.method} ${path} failed`, err);
       if (res.headersSent) res.end();
       else if (err instanceof ConnectError && err.code !== Code.Internal) send(res, 400, 'text/plain; charset=utf-8', `${err.rawMessage}\n`);
       else send(res, 500, 'text/plain; charset=utf-8', 'the page failed; the server log says why\n');
