@@ -13,6 +13,8 @@ import type { Store } from './store/store.js';
 import { metricsInterceptor } from './telemetry/metrics-interceptor.js';
 import { ServerMetrics } from './telemetry/server-metrics.js';
 import { pagesHandler } from './http/pages.js';
+import { pageAuth } from './web/page-auth.js';
+import { webUi } from './web/web-ui.js';
 
 export interface ServerConfig {
   host: string;
@@ -36,6 +38,8 @@ export interface ServerConfig {
   retainFailedSeconds?: number;
   /** Seconds between retention sweeps; default 60. */
   purgeEverySeconds?: number;
+  /** The admin token that opens the web pages; without one they show the sign-in form only. */
+  adminToken?: string;
   log: (msg: string, err?: unknown) => void;
 }
 
@@ -82,8 +86,8 @@ export async function buildApp(store: Store, config: Omit<ServerConfig, 'host' |
   const handler = connectNodeAdapter({
     routes: routes(ctx),
     interceptors: [metricsInterceptor(metrics), errorInterceptor(config.log)],
-    // Plain HTTP pages on the same port: /metrics for Prometheus.
-    fallback: pagesHandler(metrics, config.log),
+    // Plain HTTP on the same port: the web pages and /metrics for Prometheus.
+    fallback: pagesHandler(metrics, config.log, webUi({ ctx, auth: pageAuth(config.adminToken), log: config.log, shutdownSignal: shutdown.signal })),
     shutdownSignal: shutdown.signal,
     readMaxBytes: MAX_CHUNK_BYTES + 64 * 1024,
   });

@@ -3,10 +3,16 @@ import type { ConnectNodeAdapterOptions } from '@connectrpc/connect-node';
 type NodeHandlerFn = NonNullable<ConnectNodeAdapterOptions['fallback']>;
 import type { ServerMetrics } from '../telemetry/server-metrics.js';
 
-/** What the port serves besides RPCs: GET /metrics (Prometheus text format); anything else is 404. */
-export function pagesHandler(metrics: ServerMetrics, log: (msg: string, err?: unknown) => void): NodeHandlerFn {
+/** What the port serves besides RPCs: the web pages, GET /metrics (Prometheus text format); anything else is 404. */
+export function pagesHandler(
+  metrics: ServerMetrics,
+  log: (msg: string, err?: unknown) => void,
+  /** The web pages (`/`, `/ui/…`); answers true when the request was theirs. */
+  web?: (req: Parameters<NodeHandlerFn>[0], res: Parameters<NodeHandlerFn>[1]) => boolean,
+): NodeHandlerFn {
   return (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
+    if (web?.(req, res)) return;
     if (path === '/metrics' && (req.method === 'GET' || req.method === 'HEAD')) {
       metrics.render().then(
         ({ contentType, body }) => {
@@ -22,6 +28,6 @@ export function pagesHandler(metrics: ServerMetrics, log: (msg: string, err?: un
       return;
     }
     res.writeHead(404, { 'content-type': 'text/plain' });
-    res.end(`${path} not found; this port serves gRPC, gRPC-Web, Connect and GET /metrics\n`);
+    res.end(`${path} not found; this port serves gRPC, gRPC-Web, Connect, GET /metrics and the web pages under /ui/\n`);
   };
 }

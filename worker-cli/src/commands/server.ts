@@ -12,8 +12,8 @@ Stores jobs, workers and logs in SQLite (the default, a file in the data dir) or
 (--database mysql://user:pass@host:port/db). Runs database migrations at start. SIGINT or SIGTERM
 ends worker streams cleanly and stops.
 
-The same port serves gRPC server reflection (v1, v1alpha), grpc.health.v1 and GET /metrics
-(Prometheus). Logs go to stderr as text, or as JSON lines with --log-format json.`;
+The same port serves gRPC server reflection (v1, v1alpha), grpc.health.v1, GET /metrics
+(Prometheus) and the web pages under /ui/ (signed in with EDGE_ADMIN_TOKEN). Logs go to stderr as text, or as JSON lines with --log-format json.`;
 
   static override examples = [
     '<%= config.bin %> server',
@@ -23,6 +23,7 @@ The same port serves gRPC server reflection (v1, v1alpha), grpc.health.v1 and GE
   ];
 
   static override flags = {
+    'admin-token': Flags.string({ description: 'admin token that opens the web pages (/ui/)', env: 'EDGE_ADMIN_TOKEN', hidden: true }),
     'assign-timeout': Flags.integer({ description: 'seconds a job pushed to a worker may stay unstarted before it is queued again', default: 30, min: 1 }),
     'data-dir': Flags.string({ description: 'folder for the embedded database', env: 'EDGE_DATA_DIR', default: DEFAULT_DATA_DIR, helpValue: 'DIR' }),
     database: Flags.string({ description: 'database URL: sqlite:PATH or mysql://user:pass@host:port/db', env: 'EDGE_DATABASE_URL', helpValue: 'URL' }),
@@ -69,6 +70,7 @@ The same port serves gRPC server reflection (v1, v1alpha), grpc.health.v1 and GE
         retainSucceededSeconds: flags['retain-succeeded'],
         retainFailedSeconds: flags['retain-failed'],
         purgeEverySeconds: flags['purge-every'],
+        adminToken: flags['admin-token'] || undefined,
         log,
       });
     } catch (err) {
