@@ -17,7 +17,7 @@ export interface Row {
   jobsPerSecond?: number;
   /** Each repeat's jobs/s, so the spread can be seen. */
   runs?: number[];
-  metrics?: Record<string, number | string | null>;
+  metrics?: Record<string, number | string | boolean | null>;
   note?: string;
 }
 
@@ -40,7 +40,7 @@ export interface Results {
   quick: boolean;
   repeats: number;
   machine: Record<string, string | number>;
-  scenarios: { name: string; describe: string; seconds: number; rows: Row[]; error?: string }[];
+  scenarios: { name: string; describe: string; seconds: number; rows: Row[]; error?: string; loadAverage?: [number, number] }[];
 }
 
 function tryRun(cmd: string, args: string[]): string {
@@ -109,7 +109,7 @@ const fmt = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ?
 export function summaryTable(results: Results): string {
   const lines: string[] = [];
   for (const s of results.scenarios) {
-    lines.push('', `## ${s.name} — ${s.describe} (${s.seconds.toFixed(0)} s)${s.error ? ` FAILED: ${s.error.split('\n')[0]}` : ''}`);
+    lines.push('', `## ${s.name} — ${s.describe} (${s.seconds.toFixed(0)} s${s.loadAverage ? `, load ${s.loadAverage.join('→')}` : ''})${s.error ? ` FAILED: ${s.error.split('\n')[0]}` : ''}`);
     const table: string[][] = [['system', 'store', 'variant', 'jobs/s', 'latency p50/p95/p99/max ms', 'other']];
     for (const r of s.rows) {
       const lat = Object.entries(r.latency ?? {})

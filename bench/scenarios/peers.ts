@@ -5,6 +5,7 @@
  * handler's end; latency (enqueue → handler start, → handler end) with idle workers.
  */
 import { Queue } from 'bullmq';
+import pg from 'pg';
 import { makeWorkerUtils, type WorkerUtils } from 'graphile-worker';
 import { cdf } from '../lib/cdf.js';
 import { forkChild, type Child } from '../lib/children.js';
@@ -61,7 +62,10 @@ async function bullmqPeer(): Promise<Peer> {
 
 async function graphilePeer(): Promise<Peer> {
   const db = await createPgDatabase();
-  const utils: WorkerUtils = await makeWorkerUtils({ connectionString: db.url });
+  // Our own pool, so that it is surely ended before the database is dropped.
+  const pool = new pg.Pool({ connectionString: db.url, max: 10 });
+  pool.on('error', () => undefined);
+  const utils: WorkerUtils = await makeWorkerUtils({ pgPool: pool });
   await utils.migrate();
   return {
     system: 'graphile-worker',
@@ -88,6 +92,7 @@ async function graphilePeer(): Promise<Peer> {
     },
     async close() {
       await utils.release();
+      await pool.end();
       await db.drop();
     },
   };

@@ -5,6 +5,7 @@
  * reports RUNNING and then SUCCEEDED at once. This is how the bench measures the control plane alone
  * without any "no-op job" switch in the real worker: nothing in the production code changes.
  */
+import { setMaxListeners } from 'node:events';
 import { createClient, type Client } from '@connectrpc/connect';
 import { Http2SessionManager, createGrpcTransport } from '@connectrpc/connect-node';
 import { JobState } from '../../gen/edge/v1/job_pb.js';
@@ -37,6 +38,7 @@ interface Receipt {
 
 const cfg = childConfig<Config>();
 const stop = new AbortController();
+setMaxListeners(0, stop.signal); // every stream and heartbeat of the process listens to it
 const sessions: Http2SessionManager[] = [];
 const clients: Client<typeof WorkerService>[] = [];
 let receipts: Receipt[] = [];

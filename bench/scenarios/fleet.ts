@@ -1,0 +1,93 @@
+/**
+ * Fleet scale: simulator processes connect N workers (streams and heartbeats, 100 workers per HTTP/2
+ * connection) to one server on MariaDB. Over a measuring window the bench samples the server's RSS
+ * and CPU from /proc, the simulators record each heartbeat's round trip, and jobs submitted every
+ * 200 ms give the dispatch latency under that fleet.
+ */
+import { startEdge, submit, waitUntil, type Submitted } from '../lib/edge.js';
+import { sampleUsage } from '../lib/procstat.js';
+import type { Row, Scenario } from '../lib/results.js';
+import { sleep, summarize } from '../lib/stats.js';
+
+const PER_PROCESS = 2500;
+const HEARTBEAT_SECONDS = 10;
+
+export const fleet: Scenario = {
+  name: 'fleet',
+  describe: `N simulated workers on one server (MariaDB), heartbeats every ${HEARTBEAT_SECONDS} s`,
+  async run(ctx) {
+    const sizes = ctx.quick ? [100] : [100, 1000, 10_000];
+    const windowS = ctx.quick ? 5 : 30;
+    const rows: Row[] = [];
+    for (const n of sizes) {
+      ctx.log(`fleet: ${n} workers`);
+      const edge = await startEdge('mariadb', { heartbeatSeconds: HEARTBEAT_SECONDS });
+      try {
+        const server = edge.servers[0]!;
+        const idle = sampleUsage(server.pid);
+        await sleep(1000);
+        const idleUsage = idle.stop();
+        const t0 = Date.now();
+        const procs = Math.ceil(n / PER_PROCESS);
+        const sims = await Promise.all(
+          Array.from({ length: procs }, (_, i) =>
+            edge.startSims({ count: Math.min(PER_PROCESS, n - i * PER_PROCESS), concurrency: 1, heartbeats: true, perConnection: 100, namePrefix: `fleet${i}` }),
+          ),
+        );
+        const connectSeconds = (Date.now() - t0) / 1000;
+        // Let every worker heartbeat once before measuring, then start clean.
+        await sleep(HEARTBEAT_SECONDS * 1000);
+        await Promise.all(sims.map((s) => s.call({ type: 'heartbeats', reset: true })));
+        await Promise.all(sims.map((s) => s.call({ type: 'take' })));
+        const usage = sampleUsage(server.pid);
+        const simUsage = sims.map((s) => sampleUsage(s.pid));
+        const sent: Submitted[] = [];
+        const deadline = Date.now() + windowS * 1000;
+        while (Date.now() < deadline) {
+          sent.push(await submit(edge.apis[0]!, ['bench-noop']));
+          await sleep(200);
+        }
+        const u = usage.stop();
+        const su = simUsage.map((s) => s.stop());
+        const hb = await Promise.all(sims.map((s) => s.call<{ p50: number; p99: number; max: number; n: number; errors: number }>({ type: 'heartbeats' })));
+        // Heartbeat round trips of all simulators, merged: p99 is the worst simulator's (conservative).
+        const receipts: { id: string; recv: number }[] = [];
+        await waitUntil(
+          async () => {
+            for (const s of sims) receipts.push(...(await s.call<{ id: string; recv: number }[]>({ type: 'take' })));
+            return receipts.length >= sent.length;
+          },
+          120_000,
+          'fleet jobs',
+          200,
+        ).catch((err) => ctx.log(`fleet: ${(err as Error).message}`));
+        const byId = new Map(receipts.map((r) => [r.id, r.recv]));
+        const dispatch = summarize(sent.filter((s) => byId.has(s.id)).map((s) => byId.get(s.id)! - s.mono));
+        const hbAll = { n: hb.reduce((a, h) => a + h.n, 0), p50: Math.max(...hb.map((h) => h.p50)), p99: Math.max(...hb.map((h) => h.p99)), max: Math.max(...hb.map((h) => h.max)) };
+        rows.push({
+          scenario: 'fleet',
+          system: 'edge',
+          store: 'mariadb',
+          variant: `${n} simulated workers`,
+          params: { workers: n, simulatorProcesses: procs, perConnection: 100, heartbeatSeconds: HEARTBEAT_SECONDS, windowSeconds: windowS },
+          latency: { 'submit→received': dispatch, heartbeat: { ...hbAll, p95: NaN, mean: NaN } },
+          metrics: {
+            serverRssMiB: u.rssMaxMiB,
+            serverRssIdleMiB: idleUsage.rssMaxMiB,
+            serverCpuPercent: u.cpuPercent,
+            simulatorCpuPercent: Math.round(su.reduce((a, s) => a + s.cpuPercent, 0)),
+            heartbeatsPerSecond: Math.round(hbAll.n / u.seconds),
+            heartbeatErrors: hb.reduce((a, h) => a + h.errors, 0),
+            jobsSent: sent.length,
+            jobsReceived: dispatch.n,
+            connectSeconds: Math.round(connectSeconds * 10) / 10,
+          },
+        });
+        ctx.log(`fleet: ${n} workers: server RSS ${u.rssMaxMiB} MiB, CPU ${u.cpuPercent}%, heartbeat p99 ${hbAll.p99} ms, dispatch p50 ${dispatch.p50} ms`);
+      } finally {
+        await edge.close();
+      }
+    }
+    return rows;
+  },
+};
