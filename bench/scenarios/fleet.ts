@@ -11,18 +11,30 @@ import { sleep, summarize } from '../lib/stats.js';
 
 const PER_PROCESS = 2500;
 const HEARTBEAT_SECONDS = 10;
+/** Longest a fleet size may take, connecting included. */
+const FLEET_LIMIT_S = 420;
 
 export const fleet: Scenario = {
   name: 'fleet',
   describe: `N simulated workers on one server (MariaDB), heartbeats every ${HEARTBEAT_SECONDS} s`,
   async run(ctx) {
-    const sizes = ctx.quick ? [100] : [100, 1000, 10_000];
+    const sizes = process.env.BENCH_FLEET_SIZES ? process.env.BENCH_FLEET_SIZES.split(',').map(Number) : ctx.quick ? [100] : [100, 1000, 10_000];
     const windowS = ctx.quick ? 5 : 30;
     const rows: Row[] = [];
     for (const n of sizes) {
       ctx.log(`fleet: ${n} workers`);
       const edge = await startEdge('mariadb', { heartbeatSeconds: HEARTBEAT_SECONDS });
       try {
+        // A size the server cannot carry is a result too: record it and go on to the next.
+        const limit = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`gave up after ${FLEET_LIMIT_S} s`)), FLEET_LIMIT_S * 1000).unref());
+        rows.push(await Promise.race([measureFleet(n), limit]));
+      } catch (err) {
+        ctx.log(`fleet: ${n} workers failed: ${(err as Error).message}`);
+        rows.push({ scenario: 'fleet', system: 'edge', store: 'mariadb', variant: `${n} simulated workers`, params: { workers: n }, metrics: { failed: (err as Error).message } });
+      } finally {
+        await edge.close();
+      }
+      async function measureFleet(n: number): Promise<Row> {
         const server = edge.servers[0]!;
         const idle = sampleUsage(server.pid);
         await sleep(1000);
@@ -64,7 +76,7 @@ export const fleet: Scenario = {
         const byId = new Map(receipts.map((r) => [r.id, r.recv]));
         const dispatch = summarize(sent.filter((s) => byId.has(s.id)).map((s) => byId.get(s.id)! - s.mono));
         const hbAll = { n: hb.reduce((a, h) => a + h.n, 0), p50: Math.max(...hb.map((h) => h.p50)), p99: Math.max(...hb.map((h) => h.p99)), max: Math.max(...hb.map((h) => h.max)) };
-        rows.push({
+        const row: Row = {
           scenario: 'fleet',
           system: 'edge',
           store: 'mariadb',
@@ -82,10 +94,9 @@ export const fleet: Scenario = {
             jobsReceived: dispatch.n,
             connectSeconds: Math.round(connectSeconds * 10) / 10,
           },
-        });
+        };
         ctx.log(`fleet: ${n} workers: server RSS ${u.rssMaxMiB} MiB, CPU ${u.cpuPercent}%, heartbeat p99 ${hbAll.p99} ms, dispatch p50 ${dispatch.p50} ms`);
-      } finally {
-        await edge.close();
+        return row;
       }
     }
     return rows;

@@ -55,7 +55,7 @@ export const logs: Scenario = {
     const stores: StoreName[] = ctx.quick ? ['sqlite'] : ['sqlite', 'mariadb'];
     const one = ctx.quick ? 8 * MiB : 128 * MiB;
     const many = ctx.quick ? 10 : 50;
-    const each = ctx.quick ? 1 * MiB : 8 * MiB;
+    const each = ctx.quick ? 1 * MiB : 4 * MiB;
     for (const store of stores) {
       const r1 = await uploadRate(store, 1, one);
       rows.push({ scenario: 'logs', system: 'edge', store, variant: 'upload, one job', params: { jobs: 1, bytesPerJob: one }, metrics: r1 });

@@ -4,5 +4,5 @@ import type { BenchContext } from '../lib/results.js';
 export function throughputParams(ctx: BenchContext) {
   return ctx.quick
     ? { workers: [1, 2], concurrency: 4, spawnJobs: 150, noopJobs: 300, batchAt: 2, batch: 50, inFlight: 32, latencyJobs: 20, gapMs: 30 }
-    : { workers: [1, 2, 4], concurrency: 8, spawnJobs: 2000, noopJobs: 4000, batchAt: 2, batch: 100, inFlight: 32, latencyJobs: 200, gapMs: 30 };
+    : { workers: [1, 2, 4], concurrency: 8, spawnJobs: 600, noopJobs: 1000, batchAt: 2, batch: 100, inFlight: 32, latencyJobs: 150, gapMs: 30 };
 }
