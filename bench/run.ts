@@ -112,6 +112,9 @@ function loadNote(before: number): { loadAverage: [number, number] } {
   return { loadAverage: [Math.round(before * 100) / 100, Math.round(os.loadavg()[0]! * 100) / 100] };
 }
 
+// Interrupted: exit normally, so that every process the bench started is ended on the way out.
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(130));
+
 main().then(
   (code) => process.exit(code),
   (err) => {
