@@ -12,6 +12,12 @@ import { Channel } from './channel.js';
 
 /** Jobs handed to a worker in one claim at most. */
 const CLAIM_BATCH = 32;
+/**
+ * Workers woken by one submitted job. Waking every worker of the queue costs one claim transaction
+ * each (10,000 for one job in a large fleet); a few suffice when workers are idle, and the sweep
+ * catches a job that the woken ones had no room for.
+ */
+const WAKE_FANOUT = 4;
 
 interface Session {
   workerName: string;
@@ -41,12 +47,14 @@ export class Dispatcher {
   private readonly log: DispatcherOptions['log'];
   private readonly sweep: NodeJS.Timeout;
   private readonly inflight = new Set<Promise<void>>();
+  private rotation = 0;
+  private sweeping = false;
 
   constructor(opts: DispatcherOptions) {
     this.store = opts.store;
     this.now = opts.now ?? Date.now;
     this.log = opts.log;
-    this.sweep = setInterval(() => this.wakeAll(), opts.sweepMs ?? 1000);
+    this.sweep = setInterval(() => void this.sweepQueued(), opts.sweepMs ?? 1000);
     this.sweep.unref();
   }
 
@@ -76,9 +84,33 @@ export class Dispatcher {
     return this.sessions.has(workerName);
   }
 
-  /** A job of this queue was submitted: offer it to the workers that serve the queue. */
-  wakeQueue(queue: string): void {
-    for (const s of this.sessions.values()) if (s.queues.has(queue)) this.claimFor(s);
+  /**
+   * `jobs` jobs of this queue were submitted or handed back: offer them to a few of the workers that
+   * serve the queue, taking turns, those not already claiming first.
+   */
+  wakeQueue(queue: string, jobs = 1): void {
+    const serving = [...this.sessions.values()].filter((s) => s.queues.has(queue));
+    if (!serving.length) return;
+    const want = Math.min(serving.length, WAKE_FANOUT * jobs);
+    const start = this.rotation++ % serving.length;
+    const order = [...serving.slice(start), ...serving.slice(0, start)];
+    const picked = [...order.filter((s) => !s.claiming), ...order.filter((s) => s.claiming)].slice(0, want);
+    for (const s of picked) this.claimFor(s);
+  }
+
+  /** The periodic sweep: claims only for the workers of queues that hold QUEUED jobs. */
+  private async sweepQueued(): Promise<void> {
+    if (this.sweeping || !this.sessions.size) return;
+    this.sweeping = true;
+    try {
+      const queues = new Set(await this.store.queuedQueues());
+      if (!queues.size) return;
+      for (const s of this.sessions.values()) if ([...s.queues].some((q) => queues.has(q))) this.claimFor(s);
+    } catch (err) {
+      this.log('sweep failed', err);
+    } finally {
+      this.sweeping = false;
+    }
   }
 
   /** A worker's slots or state may have changed. */

@@ -189,6 +189,12 @@ export class KnexStore implements Store {
     });
   }
 
+  async queuedQueues(): Promise<string[]> {
+    // A prefix of jobs_claim_idx (state, queue, …): MySQL reads it as a loose index scan.
+    const rows = await this.knex('jobs').distinct('queue').where('state', 'QUEUED');
+    return rows.map((r) => String(r.queue));
+  }
+
   /** The first QUEUED jobs of a queue that fit `free` slots, locked (skipping rows others hold). */
   private queuedHead(trx: Knex.Transaction, queue: string, free: number, limit: number): Promise<Record<string, unknown>[]> {
     // Tiny tables tempt MySQL into a full scan and sort, which locks every row: insist on the index.

@@ -47,6 +47,8 @@ export interface Store {
    * each job goes to exactly one worker. Returns what was assigned (possibly nothing).
    */
   claimJobs(workerName: string, now: number, maxJobs: number): Promise<Assignment[]>;
+  /** The queues that hold at least one QUEUED job (one index read; lets a sweep skip idle queues). */
+  queuedQueues(): Promise<string[]>;
   /** Applies a worker's report about an attempt it holds; refuses stale or foreign reports. */
   reportJob(report: JobReport, now: number): Promise<JobRecord>;
 
