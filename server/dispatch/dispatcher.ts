@@ -98,6 +98,26 @@ export class Dispatcher {
     for (const s of picked) this.claimFor(s);
   }
 
+  /**
+   * Workers a just-submitted job of this queue could be assigned to at once (the submit fast path):
+   * connected, serving the queue, not claiming right now, taking turns. One by default: a submit
+   * that locked two worker rows in different orders could deadlock with another.
+   */
+  candidates(queue: string, max = 1): string[] {
+    const serving = [...this.sessions.values()].filter((s) => s.queues.has(queue) && !s.claiming && !s.channel.isClosed);
+    if (!serving.length) return [];
+    const start = this.rotation++ % serving.length;
+    return [...serving.slice(start), ...serving.slice(0, start)].slice(0, max).map((s) => s.workerName);
+  }
+
+  /** Pushes a job the store assigned in the submit transaction; hands it back if the worker has gone. */
+  async deliverAssigned(a: Assignment): Promise<void> {
+    const workerName = a.job.workerName!;
+    const session = this.sessions.get(workerName);
+    if (session) await this.deliver(session, a);
+    else await this.handBack(workerName, a.job.id, a.attempt, a.job.queue);
+  }
+
   /** The periodic sweep: claims only for the workers of queues that hold QUEUED jobs. */
   private async sweepQueued(): Promise<void> {
     if (this.sweeping || !this.sessions.size) return;

@@ -12,6 +12,14 @@ export function jobService(ctx: ServiceContext): ServiceImpl<typeof JobService> 
   return {
     async submitJob(req) {
       const spec = checkJobSpec(req.spec);
+      // Fast path: an idle connected worker takes the job in the transaction that stores it.
+      const candidates = dispatcher.candidates(spec.queue);
+      if (candidates.length) {
+        const { job, assignment } = await store.submitAndAssign(spec, now(), candidates);
+        if (assignment) await dispatcher.deliverAssigned(assignment);
+        else dispatcher.wakeQueue(job.queue);
+        return { job: jobToWire(job) };
+      }
       const job = await store.submitJob(spec, now());
       dispatcher.wakeQueue(job.queue);
       return { job: jobToWire(job) };

@@ -41,33 +41,33 @@ export class KnexStore implements Store {
   }
 
   async submitJob(spec: JobSpecRecord, now: number): Promise<JobRecord> {
-    const job: JobRecord = {
-      ...spec,
-      id: uuidv7(),
-      state: 'QUEUED',
-      workerName: null,
-      attempt: 0,
-      exitCode: null,
-      signal: null,
-      reason: '',
-      cancelRequested: false,
-      createdAt: now,
-      startedAt: null,
-      endedAt: null,
-      updatedAt: now,
-    };
-    await this.knex('jobs').insert({
-      id: job.id,
-      ...jobSpecToRow(spec),
-      state: job.state,
-      worker_name: null,
-      attempt: 0,
-      reason: '',
-      cancel_requested: false,
-      created_at: now,
-      updated_at: now,
-    });
+    const job = newJob(spec, now);
+    await this.knex('jobs').insert(jobRow(job));
     return job;
+  }
+
+  async submitAndAssign(spec: JobSpecRecord, now: number, candidates: string[]): Promise<{ job: JobRecord; assignment?: Assignment }> {
+    const job = newJob(spec, now);
+    return this.knex.transaction(async (trx) => {
+      // A job that waits in the queue already comes first: then the claim (slow path) keeps the order.
+      const waiting = await trx('jobs').select('id').where({ state: 'QUEUED', queue: spec.queue }).first();
+      if (!waiting) {
+        for (const workerName of candidates) {
+          // The same lock a claim takes, so the worker's slots are counted once.
+          const worker = await this.locked(trx('workers').where({ name: workerName })).first();
+          if (!worker || !ACCEPTING_WORKER_STATES.includes(worker.state)) continue;
+          if (!(JSON.parse(String(worker.queues)) as string[]).includes(spec.queue)) continue;
+          const { usedSlots } = await heldBy(trx, workerName);
+          if (Number(worker.concurrency) - usedSlots < spec.slots) continue;
+          const assigned: JobRecord = { ...job, state: 'ASSIGNED', workerName, attempt: 1 };
+          await trx('jobs').insert(jobRow(assigned));
+          await trx('job_attempts').insert({ job_id: job.id, attempt: 1, worker_name: workerName, state: 'ASSIGNED', assigned_at: now, reason: '', log_size: 0 });
+          return { job: assigned, assignment: { attempt: 1, job: assigned } };
+        }
+      }
+      await trx('jobs').insert(jobRow(job));
+      return { job };
+    });
   }
 
   async getJob(id: string): Promise<JobRecord | undefined> {
@@ -297,6 +297,38 @@ export class KnexStore implements Store {
     });
     return { attempt: n, data: Buffer.concat(parts), size, ended, jobEnded };
   }
+}
+
+function newJob(spec: JobSpecRecord, now: number): JobRecord {
+  return {
+    ...spec,
+    id: uuidv7(),
+    state: 'QUEUED',
+    workerName: null,
+    attempt: 0,
+    exitCode: null,
+    signal: null,
+    reason: '',
+    cancelRequested: false,
+    createdAt: now,
+    startedAt: null,
+    endedAt: null,
+    updatedAt: now,
+  };
+}
+
+function jobRow(job: JobRecord): Record<string, unknown> {
+  return {
+    id: job.id,
+    ...jobSpecToRow(job),
+    state: job.state,
+    worker_name: job.workerName,
+    attempt: job.attempt,
+    reason: '',
+    cancel_requested: false,
+    created_at: job.createdAt,
+    updated_at: job.updatedAt,
+  };
 }
 
 function conflict(job: JobRecord, what: string): StoreError {

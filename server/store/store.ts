@@ -47,6 +47,12 @@ export interface Store {
    * each job goes to exactly one worker. Returns what was assigned (possibly nothing).
    */
   claimJobs(workerName: string, now: number, maxJobs: number): Promise<Assignment[]>;
+  /**
+   * The submit fast path: stores the job and, when no older job waits in its queue and one of the
+   * `candidates` (connected workers, in order of preference) serves the queue and has the slots,
+   * assigns it to that worker in the same transaction (one commit). Otherwise the job is QUEUED.
+   */
+  submitAndAssign(spec: JobSpecRecord, now: number, candidates: string[]): Promise<{ job: JobRecord; assignment?: Assignment }>;
   /** The queues that hold at least one QUEUED job (one index read; lets a sweep skip idle queues). */
   queuedQueues(): Promise<string[]>;
   /** Applies a worker's report about an attempt it holds; refuses stale or foreign reports. */
