@@ -12,6 +12,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BENCH_DIR } from './lib/children.js';
 import { describeMachine, summaryTable, writeResults, type BenchContext, type Results, type Scenario } from './lib/results.js';
+import { compare, markdown } from './lib/markdown.js';
 import { latencyChart, throughputChart } from './lib/svg.js';
 import { fleet } from './scenarios/fleet.js';
 import { latency } from './scenarios/latency.js';
@@ -31,6 +32,8 @@ const { values } = parseArgs({
     out: { type: 'string', default: path.join(BENCH_DIR, 'results') },
     charts: { type: 'string' },
     'from-results': { type: 'string' },
+    markdown: { type: 'boolean', default: false },
+    compare: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -38,7 +41,8 @@ const { values } = parseArgs({
 if (values.help) {
   process.stdout.write(
     `usage: npm run bench -- [--quick] [--only ${SCENARIOS.map((s) => s.name).join(',')}] [--name NAME] [--repeats N] [--out DIR] [--charts DIR]\n` +
-      `       npm run bench -- --from-results FILE [--charts DIR]   (table and charts of an earlier run)\n`,
+      `       npm run bench -- --from-results FILE [--charts DIR] [--markdown] [--compare BEFORE.json]\n` +
+      `         (table, charts and Markdown tables of an earlier run; before/after against another run)\n`,
   );
   process.exit(0);
 }
@@ -60,6 +64,11 @@ function drawCharts(results: Results, dir: string, prefix: string): string[] {
 async function main(): Promise<number> {
   if (values['from-results']) {
     const results = JSON.parse(fs.readFileSync(values['from-results'], 'utf8')) as Results;
+    if (values.markdown) {
+      process.stdout.write(markdown(results));
+      if (values.compare) process.stdout.write('\n' + compare(JSON.parse(fs.readFileSync(values.compare, 'utf8')) as Results, results));
+      return 0;
+    }
     process.stdout.write(summaryTable(results) + '\n');
     for (const f of drawCharts(results, values.charts ?? path.dirname(values['from-results']), `${results.name}-`)) console.log(`chart: ${f}`);
     return 0;
