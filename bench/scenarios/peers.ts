@@ -6,7 +6,7 @@
  */
 import { Queue } from 'bullmq';
 import pg from 'pg';
-import { makeWorkerUtils, type WorkerUtils } from 'graphile-worker';
+import { Logger, makeWorkerUtils, type WorkerUtils } from 'graphile-worker';
 import { cdf } from '../lib/cdf.js';
 import { forkChild, type Child } from '../lib/children.js';
 import type { BenchContext, Row, Scenario } from '../lib/results.js';
@@ -65,7 +65,8 @@ async function graphilePeer(): Promise<Peer> {
   // Our own pool, so that it is surely ended before the database is dropped.
   const pool = new pg.Pool({ connectionString: db.url, max: 10 });
   pool.on('error', () => undefined);
-  const utils: WorkerUtils = await makeWorkerUtils({ pgPool: pool });
+  // Silent: dropping the database at the end makes the pool complain about connections it already gave up.
+  const utils: WorkerUtils = await makeWorkerUtils({ pgPool: pool, logger: new Logger(() => () => {}) });
   await utils.migrate();
   return {
     system: 'graphile-worker',
