@@ -47,6 +47,7 @@ let failures = 0;
 let heartbeatRtts: number[] = [];
 let heartbeatErrors = 0;
 let streamsOpen = 0;
+let registerRetries = 0;
 
 function clientFor(i: number): Client<typeof WorkerService> {
   const c = Math.floor(i / cfg.perConnection);
@@ -62,13 +63,15 @@ function clientFor(i: number): Client<typeof WorkerService> {
 async function register(i: number): Promise<number> {
   const client = clientFor(i);
   const name = `${cfg.namePrefix}-${i}`;
-  for (let tries = 0; ; tries++) {
+  // Like the real worker: retry with jittered backoff while the server is swamped (10,000 at once).
+  for (let delay = 200; ; delay = Math.min(5000, delay * 2)) {
     try {
       const res = await client.registerWorker({ name, queues: cfg.queues, concurrency: cfg.concurrency, version: VERSION }, { timeoutMs: 60_000 });
       return res.heartbeatIntervalSeconds;
     } catch (err) {
-      if (tries > 20) throw err;
-      await sleep(200 + Math.random() * 500);
+      registerRetries++;
+      if (stop.signal.aborted) throw err;
+      await sleep(delay / 2 + Math.random() * delay);
     }
   }
 }
@@ -143,7 +146,7 @@ async function start(): Promise<void> {
   const intervals: number[] = new Array(cfg.count);
   let next = 0;
   await Promise.all(
-    Array.from({ length: Math.min(64, cfg.count) }, async () => {
+    Array.from({ length: Math.min(16, cfg.count) }, async () => {
       while (next < cfg.count) {
         const i = next++;
         intervals[i] = await register(i);
@@ -166,7 +169,7 @@ serveParent(
         return out;
       }
       case 'count':
-        return { completed, failures, received: receipts.length, streamsOpen };
+        return { completed, failures, received: receipts.length, streamsOpen, registerRetries };
       case 'heartbeats': {
         const s = { ...summarize(heartbeatRtts), errors: heartbeatErrors };
         if (m.reset) (heartbeatRtts = []), (heartbeatErrors = 0);
