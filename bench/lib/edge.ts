@@ -31,8 +31,10 @@ export interface SimOptions {
   namePrefix?: string;
 }
 
-export async function startEdge(store: StoreName, opts: { replicas?: number; heartbeatSeconds?: number } = {}): Promise<EdgeCluster> {
-  const db = await createEdgeDatabase(store);
+export async function startEdge(store: StoreName, opts: { replicas?: number; heartbeatSeconds?: number; pool?: number } = {}): Promise<EdgeCluster> {
+  const created = await createEdgeDatabase(store);
+  // `?pool=N` sizes the server's MySQL connection pool (default 10).
+  const db = opts.pool && store === 'mariadb' ? { url: `${created.url}?pool=${opts.pool}`, drop: created.drop } : created;
   const servers: ServerProc[] = [];
   const extra = ['--heartbeat-interval', String(opts.heartbeatSeconds ?? 10)];
   // Replicas start one after the other: the first runs the migrations.

@@ -43,12 +43,12 @@ export function markdown(r: Results): string {
   out.push('', '### Fleet scale (one server, MariaDB)', '');
   out.push(
     table(
-      ['workers', 'server RSS MiB (idle)', 'server CPU %', 'heartbeats/s', 'heartbeat p50 / p99 / max ms', 'submit→received p50 / p99 ms', 'notes'],
+      ['workers', 'server RSS MiB peak (idle)', 'server CPU %', 'heartbeats/s', 'heartbeat p50 / p99 / max ms', 'submit→received p50 / p99 ms', 'notes'],
       rows(r, 'fleet').map((x) => {
         const m = x.metrics ?? {};
         const hb = x.latency?.heartbeat;
         const d = x.latency?.['submit→received'];
-        return [String(x.params?.workers), m.failed ? '–' : `${f(m.serverRssMiB as number)} (${f(m.serverRssIdleMiB as number)})`, f(m.serverCpuPercent as number), f(m.heartbeatsPerSecond as number), hb ? `${f(hb.p50)} / ${f(hb.p99)} / ${f(hb.max)}` : '–', d ? `${f(d.p50)} / ${f(d.p99)}` : '–', m.failed ? `failed: ${m.failed}` : `${m.jobsReceived}/${m.jobsSent} jobs received, ${m.heartbeatErrors} heartbeat errors, connected in ${m.connectSeconds} s`];
+        return [String(x.params?.workers), m.failed ? '–' : `${f(m.serverRssMiB as number)} (${f(m.serverRssIdleMiB as number)})`, f(m.serverCpuPercent as number), f(m.heartbeatsPerSecond as number), hb ? `${f(hb.p50)} / ${f(hb.p99)} / ${f(hb.max)}` : '–', d ? `${f(d.p50)} / ${f(d.p99)}` : '–', m.failed ? `failed: ${m.failed}` : `pool ${x.params?.dbPool ?? 10}; ${m.jobsReceived}/${m.jobsSent} jobs received, ${m.submitErrors ?? 0} submits refused, ${m.heartbeatErrors} heartbeat errors, connected in ${m.connectSeconds} s`];
       }),
     ),
   );

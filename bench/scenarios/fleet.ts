@@ -23,7 +23,7 @@ export const fleet: Scenario = {
     const rows: Row[] = [];
     for (const n of sizes) {
       ctx.log(`fleet: ${n} workers`);
-      const edge = await startEdge('mariadb', { heartbeatSeconds: HEARTBEAT_SECONDS });
+      const edge = await startEdge('mariadb', { heartbeatSeconds: HEARTBEAT_SECONDS, pool: process.env.BENCH_FLEET_POOL ? Number(process.env.BENCH_FLEET_POOL) : undefined });
       try {
         // A size the server cannot carry is a result too: record it and go on to the next.
         const limit = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`gave up after ${FLEET_LIMIT_S} s`)), FLEET_LIMIT_S * 1000).unref());
@@ -54,9 +54,17 @@ export const fleet: Scenario = {
         const usage = sampleUsage(server.pid);
         const simUsage = sims.map((s) => sampleUsage(s.pid));
         const sent: Submitted[] = [];
+        let submitErrors = 0;
+        let lastSubmitError = '';
         const deadline = Date.now() + windowS * 1000;
         while (Date.now() < deadline) {
-          sent.push(await submit(edge.apis[0]!, ['bench-noop']));
+          // An overloaded server refuses some submits (Unavailable): that is a result, not a crash.
+          try {
+            sent.push(await submit(edge.apis[0]!, ['bench-noop']));
+          } catch (err) {
+            submitErrors++;
+            lastSubmitError = (err as Error).message;
+          }
           await sleep(200);
         }
         const u = usage.stop();
@@ -81,7 +89,7 @@ export const fleet: Scenario = {
           system: 'edge',
           store: 'mariadb',
           variant: `${n} simulated workers`,
-          params: { workers: n, simulatorProcesses: procs, perConnection: 100, heartbeatSeconds: HEARTBEAT_SECONDS, windowSeconds: windowS },
+          params: { workers: n, dbPool: Number(process.env.BENCH_FLEET_POOL ?? 10), simulatorProcesses: procs, perConnection: 100, heartbeatSeconds: HEARTBEAT_SECONDS, windowSeconds: windowS },
           latency: { 'submit→received': dispatch, heartbeat: { ...hbAll, p95: NaN, mean: NaN } },
           metrics: {
             serverRssMiB: u.rssMaxMiB,
@@ -91,6 +99,8 @@ export const fleet: Scenario = {
             heartbeatsPerSecond: Math.round(hbAll.n / u.seconds),
             heartbeatErrors: hb.reduce((a, h) => a + h.errors, 0),
             jobsSent: sent.length,
+            submitErrors,
+            ...(lastSubmitError ? { lastSubmitError } : {}),
             jobsReceived: dispatch.n,
             connectSeconds: Math.round(connectSeconds * 10) / 10,
           },
