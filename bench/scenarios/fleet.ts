@@ -83,7 +83,9 @@ export const fleet: Scenario = {
         ).catch((err) => ctx.log(`fleet: ${(err as Error).message}`));
         const byId = new Map(receipts.map((r) => [r.id, r.recv]));
         const dispatch = summarize(sent.filter((s) => byId.has(s.id)).map((s) => byId.get(s.id)! - s.mono));
-        const hbAll = { n: hb.reduce((a, h) => a + h.n, 0), p50: Math.max(...hb.map((h) => h.p50)), p99: Math.max(...hb.map((h) => h.p99)), max: Math.max(...hb.map((h) => h.max)) };
+        // NaN (null in JSON) when no heartbeat got through at all.
+        const worst = (k: 'p50' | 'p99' | 'max') => (hb.some((h) => h.n > 0) ? Math.max(...hb.filter((h) => h.n > 0).map((h) => h[k])) : NaN);
+        const hbAll = { n: hb.reduce((a, h) => a + h.n, 0), p50: worst('p50'), p99: worst('p99'), max: worst('max') };
         const row: Row = {
           scenario: 'fleet',
           system: 'edge',
