@@ -18,7 +18,7 @@ export function markdown(r: Results): string {
       latRows.map((x) => [x.system, x.store ?? '', x.variant, lat(x.latency?.received), lat(x.latency?.running), lat(x.latency?.succeeded ?? x.latency?.finished)]),
     ),
   );
-  out.push('', '### Throughput (jobs/s, median; each repeat in brackets)', '');
+  out.push('', '### Throughput (jobs/s, median of the repeats in the last column)', '');
   const tp = [...rows(r, 'throughput'), ...rows(r, 'peers').filter((x) => x.jobsPerSecond !== undefined)];
   out.push(
     table(
