@@ -43,7 +43,7 @@ export const fleet: Scenario = {
         const procs = Math.ceil(n / PER_PROCESS);
         const sims = await Promise.all(
           Array.from({ length: procs }, (_, i) =>
-            edge.startSims({ count: Math.min(PER_PROCESS, n - i * PER_PROCESS), concurrency: 1, heartbeats: true, perConnection: 100, namePrefix: `fleet${i}` }),
+            edge.startSims({ count: Math.min(PER_PROCESS, n - i * PER_PROCESS), concurrency: 1, heartbeats: process.env.BENCH_FLEET_HEARTBEATS !== '0', perConnection: 100, namePrefix: `fleet${i}` }),
           ),
         );
         const connectSeconds = (Date.now() - t0) / 1000;
@@ -91,7 +91,7 @@ export const fleet: Scenario = {
           system: 'edge',
           store: 'mariadb',
           variant: `${n} simulated workers`,
-          params: { workers: n, dbPool: Number(process.env.BENCH_FLEET_POOL ?? 10), simulatorProcesses: procs, perConnection: 100, heartbeatSeconds: HEARTBEAT_SECONDS, windowSeconds: windowS },
+          params: { workers: n, heartbeats: process.env.BENCH_FLEET_HEARTBEATS !== '0', dbPool: Number(process.env.BENCH_FLEET_POOL ?? 10), simulatorProcesses: procs, perConnection: 100, heartbeatSeconds: HEARTBEAT_SECONDS, windowSeconds: windowS },
           latency: { 'submit→received': dispatch, heartbeat: { ...hbAll, p95: NaN, mean: NaN } },
           metrics: {
             serverRssMiB: u.rssMaxMiB,
