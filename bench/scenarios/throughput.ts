@@ -1,0 +1,71 @@
+/**
+ * End-to-end throughput of the edge: W workers × C concurrency, submitted by one client with up to 32
+ * SubmitJob calls in flight ("single"), or in batches of concurrent calls ("batch": the API has no
+ * batch RPC yet). Two workloads: real `edge worker` processes spawning `true`, and the control plane
+ * alone, where simulated workers (bench/sim, one process per worker) complete each job without
+ * running anything. Jobs/s = jobs / (last job's end − first submit).
+ */
+import { startEdge, submitMany, waitJobsEnded } from '../lib/edge.js';
+import type { BenchContext, Row, Scenario } from '../lib/results.js';
+import { median, medianSummary, summarize, wall, type Summary } from '../lib/stats.js';
+import type { StoreName } from '../lib/stores.js';
+import { throughputParams } from './params.js';
+
+type Workload = 'spawn' | 'noop';
+
+async function measure(store: StoreName, workload: Workload, workers: number, ctx: BenchContext, modes: ('single' | 'batch')[]): Promise<Row[]> {
+  const p = throughputParams(ctx);
+  const n = workload === 'spawn' ? p.spawnJobs : p.noopJobs;
+  const argv = workload === 'spawn' ? ['true'] : ['bench-noop'];
+  const edge = await startEdge(store);
+  const rows: Row[] = [];
+  try {
+    if (workload === 'spawn') await edge.startWorkers(workers, p.concurrency);
+    else for (let i = 0; i < workers; i++) await edge.startSims({ count: 1, concurrency: p.concurrency, namePrefix: `sim${i}` });
+    let already = 0;
+    for (const mode of modes) {
+      const runs: number[] = [];
+      const lat: Summary[] = [];
+      for (let rep = 0; rep < ctx.repeats; rep++) {
+        const t0 = wall();
+        const sent = await submitMany(edge.apis[0]!, n, argv, mode === 'batch' ? { batch: p.batch } : { inFlight: p.inFlight });
+        const times = await waitJobsEnded(edge.reader, sent.map((s) => s.id), 300_000, already);
+        already += n;
+        const last = Math.max(...[...times.values()].map((t) => t.endedAt));
+        runs.push(Math.round((n / (last - t0)) * 1000 * 10) / 10);
+        lat.push(summarize(sent.map((s) => times.get(s.id)!.endedAt - s.wall)));
+        const failed = [...times.values()].filter((t) => t.state !== 'SUCCEEDED').length;
+        if (failed) ctx.log(`throughput: ${failed} of ${n} jobs did not succeed`);
+      }
+      rows.push({
+        scenario: 'throughput',
+        system: 'edge',
+        store,
+        variant: `${workload === 'spawn' ? 'spawn true' : 'control plane (simulated workers)'}, ${mode} submission`,
+        params: { workload, workers, concurrency: p.concurrency, jobs: n, mode },
+        jobsPerSecond: median(runs),
+        runs,
+        latency: { 'submit→end under load': medianSummary(lat) },
+      });
+      ctx.log(`throughput: edge ${store} ${workload} W=${workers} ${mode}: ${median(runs)} jobs/s (${runs.join(', ')})`);
+    }
+  } finally {
+    await edge.close();
+  }
+  return rows;
+}
+
+export const throughput: Scenario = {
+  name: 'throughput',
+  describe: 'edge end-to-end jobs/s, W workers × C concurrency, spawn `true` and control plane',
+  async run(ctx) {
+    const p = throughputParams(ctx);
+    const rows: Row[] = [];
+    for (const store of ['sqlite', 'mariadb'] as const) {
+      for (const workload of ['spawn', 'noop'] as const) {
+        for (const w of p.workers) rows.push(...(await measure(store, workload, w, ctx, w === p.batchAt ? ['single', 'batch'] : ['single'])));
+      }
+    }
+    return rows;
+  },
+};

@@ -1,0 +1,191 @@
+/**
+ * Simulated edge workers for the benchmarks: one process holds many workers, each speaking the real
+ * WorkerService protocol over gRPC (RegisterWorker, a FetchJobs stream, Heartbeat, UpdateJobState),
+ * several workers per HTTP/2 connection. A job pushed to a simulated worker is never run: the worker
+ * reports RUNNING and then SUCCEEDED at once. This is how the bench measures the control plane alone
+ * without any "no-op job" switch in the real worker: nothing in the production code changes.
+ */
+import { setMaxListeners } from 'node:events';
+import { createClient, type Client } from '@connectrpc/connect';
+import { Http2SessionManager, createGrpcTransport } from '@connectrpc/connect-node';
+import { JobState } from '../../gen/edge/v1/job_pb.js';
+import { WorkerState } from '../../gen/edge/v1/worker_pb.js';
+import { WorkerService } from '../../gen/edge/v1/worker_service_pb.js';
+import { VERSION } from '../../server/domain/version.js';
+import { childConfig, ready, serveParent } from '../lib/children.js';
+import { mono, sleep, summarize } from '../lib/stats.js';
+
+interface Config {
+  /** Workers are spread round-robin over these servers (replicas). */
+  apiUrls: string[];
+  count: number;
+  namePrefix: string;
+  queues: string[];
+  concurrency: number;
+  /** Workers sharing one HTTP/2 connection. */
+  perConnection: number;
+  /** Send heartbeats at the interval the server asks for. */
+  heartbeats: boolean;
+}
+
+interface Receipt {
+  id: string;
+  recv: number;
+  running?: number;
+  done?: number;
+  failed?: boolean;
+}
+
+const cfg = childConfig<Config>();
+const stop = new AbortController();
+setMaxListeners(0, stop.signal); // every stream and heartbeat of the process listens to it
+const sessions: Http2SessionManager[] = [];
+const clients: Client<typeof WorkerService>[] = [];
+let receipts: Receipt[] = [];
+let completed = 0;
+let failures = 0;
+let heartbeatRtts: number[] = [];
+let heartbeatErrors = 0;
+let streamsOpen = 0;
+let registerRetries = 0;
+
+function clientFor(i: number): Client<typeof WorkerService> {
+  const c = Math.floor(i / cfg.perConnection);
+  if (!clients[c]) {
+    const url = cfg.apiUrls[c % cfg.apiUrls.length]!;
+    const sm = new Http2SessionManager(url, { pingIntervalMs: 30_000, idleConnectionTimeoutMs: 600_000 });
+    sessions.push(sm);
+    clients[c] = createClient(WorkerService, createGrpcTransport({ baseUrl: url, sessionManager: sm }));
+  }
+  return clients[c]!;
+}
+
+async function register(i: number): Promise<number> {
+  const client = clientFor(i);
+  const name = `${cfg.namePrefix}-${i}`;
+  // Like the real worker: retry with jittered backoff while the server is swamped (10,000 at once).
+  for (let delay = 200; ; delay = Math.min(5000, delay * 2)) {
+    try {
+      const res = await client.registerWorker({ name, queues: cfg.queues, concurrency: cfg.concurrency, version: VERSION }, { timeoutMs: 60_000 });
+      return res.heartbeatIntervalSeconds;
+    } catch (err) {
+      registerRetries++;
+      if (stop.signal.aborted) throw err;
+      await sleep(delay / 2 + Math.random() * delay);
+    }
+  }
+}
+
+async function runWorker(i: number, heartbeatSeconds: number, opened: () => void): Promise<void> {
+  const client = clientFor(i);
+  const workerName = `${cfg.namePrefix}-${i}`;
+  const held = new Set<string>();
+  if (cfg.heartbeats) void heartbeatLoop(client, workerName, heartbeatSeconds, held);
+  let first = true;
+  while (!stop.signal.aborted) {
+    try {
+      const stream = client.fetchJobs({ workerName }, { signal: stop.signal });
+      const it = stream[Symbol.asyncIterator]();
+      const head = it.next(); // sends the request
+      // The server sends nothing until there is a job: count the stream open once the call is made.
+      if (first) (first = false), opened();
+      streamsOpen++;
+      for (let r = await head; !r.done; r = await it.next()) {
+        const ev = r.value;
+        if (ev.event.case !== 'assignment') continue;
+        const receipt: Receipt = { id: ev.event.value.job!.id, recv: mono() };
+        receipts.push(receipt);
+        void complete(client, workerName, ev.event.value.job!.id, ev.event.value.attempt, receipt, held);
+      }
+      streamsOpen--;
+    } catch {
+      streamsOpen = Math.max(0, streamsOpen - 1);
+      if (first) (first = false), opened();
+    }
+    await sleep(200 + Math.random() * 300);
+  }
+}
+
+async function complete(client: Client<typeof WorkerService>, workerName: string, jobId: string, attempt: number, receipt: Receipt, held: Set<string>) {
+  held.add(jobId);
+  try {
+    await client.updateJobState({ jobId, attempt, workerName, state: JobState.RUNNING });
+    receipt.running = mono();
+    await client.updateJobState({ jobId, attempt, workerName, state: JobState.SUCCEEDED, exitCode: 0 });
+    receipt.done = mono();
+    completed++;
+  } catch (err) {
+    failures++;
+    receipt.failed = true;
+    if (failures < 5) console.error(`sim: report of job ${jobId} failed: ${(err as Error).message}`);
+  } finally {
+    held.delete(jobId);
+  }
+}
+
+async function heartbeatLoop(client: Client<typeof WorkerService>, workerName: string, seconds: number, held: Set<string>) {
+  const every = seconds * 1000;
+  await sleep(Math.random() * every);
+  while (!stop.signal.aborted) {
+    const t0 = mono();
+    try {
+      await client.heartbeat(
+        { workerName, state: held.size ? WorkerState.RUNNING : WorkerState.IDLE, jobs: [...held].map((jobId) => ({ jobId, attempt: 1 })) },
+        { timeoutMs: 30_000, signal: stop.signal },
+      );
+      heartbeatRtts.push(mono() - t0);
+    } catch {
+      if (!stop.signal.aborted) heartbeatErrors++;
+    }
+    await sleep(Math.max(0, every - (mono() - t0)));
+  }
+}
+
+async function start(): Promise<void> {
+  // Register with bounded parallelism, then open every stream.
+  const intervals: number[] = new Array(cfg.count);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(16, cfg.count) }, async () => {
+      while (next < cfg.count) {
+        const i = next++;
+        intervals[i] = await register(i);
+      }
+    }),
+  );
+  let opened = 0;
+  await new Promise<void>((resolve) => {
+    for (let i = 0; i < cfg.count; i++) void runWorker(i, intervals[i] ?? 10, () => ++opened === cfg.count && resolve());
+  });
+}
+
+serveParent(
+  async (m) => {
+    switch (m.type) {
+      case 'take': {
+        // Only finished receipts leave: a copy sent now would never see its later stamps.
+        const out = receipts.filter((r) => r.done !== undefined || r.failed);
+        receipts = receipts.filter((r) => r.done === undefined && !r.failed);
+        return out;
+      }
+      case 'count':
+        return { completed, failures, received: receipts.length, streamsOpen, registerRetries };
+      case 'heartbeats': {
+        const s = { ...summarize(heartbeatRtts), errors: heartbeatErrors };
+        if (m.reset) (heartbeatRtts = []), (heartbeatErrors = 0);
+        return s;
+      }
+      default:
+        throw new Error(`unknown request ${m.type}`);
+    }
+  },
+  async () => {
+    stop.abort();
+    for (const s of sessions) s.abort();
+  },
+);
+
+start().then(ready, (err) => {
+  console.error(`sim: could not start: ${(err as Error).stack}`);
+  process.exit(1);
+});

@@ -1,0 +1,82 @@
+import assert from 'node:assert/strict';
+import { openStore } from '../../server/store/open-store.js';
+import type { JobSpecRecord } from '../../server/store/records.js';
+import type { Store } from '../../server/store/store.js';
+import { DATABASES, type TestDatabase } from '../helpers/databases.js';
+
+const spec = (over: Partial<JobSpecRecord> = {}): JobSpecRecord => ({
+  queue: 'default',
+  argv: ['true'],
+  env: {},
+  cwd: '',
+  slots: 1,
+  priority: 0,
+  timeoutSeconds: 0,
+  maxAttempts: 1,
+  labels: {},
+  ...over,
+});
+
+for (const db of DATABASES) {
+  describe(`submit fast path (store on ${db.name})`, function () {
+    let database: TestDatabase;
+    let store: Store;
+    let now = 1_000_000;
+    const tick = () => ++now;
+
+    beforeEach(async () => {
+      database = await db.create();
+      store = openStore(database.url);
+      await store.migrate();
+    });
+
+    afterEach(async () => {
+      await store.close();
+      await database.drop();
+    });
+
+    const worker = (name: string, queues = ['default'], concurrency = 1) => store.registerWorker({ name, queues, concurrency, version: '0.1.0' }, tick());
+
+    it('assigns a job to an idle candidate in the transaction that stores it', async () => {
+      await worker('w');
+      const { job, assignment } = await store.submitAndAssign(spec(), tick(), ['w']);
+      assert.equal(job.state, 'ASSIGNED');
+      assert.equal(assignment?.attempt, 1);
+      const read = await store.getJob(job.id);
+      assert.equal(read!.state, 'ASSIGNED');
+      assert.equal(read!.workerName, 'w');
+      assert.equal(read!.attempt, 1);
+      assert.deepEqual((await store.listAttempts(job.id)).map((a) => [a.attempt, a.workerName, a.state]), [[1, 'w', 'ASSIGNED']]);
+      // The worker's slot is taken: a claim finds nothing more, and the job runs as a claimed one would.
+      assert.deepEqual(await store.claimJobs('w', tick(), 10), []);
+      await store.reportJob({ jobId: job.id, attempt: 1, workerName: 'w', state: 'RUNNING', exitCode: null, signal: null, reason: '' }, tick());
+      const done = await store.reportJob({ jobId: job.id, attempt: 1, workerName: 'w', state: 'SUCCEEDED', exitCode: 0, signal: null, reason: '' }, tick());
+      assert.equal(done.state, 'SUCCEEDED');
+    });
+
+    it('queues the job when the candidate is full, serves other queues, or is not accepting', async () => {
+      await worker('w', ['default'], 1);
+      await worker('other', ['elsewhere'], 4);
+      const first = await store.submitAndAssign(spec(), tick(), ['w']);
+      assert.equal(first.job.state, 'ASSIGNED');
+      const full = await store.submitAndAssign(spec(), tick(), ['w']);
+      assert.equal(full.job.state, 'QUEUED');
+      assert.equal(full.assignment, undefined);
+      const wrongQueue = await store.submitAndAssign(spec({ queue: 'mine' }), tick(), ['other']);
+      assert.equal(wrongQueue.job.state, 'QUEUED');
+      await store.heartbeat('other', 'TERMINATING', tick());
+      const stopping = await store.submitAndAssign(spec({ queue: 'elsewhere' }), tick(), ['other']);
+      assert.equal(stopping.job.state, 'QUEUED');
+      assert.equal((await store.getJob(stopping.job.id))!.state, 'QUEUED');
+    });
+
+    it('never lets a new job overtake one that waits in its queue', async () => {
+      const waiting = await store.submitJob(spec(), tick());
+      await worker('w', ['default'], 4);
+      const later = await store.submitAndAssign(spec(), tick(), ['w']);
+      assert.equal(later.job.state, 'QUEUED');
+      const claimed = await store.claimJobs('w', tick(), 10);
+      assert.deepEqual(claimed.map((a) => a.job.id), [waiting.id, later.job.id]);
+    });
+  });
+}
