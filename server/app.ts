@@ -13,6 +13,8 @@ import type { Store } from './store/store.js';
 import { metricsInterceptor } from './telemetry/metrics-interceptor.js';
 import { ServerMetrics } from './telemetry/server-metrics.js';
 import { pagesHandler } from './http/pages.js';
+import { authInterceptor } from './auth/auth-interceptor.js';
+import { bootstrapCredentials, type BootstrapOptions } from './auth/bootstrap.js';
 
 export interface ServerConfig {
   host: string;
@@ -37,12 +39,20 @@ export interface ServerConfig {
   /** Seconds between retention sweeps; default 60. */
   purgeEverySeconds?: number;
   log: (msg: string, err?: unknown) => void;
+  /** Bootstrap credentials (EDGE_ADMIN_TOKEN, EDGE_REGISTRATION_SECRET) and where to make them when absent. */
+  credentials?: BootstrapOptions;
+  /** Serve TLS (HTTP/2 by ALPN, and HTTP/1.1) with this certificate and key (PEM). */
+  tls?: { cert: Buffer; key: Buffer };
+  /** Largest log of one attempt, bytes. */
+  maxLogBytes?: number;
 }
 
 export interface RunningServer {
   readonly url: string;
   readonly port: number;
   readonly store: Store;
+  /** Credential files made at this start (paths only: the server never prints their values). */
+  readonly credentialFiles: { adminToken?: string; registrationSecret?: string };
   /** Ends streams, stops listening, closes the database. */
   close(): Promise<void>;
 }
@@ -61,6 +71,8 @@ export async function buildApp(store: Store, config: Omit<ServerConfig, 'host' |
     jobEvents: new Notifier(),
     now: Date.now,
     heartbeatIntervalSeconds: config.heartbeatIntervalSeconds,
+    workerTimeoutMs: (config.workerTimeoutSeconds ?? 5 * config.heartbeatIntervalSeconds) * 1000,
+    maxLogBytes: config.maxLogBytes,
     log: config.log,
     metrics,
   };
@@ -81,7 +93,8 @@ export async function buildApp(store: Store, config: Omit<ServerConfig, 'host' |
   housekeeping.start();
   const handler = connectNodeAdapter({
     routes: routes(ctx),
-    interceptors: [metricsInterceptor(metrics), errorInterceptor(config.log)],
+    // Authentication runs inside the error mapping: a database outage while checking a token is Unavailable.
+    interceptors: [metricsInterceptor(metrics), errorInterceptor(config.log), authInterceptor(store)],
     // Plain HTTP pages on the same port: /metrics for Prometheus.
     fallback: pagesHandler(metrics, config.log),
     shutdownSignal: shutdown.signal,
@@ -107,13 +120,21 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     await store.close();
     throw err;
   }
+  let written;
+  try {
+    ({ written } = await bootstrapCredentials(store, config.credentials ?? {}, Date.now()));
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
   const app = await buildApp(store, config);
-  const listener = await listenOnePort(app.handler, config.host, config.port);
+  const listener = await listenOnePort(app.handler, config.host, config.port, config.tls);
   const shownHost = config.host.includes(':') ? `[${config.host}]` : config.host;
   return {
-    url: `http://${shownHost}:${listener.port}`,
+    url: `${config.tls ? 'https' : 'http'}://${shownHost}:${listener.port}`,
     port: listener.port,
     store,
+    credentialFiles: written,
     async close() {
       await app.shutdown();
       await listener.close();
