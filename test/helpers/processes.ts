@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import './credentials.js';
 import { tempDir } from './databases.js';
 import { waitFor } from './wait.js';
 

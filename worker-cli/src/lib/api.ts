@@ -5,6 +5,7 @@ import { Http2SessionManager, createGrpcTransport } from '@connectrpc/connect-no
 import { JobService } from '../../../gen/edge/v1/job_service_pb.js';
 import { LogService } from '../../../gen/edge/v1/log_service_pb.js';
 import { WorkerService } from '../../../gen/edge/v1/worker_service_pb.js';
+import { TokenService } from '../../../gen/edge/v1/token_service_pb.js';
 
 export const DEFAULT_API_URL = 'http://127.0.0.1:50051';
 
@@ -13,6 +14,7 @@ export interface Api {
   readonly jobs: Client<typeof JobService>;
   readonly workers: Client<typeof WorkerService>;
   readonly logs: Client<typeof LogService>;
+  readonly tokens: Client<typeof TokenService>;
   /** Closes the HTTP/2 connection. */
   close(): void;
 }
@@ -62,6 +64,7 @@ export function connectApi(url: string, token?: TokenSource, opts: ConnectOption
     jobs: createClient(JobService, transport),
     workers: createClient(WorkerService, transport),
     logs: createClient(LogService, transport),
+    tokens: createClient(TokenService, transport),
     close: () => sessionManager.abort(),
   };
 }
