@@ -4,6 +4,7 @@ import { Code, ConnectError } from '@connectrpc/connect';
 import { JobState, type Job } from '../../gen/edge/v1/job_pb.js';
 import { WorkerState } from '../../gen/edge/v1/worker_pb.js';
 import { connectApi, type Api } from '../../worker-cli/src/lib/api.js';
+import { TEST_ADMIN_TOKEN } from '../helpers/credentials.js';
 import { createSqliteDatabase, type TestDatabase } from '../helpers/databases.js';
 import { runEdge, startServerProcess, startWorkerProcess, type ServerProc, type WorkerProc } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
@@ -44,7 +45,7 @@ describe('recovery, timeouts, retries, drain and retention', function () {
       '--retain-failed', '3600',
       '--purge-every', '1',
     ]);
-    api = connectApi(server.url);
+    api = connectApi(server.url, TEST_ADMIN_TOKEN);
   });
   afterEach(async () => {
     await Promise.all(workers.splice(0).map((w) => w.stop('SIGTERM', 10_000)));
@@ -162,7 +163,7 @@ describe('recovery, timeouts, retries, drain and retention', function () {
     await new Promise((r) => setTimeout(r, 1500));
     server = await startServerProcess(db.url, ['--heartbeat-interval', '1', '--worker-timeout', '3', '--retain-succeeded', '3600'], port);
     api.close();
-    api = connectApi(server.url);
+    api = connectApi(server.url, TEST_ADMIN_TOKEN);
     const done = await ended(j.id);
     assert.equal(done.state, JobState.SUCCEEDED);
     assert.equal(done.attempt, 1);

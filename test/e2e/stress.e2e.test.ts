@@ -4,6 +4,7 @@ import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { JobSpecSchema } from '../../gen/edge/v1/job_pb.js';
 import { WorkerState } from '../../gen/edge/v1/worker_pb.js';
 import { connectApi, type Api } from '../../worker-cli/src/lib/api.js';
+import { TEST_ADMIN_TOKEN } from '../helpers/credentials.js';
 import { createMariaDbDatabase, createSqliteDatabase, type TestDatabase } from '../helpers/databases.js';
 import { attemptsWithSlots, inspectDatabase, peakSlotsByWorker } from '../helpers/inspect.js';
 import { startServerProcess, startWorkerProcess, type ServerProc, type WorkerProc } from '../helpers/processes.js';
@@ -37,7 +38,7 @@ async function stress(db: TestDatabase, replicas: number): Promise<void> {
   const inspect = inspectDatabase(db.url);
   try {
     for (let r = 0; r < replicas; r++) servers.push(await startServerProcess(db.url));
-    for (const s of servers) apis.push(connectApi(s.url));
+    for (const s of servers) apis.push(connectApi(s.url, TEST_ADMIN_TOKEN));
     WORKERS.forEach((w, i) => workers.push(startWorkerProcess(servers[i % replicas]!.url, w)));
     await waitFor('all workers to connect', async () => {
       const list = (await apis[0]!.workers.listWorkers({})).workers;
@@ -128,8 +129,8 @@ describe('dispatch across replicas', function () {
     const db = await createMariaDbDatabase();
     const a = await startServerProcess(db.url);
     const b = await startServerProcess(db.url);
-    const apiA = connectApi(a.url);
-    const apiB = connectApi(b.url);
+    const apiA = connectApi(a.url, TEST_ADMIN_TOKEN);
+    const apiB = connectApi(b.url, TEST_ADMIN_TOKEN);
     const ac = new AbortController();
     try {
       await apiB.workers.registerWorker({ name: 'probe', queues: ['q-probe'], concurrency: 1, version: '0.1.0' });
