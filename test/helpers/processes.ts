@@ -68,7 +68,7 @@ export async function startServerProcess(databaseUrl: string, extraArgs: string[
     throw new Error(`server exited (${code}) before listening: ${proc.output()}`);
   });
   const url = await Promise.race([
-    waitFor('the server to listen', () => /listening on (http:\/\/\S+)/.exec(proc.output())?.[1], 30_000),
+    waitFor('the server to listen', () => /listening on (https?:\/\/\S+)/.exec(proc.output())?.[1], 30_000),
     exitedEarly,
   ]);
   exitedEarly.catch(() => undefined);
