@@ -35,7 +35,14 @@ export async function bootstrapCredentials(store: Store, opts: BootstrapOptions,
       }
       const hash = await hashToken(store, given);
       // Once stored, a given token keeps its record: revoking it holds even across restarts.
-      if (!(await store.findToken(hash))) await store.createToken({ kind, name: `${label} (environment)`, team: '', hash }, now);
+      if (!(await store.findToken(hash))) {
+        try {
+          await store.createToken({ kind, name: `${label} (environment)`, team: '', hash }, now);
+        } catch (err) {
+          // Replicas starting together with the same environment: one of them stored it first.
+          if (!(await store.findToken(hash))) throw err;
+        }
+      }
       return undefined;
     }
     if ((await store.countTokens(kind)) > 0) return undefined;
