@@ -13,6 +13,7 @@ import type { Store } from './store/store.js';
 import { metricsInterceptor } from './telemetry/metrics-interceptor.js';
 import { ServerMetrics } from './telemetry/server-metrics.js';
 import { pagesHandler } from './http/pages.js';
+import { malformedIsInvalid } from './http/malformed-requests.js';
 import { authInterceptor } from './auth/auth-interceptor.js';
 import { bootstrapCredentials, type BootstrapOptions } from './auth/bootstrap.js';
 
@@ -91,7 +92,7 @@ export async function buildApp(store: Store, config: Omit<ServerConfig, 'host' |
     purgeEveryMs: (config.purgeEverySeconds ?? 60) * 1000,
   });
   housekeeping.start();
-  const handler = connectNodeAdapter({
+  const connectHandler = connectNodeAdapter({
     routes: routes(ctx),
     // Authentication runs inside the error mapping: a database outage while checking a token is Unavailable.
     interceptors: [metricsInterceptor(metrics), errorInterceptor(config.log), authInterceptor(store)],
@@ -100,6 +101,8 @@ export async function buildApp(store: Store, config: Omit<ServerConfig, 'host' |
     shutdownSignal: shutdown.signal,
     readMaxBytes: MAX_CHUNK_BYTES + 64 * 1024,
   });
+  // Bodies that are not protobuf are InvalidArgument, not Internal.
+  const handler = malformedIsInvalid(connectHandler);
   return {
     ctx,
     handler,

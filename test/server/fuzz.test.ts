@@ -92,7 +92,9 @@ function fieldArb(f: DescField, known: string[], depth: number): fc.Arbitrary<un
       const item = f.listKind === 'scalar' ? scalarArb(f.scalar, known) : f.listKind === 'enum' ? enumArb() : depth > 2 ? undefined : messageArb(f.message, known, depth + 1).map((init) => create(f.message, init as never));
       if (!item) return undefined;
       // Long lists of scalars test the count limits; long lists of messages would only be slow.
-      return f.listKind === 'message' ? fc.array(item, { maxLength: 4 }) : fc.oneof(fc.array(item, { maxLength: 4 }), fc.array(item, { minLength: 1200, maxLength: 1200 }));
+      // Long lists (of short items: the client's own HTTP/2 buffers are bounded too) test the count limits.
+      const short = f.listKind === 'scalar' && f.scalar === ScalarType.STRING ? fc.string({ maxLength: 8 }) : item;
+      return f.listKind === 'message' ? fc.array(item, { maxLength: 4 }) : fc.oneof(fc.array(item, { maxLength: 4 }), fc.array(short, { minLength: 1200, maxLength: 1200 }));
     }
     case 'map':
       return f.mapKind === 'scalar' ? fc.dictionary(fc.string({ maxLength: 20 }), scalarArb(f.scalar, known) as fc.Arbitrary<string>, { maxKeys: 4 }) : undefined;
@@ -101,12 +103,15 @@ function fieldArb(f: DescField, known: string[], depth: number): fc.Arbitrary<un
   }
 }
 
+let lastMessage = '';
 async function outcome(p: () => Promise<unknown>): Promise<Code | 'ok'> {
   try {
     await p();
     return 'ok';
   } catch (err) {
-    return ConnectError.from(err).code;
+    const e = ConnectError.from(err);
+    lastMessage = e.rawMessage + (e.cause ? ` (cause: ${String((e.cause as Error).message ?? e.cause)})` : '');
+    return e.code;
   }
 }
 
@@ -134,7 +139,8 @@ describe('fuzz: thousands of random and malformed requests to every RPC (fast-ch
   before(async () => {
     db = await createSqliteDatabase();
     server = await startServer({ host: '127.0.0.1', port: 0, databaseUrl: db.url, heartbeatIntervalSeconds: 10, log: () => {}, credentials: TEST_CREDENTIALS });
-    sessions = new Http2SessionManager(server.url);
+    // Room for the largest hostile messages on our side, so the server is what refuses them.
+    sessions = new Http2SessionManager(server.url, undefined, { maxSessionMemory: 200 });
     // Before the fuzzing: finished jobs with logs, and queued jobs no worker serves.
     const jobs = createClient(JobService, grpc(TEST_ADMIN_TOKEN));
     const reg = await createClient(WorkerService, grpc(TEST_REGISTRATION_SECRET)).registerWorker({ name: 'fuzz-w', queues: ['fuzz-run'], concurrency: 4, version: VERSION });
@@ -179,7 +185,7 @@ describe('fuzz: thousands of random and malformed requests to every RPC (fast-ch
         fc.constantFrom<string | undefined>(undefined, TEST_ADMIN_TOKEN, TEST_ADMIN_TOKEN, workerToken, TEST_REGISTRATION_SECRET, 'edge_admin_forged', 'x'.repeat(300)),
         fc.integer({ min: 0, max: 2 ** 31 }),
         async ({ service, method }, protocol, token, seed) => {
-          const init = fc.sample(messageArb(method.input, seedIds), { seed, numRuns: 1 })[0]!;
+          const init = fc.sample(messageArb(method.input, seedIds.slice(0, 3)), { seed, numRuns: 1 })[0]!;
           let message;
           try {
             message = create(method.input, init as never);
@@ -204,7 +210,7 @@ describe('fuzz: thousands of random and malformed requests to every RPC (fast-ch
           const key = `${code === 'ok' ? 'OK' : Code[code]}`;
           tally.set(key, (tally.get(key) ?? 0) + 1);
           const streaming = method.methodKind === 'server_streaming';
-          assert.ok(code === 'ok' || PROPER.has(code) || (streaming && code === Code.DeadlineExceeded), `${service.typeName}/${method.name} over ${protocol}: ${Code[code as Code]}`);
+          assert.ok(code === 'ok' || PROPER.has(code) || (streaming && code === Code.DeadlineExceeded), `${service.typeName}/${method.name} over ${protocol}: ${Code[code as Code]}: ${lastMessage}`);
         },
       ),
       { seed: SEED, numRuns: 2500 },
@@ -232,26 +238,31 @@ describe('fuzz: thousands of random and malformed requests to every RPC (fast-ch
           calls++;
           const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
           if (kind === 'grpc') {
-            const { status, grpcStatus } = await new Promise<{ status: number; grpcStatus: string }>((resolve, reject) => {
+            const { status, grpcStatus, grpcMessage } = await new Promise<{ status: number; grpcStatus: string; grpcMessage: string }>((resolve, reject) => {
               const framed = Buffer.concat([Buffer.from([Math.random() < 0.9 ? 0 : 1, 0, 0, 0, 0]), Buffer.from(body)]);
               framed.writeUInt32BE(body.length + (body.length % 7 === 3 ? 5 : 0), 1); // sometimes a lying length
               const s = h2.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', ...headers });
               let status = 0;
               let grpcStatus = '';
+              let grpcMessage = '';
               s.on('response', (h) => {
                 status = Number(h[':status']);
                 if (h['grpc-status']) grpcStatus = String(h['grpc-status']);
+                grpcMessage = String(h['grpc-message'] ?? '');
               });
-              s.on('trailers', (t) => (grpcStatus = String(t['grpc-status'] ?? grpcStatus)));
+              s.on('trailers', (t) => {
+                grpcStatus = String(t['grpc-status'] ?? grpcStatus);
+                grpcMessage = String(t['grpc-message'] ?? grpcMessage);
+              });
               s.on('data', () => undefined);
-              s.on('end', () => resolve({ status, grpcStatus }));
+              s.on('end', () => resolve({ status, grpcStatus, grpcMessage }));
               s.on('error', reject);
               s.setTimeout(10_000, () => s.close(http2.constants.NGHTTP2_CANCEL));
               s.end(framed);
             });
             statuses.set(`grpc ${grpcStatus}`, (statuses.get(`grpc ${grpcStatus}`) ?? 0) + 1);
             assert.equal(status, 200);
-            assert.ok(grpcStatus === '0' || PROPER.has(Number(grpcStatus) as Code), `${path}: grpc-status ${grpcStatus}`);
+            assert.ok(grpcStatus === '0' || PROPER.has(Number(grpcStatus) as Code), `${path}: grpc-status ${grpcStatus} ${decodeURIComponent(grpcMessage)}`);
             return;
           }
           const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
