@@ -15,6 +15,7 @@ import { ServerMetrics } from './telemetry/server-metrics.js';
 import { pagesHandler } from './http/pages.js';
 import { malformedIsInvalid } from './http/malformed-requests.js';
 import { authInterceptor } from './auth/auth-interceptor.js';
+import { deadlineInterceptor } from './services/deadline-interceptor.js';
 import { bootstrapCredentials, type BootstrapOptions } from './auth/bootstrap.js';
 
 export interface ServerConfig {
@@ -95,7 +96,7 @@ export async function buildApp(store: Store, config: Omit<ServerConfig, 'host' |
   const connectHandler = connectNodeAdapter({
     routes: routes(ctx),
     // Authentication runs inside the error mapping: a database outage while checking a token is Unavailable.
-    interceptors: [metricsInterceptor(metrics), errorInterceptor(config.log), authInterceptor(store)],
+    interceptors: [metricsInterceptor(metrics), errorInterceptor(config.log), deadlineInterceptor(), authInterceptor(store)],
     // Plain HTTP pages on the same port: /metrics for Prometheus.
     fallback: pagesHandler(metrics, config.log),
     shutdownSignal: shutdown.signal,

@@ -124,6 +124,9 @@ Edge Executor is up. In another terminal, in this folder, start a worker and run
   npx edge job logs${api} <the id it printed>
   npx edge job list${api}
 
+The worker and the job commands on this machine find the credentials in the data dir by themselves;
+elsewhere give them EDGE_REGISTRATION_SECRET (workers) and EDGE_TOKEN (the rest).
+
 Stop the worker with \`npx edge stop\`, this server with Ctrl-C.
 `;
 }
