@@ -172,7 +172,10 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
     async removeWorker(req, hctx) {
       const name = checkWorkerName('name', req.name);
       await visibleWorker(name, hctx);
-      return { worker: workerToWire(await store.removeWorker(name)) };
+      const removed = await store.removeWorker(name);
+      // A forgotten worker's token dies with it: coming back takes the registration secret again.
+      await store.revokeWorkerTokens(name, now());
+      return { worker: workerToWire(removed) };
     },
   };
 

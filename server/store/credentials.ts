@@ -92,6 +92,11 @@ export async function listTokens(knex: Knex, opts: { limit: number; beforeId?: s
   return ((await q) as Row[]).map(rowToToken);
 }
 
+/** Revokes every valid token of a worker (it was removed); returns how many. */
+export async function revokeWorkerTokens(knex: Knex, workerName: string, now: number): Promise<number> {
+  return knex('auth_tokens').where({ kind: 'worker', worker_name: workerName }).whereNull('revoked_at').update({ revoked_at: now });
+}
+
 export async function revokeToken(knex: Knex, id: string, now: number, team?: string): Promise<TokenRecord> {
   return knex.transaction(async (trx) => {
     const q = trx('auth_tokens').where({ id });

@@ -548,6 +548,10 @@ export class KnexStore implements Store {
     return credentials.listTokens(this.knex, opts);
   }
 
+  revokeWorkerTokens(workerName: string, now: number): Promise<number> {
+    return credentials.revokeWorkerTokens(this.knex, workerName, now);
+  }
+
   revokeToken(id: string, now: number, team?: string): Promise<TokenRecord> {
     return credentials.revokeToken(this.knex, id, now, team);
   }

@@ -152,6 +152,8 @@ export interface Store {
   /** How many valid tokens of a kind exist. */
   countTokens(kind: TokenKindName): Promise<number>;
   listTokens(opts: { limit: number; beforeId?: string; team?: string; includeRevoked: boolean }): Promise<TokenRecord[]>;
+  /** Revokes the tokens of a worker that was removed. */
+  revokeWorkerTokens(workerName: string, now: number): Promise<number>;
   /** Revokes a token (of the team, when one is given); revoking twice is no error. */
   revokeToken(id: string, now: number, team?: string): Promise<TokenRecord>;
 }

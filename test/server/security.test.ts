@@ -193,6 +193,13 @@ describe('security: credentials and scopes', function () {
     assert.equal(again.workerToken, '');
   });
 
+  it('revokes the token of a removed worker', async () => {
+    const w = await registerWorker('sec-gone', 'sec-gone');
+    await w.workers.heartbeat({ workerName: 'sec-gone', state: 5 /* OFFLINE */ });
+    await admin().workers.removeWorker({ name: 'sec-gone' });
+    assert.equal((await codeOf(w.workers.heartbeat({ workerName: 'sec-gone', state: 2 }))).code, Code.Unauthenticated);
+  });
+
   it('keeps teams apart: a team token sees and touches only its team, whatever the request says', async () => {
     const { tokens } = admin();
     const teamA = (await tokens.createToken({ kind: TokenKind.ADMIN, name: 'a ops', team: 'team-a' })).secret;
