@@ -15,6 +15,10 @@ import { ServerMetrics } from './telemetry/server-metrics.js';
 import { pagesHandler } from './http/pages.js';
 import { pageAuth } from './web/page-auth.js';
 import { webUi } from './web/web-ui.js';
+import { malformedIsInvalid } from './http/malformed-requests.js';
+import { authInterceptor } from './auth/auth-interceptor.js';
+import { deadlineInterceptor } from './services/deadline-interceptor.js';
+import { bootstrapCredentials, type BootstrapOptions } from './auth/bootstrap.js';
 
 export interface ServerConfig {
   host: string;
@@ -38,15 +42,21 @@ export interface ServerConfig {
   retainFailedSeconds?: number;
   /** Seconds between retention sweeps; default 60. */
   purgeEverySeconds?: number;
-  /** The admin token that opens the web pages; without one they show the sign-in form only. */
-  adminToken?: string;
   log: (msg: string, err?: unknown) => void;
+  /** Bootstrap credentials (EDGE_ADMIN_TOKEN, EDGE_REGISTRATION_SECRET) and where to make them when absent. */
+  credentials?: BootstrapOptions;
+  /** Serve TLS (HTTP/2 by ALPN, and HTTP/1.1) with this certificate and key (PEM). */
+  tls?: { cert: Buffer; key: Buffer };
+  /** Largest log of one attempt, bytes. */
+  maxLogBytes?: number;
 }
 
 export interface RunningServer {
   readonly url: string;
   readonly port: number;
   readonly store: Store;
+  /** Credential files made at this start (paths only: the server never prints their values). */
+  readonly credentialFiles: { adminToken?: string; registrationSecret?: string };
   /** Ends streams, stops listening, closes the database. */
   close(): Promise<void>;
 }
@@ -65,6 +75,8 @@ export async function buildApp(store: Store, config: Omit<ServerConfig, 'host' |
     jobEvents: new Notifier(),
     now: Date.now,
     heartbeatIntervalSeconds: config.heartbeatIntervalSeconds,
+    workerTimeoutMs: (config.workerTimeoutSeconds ?? 5 * config.heartbeatIntervalSeconds) * 1000,
+    maxLogBytes: config.maxLogBytes,
     log: config.log,
     metrics,
   };
@@ -83,14 +95,17 @@ export async function buildApp(store: Store, config: Omit<ServerConfig, 'host' |
     purgeEveryMs: (config.purgeEverySeconds ?? 60) * 1000,
   });
   housekeeping.start();
-  const handler = connectNodeAdapter({
+  const connectHandler = connectNodeAdapter({
     routes: routes(ctx),
-    interceptors: [metricsInterceptor(metrics), errorInterceptor(config.log)],
+    // Authentication runs inside the error mapping: a database outage while checking a token is Unavailable.
+    interceptors: [metricsInterceptor(metrics), errorInterceptor(config.log), deadlineInterceptor(), authInterceptor(store)],
     // Plain HTTP on the same port: the web pages and /metrics for Prometheus.
-    fallback: pagesHandler(metrics, config.log, webUi({ ctx, auth: pageAuth(config.adminToken), log: config.log, shutdownSignal: shutdown.signal })),
+    fallback: pagesHandler(metrics, config.log, webUi({ ctx, auth: pageAuth(store), log: config.log, shutdownSignal: shutdown.signal })),
     shutdownSignal: shutdown.signal,
     readMaxBytes: MAX_CHUNK_BYTES + 64 * 1024,
   });
+  // Bodies that are not protobuf are InvalidArgument, not Internal.
+  const handler = malformedIsInvalid(connectHandler);
   return {
     ctx,
     handler,
@@ -111,13 +126,21 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     await store.close();
     throw err;
   }
+  let written;
+  try {
+    ({ written } = await bootstrapCredentials(store, config.credentials ?? {}, Date.now()));
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
   const app = await buildApp(store, config);
-  const listener = await listenOnePort(app.handler, config.host, config.port);
+  const listener = await listenOnePort(app.handler, config.host, config.port, config.tls);
   const shownHost = config.host.includes(':') ? `[${config.host}]` : config.host;
   return {
-    url: `http://${shownHost}:${listener.port}`,
+    url: `${config.tls ? 'https' : 'http'}://${shownHost}:${listener.port}`,
     port: listener.port,
     store,
+    credentialFiles: written,
     async close() {
       await app.shutdown();
       await listener.close();

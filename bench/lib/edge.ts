@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { connectApi, type Api } from '../../worker-cli/src/lib/api.js';
+import { TEST_ADMIN_TOKEN } from '../../test/helpers/credentials.js';
 import { startServerProcess, startWorkerProcess, type ServerProc, type WorkerProc } from '../../test/helpers/processes.js';
 import { forkChild, type Child } from './children.js';
 import { createEdgeDatabase, openReader, type StoreName } from './stores.js';
@@ -39,7 +40,7 @@ export async function startEdge(store: StoreName, opts: { replicas?: number; hea
   const extra = ['--heartbeat-interval', String(opts.heartbeatSeconds ?? 10)];
   // Replicas start one after the other: the first runs the migrations.
   for (let i = 0; i < (opts.replicas ?? 1); i++) servers.push(await startServerProcess(db.url, extra));
-  const apis = servers.map((s) => connectApi(s.url));
+  const apis = servers.map((s) => connectApi(s.url, TEST_ADMIN_TOKEN));
   const reader = openReader(db.url);
   const workers: WorkerProc[] = [];
   const sims: Child[] = [];

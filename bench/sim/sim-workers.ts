@@ -60,13 +60,23 @@ function clientFor(i: number): Client<typeof WorkerService> {
   return clients[c]!;
 }
 
+/** Each simulated worker's own token, obtained at registration with the registration secret. */
+const tokens: string[] = [];
+const as = (i: number) => ({ authorization: `Bearer ${tokens[i]}` });
+const workerIndex = (name: string) => Number(name.slice(name.lastIndexOf('-') + 1));
+
 async function register(i: number): Promise<number> {
   const client = clientFor(i);
   const name = `${cfg.namePrefix}-${i}`;
   // Like the real worker: retry with jittered backoff while the server is swamped (10,000 at once).
   for (let delay = 200; ; delay = Math.min(5000, delay * 2)) {
     try {
-      const res = await client.registerWorker({ name, queues: cfg.queues, concurrency: cfg.concurrency, version: VERSION }, { timeoutMs: 60_000 });
+      // Like a real worker: the registration secret once, then the worker's own token.
+      const res = await client.registerWorker(
+        { name, queues: cfg.queues, concurrency: cfg.concurrency, version: VERSION },
+        { timeoutMs: 60_000, headers: { authorization: `Bearer ${process.env.EDGE_REGISTRATION_SECRET ?? ''}` } },
+      );
+      tokens[i] = res.workerToken;
       return res.heartbeatIntervalSeconds;
     } catch (err) {
       registerRetries++;
@@ -84,7 +94,7 @@ async function runWorker(i: number, heartbeatSeconds: number, opened: () => void
   let first = true;
   while (!stop.signal.aborted) {
     try {
-      const stream = client.fetchJobs({ workerName }, { signal: stop.signal });
+      const stream = client.fetchJobs({ workerName }, { signal: stop.signal, headers: as(i) });
       const it = stream[Symbol.asyncIterator]();
       const head = it.next(); // sends the request
       // The server sends nothing until there is a job: count the stream open once the call is made.
@@ -109,9 +119,10 @@ async function runWorker(i: number, heartbeatSeconds: number, opened: () => void
 async function complete(client: Client<typeof WorkerService>, workerName: string, jobId: string, attempt: number, receipt: Receipt, held: Set<string>) {
   held.add(jobId);
   try {
-    await client.updateJobState({ jobId, attempt, workerName, state: JobState.RUNNING });
+    const headers = as(workerIndex(workerName));
+    await client.updateJobState({ jobId, attempt, workerName, state: JobState.RUNNING }, { headers });
     receipt.running = mono();
-    await client.updateJobState({ jobId, attempt, workerName, state: JobState.SUCCEEDED, exitCode: 0 });
+    await client.updateJobState({ jobId, attempt, workerName, state: JobState.SUCCEEDED, exitCode: 0 }, { headers });
     receipt.done = mono();
     completed++;
   } catch (err) {
@@ -131,7 +142,7 @@ async function heartbeatLoop(client: Client<typeof WorkerService>, workerName: s
     try {
       await client.heartbeat(
         { workerName, state: held.size ? WorkerState.RUNNING : WorkerState.IDLE, jobs: [...held].map((jobId) => ({ jobId, attempt: 1 })) },
-        { timeoutMs: 30_000, signal: stop.signal },
+        { timeoutMs: 30_000, signal: stop.signal, headers: as(workerIndex(workerName)) },
       );
       heartbeatRtts.push(mono() - t0);
     } catch {

@@ -2,6 +2,11 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
 
+/** Streams one HTTP/2 connection may hold at once: enough for a worker's jobs, not a flood. */
+export const MAX_STREAMS_PER_CONNECTION = 256;
+/** A connection that sends nothing (not even pings) this long is closed. */
+export const IDLE_CONNECTION_MS = 5 * 60_000;
+
 type Handler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => void;
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
@@ -15,16 +20,51 @@ export interface OnePortServer {
  * Serves h2c (gRPC) and HTTP/1.1 (Connect, gRPC-Web, pages) on one TCP port: the first bytes of a
  * connection tell an HTTP/2 prior-knowledge preface from an HTTP/1 request line.
  */
-export async function listenOnePort(handler: Handler, host: string, port: number): Promise<OnePortServer> {
-  const h2 = http2.createServer({ settings: { maxConcurrentStreams: 1000 } }, handler);
+export async function listenOnePort(handler: Handler, host: string, port: number, tls?: { cert: Buffer; key: Buffer }): Promise<OnePortServer> {
+  const settings = { maxConcurrentStreams: MAX_STREAMS_PER_CONNECTION };
+  // With TLS, ALPN picks HTTP/2 or HTTP/1.1 (Connect, gRPC-Web, pages) on one port.
+  const h2 = tls
+    ? http2.createSecureServer({ cert: tls.cert, key: tls.key, allowHTTP1: true, settings, handshakeTimeout: 10_000, maxSessionMemory: 32 }, handler)
+    : http2.createServer({ settings, maxSessionMemory: 32 }, handler);
+  h2.setTimeout(IDLE_CONNECTION_MS);
   const h1 = http.createServer(handler as http.RequestListener);
   h1.keepAliveTimeout = 65_000;
+  // A client that trickles its headers or body cannot hold a connection for ever.
+  h1.headersTimeout = 30_000;
+  h1.requestTimeout = 120_000;
   const sockets = new Set<net.Socket>();
   const sessions = new Set<http2.ServerHttp2Session>();
   h2.on('session', (s) => {
     sessions.add(s);
     s.once('close', () => sessions.delete(s));
   });
+  if (tls) {
+    const secure = h2 as http2.Http2SecureServer;
+    secure.on('connection', (socket: net.Socket) => {
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
+    });
+    secure.on('tlsClientError', () => undefined);
+    await new Promise<void>((resolve, reject) => {
+      secure.once('error', reject);
+      secure.listen(port, host, () => {
+        secure.off('error', reject);
+        resolve();
+      });
+    });
+    return {
+      port: (secure.address() as net.AddressInfo).port,
+      async close(graceMs = 3000) {
+        const closed = new Promise<void>((resolve) => secure.close(() => resolve()));
+        for (const s of sessions) s.close();
+        const grace = setTimeout(() => {
+          for (const s of sockets) s.destroy();
+        }, graceMs);
+        await closed;
+        clearTimeout(grace);
+      },
+    };
+  }
 
   const tcp = net.createServer((socket) => {
     sockets.add(socket);

@@ -14,6 +14,10 @@ export interface ServiceContext {
   jobEvents: Notifier;
   now: () => number;
   heartbeatIntervalSeconds: number;
+  /** A worker silent this long is lost; until then its name is held against a second registration. */
+  workerTimeoutMs?: number;
+  /** Largest log of one attempt (default DEFAULT_MAX_LOG_BYTES). */
+  maxLogBytes?: number;
   log: (msg: string, err?: unknown) => void;
   /** Counters the handlers feed; absent in tests that do not look at them. */
   metrics?: ServerMetrics;

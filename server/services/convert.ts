@@ -30,6 +30,7 @@ export const workerStateFromWire = (s: WorkerState): WorkerStateName | undefined
 export function jobToWire(j: JobRecord): Job {
   return create(JobSchema, {
     id: j.id,
+    team: j.team ?? '',
     spec: create(JobSpecSchema, {
       queue: j.queue,
       argv: j.argv,
@@ -57,6 +58,7 @@ export function jobToWire(j: JobRecord): Job {
 export function workerToWire(w: WorkerRecord): Worker {
   return create(WorkerSchema, {
     name: w.name,
+    team: w.team,
     state: workerStateToWire(w.state),
     queues: w.queues,
     concurrency: w.concurrency,

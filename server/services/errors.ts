@@ -6,6 +6,7 @@ const CODES: Record<StoreError['kind'], Code> = {
   conflict: Code.FailedPrecondition,
   stale: Code.FailedPrecondition,
   'out-of-range': Code.OutOfRange,
+  exists: Code.AlreadyExists,
 };
 
 export const invalid = (message: string) => new ConnectError(message, Code.InvalidArgument);

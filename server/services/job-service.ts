@@ -1,4 +1,5 @@
-import type { ServiceImpl } from '@connectrpc/connect';
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
+import { principalOf, seesTeam, teamOf } from '../auth/context.js';
 import { JobService } from '../../gen/edge/v1/job_service_pb.js';
 import { EventReader } from '../dispatch/event-reader.js';
 import type { JobStateName } from '../store/records.js';
@@ -15,9 +16,16 @@ const WATCH_RECHECK_MS = 1000;
 
 export function jobService(ctx: ServiceContext): ServiceImpl<typeof JobService> {
   const { store, dispatcher, now } = ctx;
+  /** A job the caller may see: another team's job is NotFound, as if it did not exist. */
+  async function visibleJob(id: string, hctx: HandlerContext) {
+    const job = await store.getJob(id);
+    if (!job || !seesTeam(principalOf(hctx), job.team ?? '')) throw notFound(`job ${id}`);
+    return job;
+  }
   return {
-    async submitJob(req) {
-      const spec = checkJobSpec(req.spec);
+    async submitJob(req, hctx) {
+      // The team comes from the credential, never from the request.
+      const spec = { ...checkJobSpec(req.spec), team: teamOf(principalOf(hctx)) };
       // Fast path: an idle connected worker takes the job in the transaction that stores it.
       const candidates = dispatcher.candidates(spec.queue);
       const { job, assignment } = candidates.length
@@ -29,10 +37,11 @@ export function jobService(ctx: ServiceContext): ServiceImpl<typeof JobService> 
       return { job: jobToWire(job) };
     },
 
-    async submitJobs(req) {
+    async submitJobs(req, hctx) {
       if (req.specs.length === 0) throw invalid('specs is empty: give at least one job');
       if (req.specs.length > MAX_BATCH) throw invalid(`specs has ${req.specs.length} jobs; the limit is ${MAX_BATCH}`);
-      const specs = req.specs.map((s, i) => checkJobSpec(s, `specs[${i}]`));
+      const team = teamOf(principalOf(hctx));
+      const specs = req.specs.map((s, i) => ({ ...checkJobSpec(s, `specs[${i}]`), team }));
       const jobs = await store.submitJobs(specs, now());
       const perQueue = new Map<string, number>();
       for (const j of jobs) perQueue.set(j.queue, (perQueue.get(j.queue) ?? 0) + 1);
@@ -41,15 +50,14 @@ export function jobService(ctx: ServiceContext): ServiceImpl<typeof JobService> 
       return { jobs: jobs.map(jobToWire) };
     },
 
-    async getJob(req) {
+    async getJob(req, hctx) {
       const id = checkId('id', req.id);
-      const job = await store.getJob(id);
-      if (!job) throw notFound(`job ${id}`);
+      const job = await visibleJob(id, hctx);
       const [explained] = await explainWaiting(store, [job]);
       return { job: jobToWire(explained!) };
     },
 
-    async listJobs(req) {
+    async listJobs(req, hctx) {
       const limit = checkPageSize(req.pageSize);
       const states = req.states.map((s, i) => {
         const name = jobStateFromWire(s);
@@ -60,6 +68,7 @@ export function jobService(ctx: ServiceContext): ServiceImpl<typeof JobService> 
         queue: req.queue ? checkQueue('queue', req.queue) : undefined,
         states: states.length ? states : undefined,
         workerName: req.workerName ? checkWorkerName('worker_name', req.workerName) : undefined,
+        team: principalOf(hctx).team,
       };
       const beforeId = decodePageToken(req.pageToken, filters);
       const jobs = await store.listJobs({ ...filters, beforeId, limit: limit + 1 });
@@ -70,8 +79,9 @@ export function jobService(ctx: ServiceContext): ServiceImpl<typeof JobService> 
       };
     },
 
-    async cancelJob(req) {
+    async cancelJob(req, hctx) {
       const id = checkId('id', req.id);
+      await visibleJob(id, hctx);
       const outcome = await store.cancelJob(id, now());
       const job = outcome.job;
       if (outcome.kind === 'requested' && job.workerName) {
@@ -82,11 +92,11 @@ export function jobService(ctx: ServiceContext): ServiceImpl<typeof JobService> 
       return { job: jobToWire(job) };
     },
 
-    async listJobAttempts(req) {
+    async listJobAttempts(req, hctx) {
       const id = checkId('job_id', req.jobId);
       const limit = checkPageSize(req.pageSize);
       const after = Number(decodePageToken(req.pageToken, { id }) ?? 0);
-      if (!(await store.getJob(id))) throw notFound(`job ${id}`);
+      await visibleJob(id, hctx);
       const all = (await store.listAttempts(id)).filter((a) => a.attempt > after);
       const page = all.slice(0, limit);
       return {
@@ -104,11 +114,22 @@ export function jobService(ctx: ServiceContext): ServiceImpl<typeof JobService> 
       const start = req.cursor === '' ? await store.lastEventSeq() : parseCursor(req.cursor);
       const reader = new EventReader(store, start, filter);
       const signal = handlerCtx.signal;
+      // A team's token sees the changes of its team's jobs only.
+      const principal = principalOf(handlerCtx);
+      const teams = new Map<string, string>();
+      const visible = async (jobId: string) => {
+        if (principal.team === undefined) return true;
+        if (!teams.has(jobId)) teams.set(jobId, (await store.getJob(jobId))?.team ?? '');
+        if (teams.size > 10_000) teams.clear();
+        return teams.get(jobId) === principal.team;
+      };
       // The first message tells a client that asked for "now" which cursor that was.
       yield { events: [], cursor: String(start) };
       let reported = start;
       while (!signal.aborted) {
-        const events = await reader.next();
+        const all = await reader.next();
+        const events = [];
+        for (const e of all) if (await visible(e.jobId)) events.push(e);
         if (events.length || reader.cursor - reported >= 1000) {
           reported = reader.cursor;
           yield { events: events.map(jobEventToWire), cursor: String(reader.cursor) };
@@ -118,7 +139,10 @@ export function jobService(ctx: ServiceContext): ServiceImpl<typeof JobService> 
       }
     },
 
-    async listQueueStats(req) {
+    async listQueueStats(req, hctx) {
+      if (principalOf(hctx).team !== undefined) {
+        throw new ConnectError('queue statistics span every team; ask with an admin token of no team', Code.PermissionDenied);
+      }
       const limit = checkPageSize(req.pageSize);
       const after = decodePageToken(req.pageToken, {});
       const all = await store.queueStats();

@@ -1,12 +1,15 @@
-import type { ServiceImpl } from '@connectrpc/connect';
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
+import { principalOf, seesTeam } from '../auth/context.js';
 import { LogService } from '../../gen/edge/v1/log_service_pb.js';
 import type { ServiceContext } from './context.js';
-import { invalid } from './errors.js';
+import { invalid, notFound } from './errors.js';
 import { checkId, checkRange } from './validate.js';
 
 const MiB = 1024 * 1024;
 /** Largest chunk one UploadLogs message may carry. */
 export const MAX_CHUNK_BYTES = 4 * MiB;
+/** Largest log one attempt may have; past it uploads are refused (ResourceExhausted). */
+export const DEFAULT_MAX_LOG_BYTES = 1024 * MiB;
 /** How long a tail waits for news before looking again (catches writes made through other replicas). */
 const TAIL_RECHECK_MS = 500;
 
@@ -17,14 +20,38 @@ function checkOffset(offset: bigint): number {
 
 export function logService(ctx: ServiceContext): ServiceImpl<typeof LogService> {
   const { store } = ctx;
+  const maxLogBytes = ctx.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES;
+  /**
+   * The job, when the caller may read its log: a worker only its own jobs' (PermissionDenied
+   * otherwise), a team only its team's (NotFound otherwise).
+   */
+  async function readableJob(jobId: string, hctx: HandlerContext) {
+    const p = principalOf(hctx);
+    const job = await store.getJob(jobId);
+    if (!job || !seesTeam(p, job.team ?? '')) throw notFound(`job ${jobId}`);
+    if (p.kind === 'worker' && job.workerName !== p.workerName && !(await store.listAttempts(jobId)).some((a) => a.workerName === p.workerName)) {
+      throw new ConnectError(`job ${jobId} is not assigned to worker ${p.workerName}`, Code.PermissionDenied);
+    }
+    return job;
+  }
   return {
-    async uploadLogs(requests) {
+    async uploadLogs(requests, hctx) {
       const sizes = new Map<string, { jobId: string; attempt: number; size: bigint }>();
+      const allowed = new Set<string>();
       for await (const chunk of requests) {
         const jobId = checkId('job_id', chunk.jobId);
         const attempt = checkRange('attempt', chunk.attempt, 1, 1_000_000);
         const offset = checkOffset(chunk.offset);
-        if (chunk.data.length > MAX_CHUNK_BYTES) throw invalid(`data holds ${chunk.data.length} bytes; the limit is ${MAX_CHUNK_BYTES}`);
+        if (chunk.data.length > MAX_CHUNK_BYTES) {
+          throw new ConnectError(`data holds ${chunk.data.length} bytes; the limit is ${MAX_CHUNK_BYTES}`, Code.ResourceExhausted);
+        }
+        if (offset + chunk.data.length > maxLogBytes) {
+          throw new ConnectError(`the log of job ${jobId} attempt ${attempt} would pass ${maxLogBytes} bytes, the limit per attempt`, Code.ResourceExhausted);
+        }
+        if (!allowed.has(jobId)) {
+          await readableJob(jobId, hctx);
+          allowed.add(jobId);
+        }
         const size = await store.appendLog(jobId, attempt, offset, chunk.data);
         sizes.set(`${jobId}/${attempt}`, { jobId, attempt, size: BigInt(size) });
         ctx.jobEvents.notify(jobId);
@@ -32,8 +59,9 @@ export function logService(ctx: ServiceContext): ServiceImpl<typeof LogService> 
       return { sizes: [...sizes.values()] };
     },
 
-    async readLogs(req) {
+    async readLogs(req, hctx) {
       const jobId = checkId('job_id', req.jobId);
+      await readableJob(jobId, hctx);
       const attempt = checkRange('attempt', req.attempt, 0, 1_000_000);
       const offset = checkOffset(req.offset);
       const maxBytes = req.maxBytes === 0 ? MiB : checkRange('max_bytes', req.maxBytes, 1, 4 * MiB);
@@ -44,6 +72,7 @@ export function logService(ctx: ServiceContext): ServiceImpl<typeof LogService> 
 
     async *tailLogs(req, handlerCtx) {
       const jobId = checkId('job_id', req.jobId);
+      await readableJob(jobId, handlerCtx);
       const follow = req.attempt === 0;
       const attempt = checkRange('attempt', req.attempt, 0, 1_000_000);
       let offset = checkOffset(req.offset);

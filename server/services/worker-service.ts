@@ -1,4 +1,6 @@
-import { Code, ConnectError, type ServiceImpl } from '@connectrpc/connect';
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
+import { principalOf, requireSelf, seesTeam, teamOf } from '../auth/context.js';
+import { generateToken, hashToken } from '../auth/tokens.js';
 import { JobState } from '../../gen/edge/v1/job_pb.js';
 import { WorkerState } from '../../gen/edge/v1/worker_pb.js';
 import { MaintenanceChange, WorkerService } from '../../gen/edge/v1/worker_service_pb.js';
@@ -22,31 +24,59 @@ const notRegistered = (name: string) =>
 
 export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerService> {
   const { store, dispatcher, now } = ctx;
+  /** A worker the caller may see: another team's worker is NotFound; a worker token sees only itself. */
+  async function visibleWorker(name: string, hctx: HandlerContext, field = 'name') {
+    const p = principalOf(hctx);
+    requireSelf(p, name, field);
+    const worker = await store.getWorker(name);
+    if (!worker || !seesTeam(p, worker.team)) throw notFound(`worker ${name}`);
+    return worker;
+  }
   return {
-    async registerWorker(req) {
+    async registerWorker(req, hctx) {
       const name = checkWorkerName('name', req.name);
+      const principal = principalOf(hctx);
+      requireSelf(principal, name, 'name');
       const queues = req.queues.length ? req.queues.map((q, i) => checkQueue(`queues[${i}]`, q)) : [DEFAULT_QUEUE];
       if (queues.length > 256) throw invalid(`queues has ${queues.length} items; the limit is 256`);
       const concurrency = checkRange('concurrency', req.concurrency, 1, 1024);
       if (!req.version || req.version.length > 64) throw invalid('version is required (at most 64 characters)');
       const problem = versionProblem(req.version, VERSION);
       if (problem) throw new ConnectError(problem, Code.FailedPrecondition);
+      const fresh = principal.kind === 'registration';
+      const at = now();
       const worker = await store.registerWorker(
-        { name, queues: [...new Set(queues)], concurrency, version: req.version, systemInfo: systemInfoFromWire(req.systemInfo) },
-        now(),
+        {
+          name,
+          queues: [...new Set(queues)],
+          concurrency,
+          version: req.version,
+          systemInfo: systemInfoFromWire(req.systemInfo),
+          team: teamOf(principal),
+          // With a registration secret, a name a live worker holds is refused; its own token may register again.
+          refuseIfLiveSince: fresh ? at - (ctx.workerTimeoutMs ?? 5 * ctx.heartbeatIntervalSeconds * 1000) : undefined,
+        },
+        at,
       );
-      return { worker: workerToWire(worker), heartbeatIntervalSeconds: ctx.heartbeatIntervalSeconds, settings: workerSettings(worker) };
+      let workerToken = '';
+      if (fresh) {
+        workerToken = generateToken('worker');
+        await store.createToken({ kind: 'worker', name: `worker ${name}`, team: teamOf(principal), workerName: name, hash: await hashToken(store, workerToken) }, at);
+      }
+      return { worker: workerToWire(worker), heartbeatIntervalSeconds: ctx.heartbeatIntervalSeconds, settings: workerSettings(worker), workerToken };
     },
 
     async *fetchJobs(req, handlerCtx) {
       const name = checkWorkerName('worker_name', req.workerName);
+      requireSelf(principalOf(handlerCtx), name, 'worker_name');
       const worker = await store.getWorker(name);
       if (!worker) throw notRegistered(name);
       yield* dispatcher.connect(name, worker.queues, handlerCtx.signal);
     },
 
-    async heartbeat(req) {
+    async heartbeat(req, hctx) {
       const name = checkWorkerName('worker_name', req.workerName);
+      requireSelf(principalOf(hctx), name, 'worker_name');
       const reported = workerStateFromWire(req.state);
       if (!reported || !REPORTABLE_WORKER_STATES.includes(reported)) throw invalid(`state must be one of ${REPORTABLE_WORKER_STATES.join(', ')}`);
       if (req.jobs.length > 10_000) throw invalid(`jobs has ${req.jobs.length} items; the limit is 10000`);
@@ -60,9 +90,15 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
       return { worker: workerToWire(worker), settings: workerSettings(worker), revokedJobs: result.revoked };
     },
 
-    async updateJobState(req) {
+    async updateJobState(req, hctx) {
       const workerName = checkWorkerName('worker_name', req.workerName);
+      requireSelf(principalOf(hctx), workerName, 'worker_name');
       const jobId = checkId('job_id', req.jobId);
+      const held = await store.getJob(jobId);
+      // A job this worker once held and lost is the store's to refuse (stale attempt, FailedPrecondition).
+      if (held && held.workerName !== workerName && !(await store.listAttempts(jobId)).some((a) => a.workerName === workerName)) {
+        throw new ConnectError(`job ${jobId} is not assigned to worker ${workerName}`, Code.PermissionDenied);
+      }
       const attempt = checkRange('attempt', req.attempt, 1, 1_000_000);
       if (!REPORTABLE_JOB_STATES.has(req.state)) throw invalid('state must be QUEUED, RUNNING, SUCCEEDED, FAILED or CANCELED');
       if (req.signal.length > 32) throw invalid('signal is longer than 32 characters');
@@ -79,7 +115,7 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
       return { job: jobToWire(job) };
     },
 
-    async listWorkers(req) {
+    async listWorkers(req, hctx) {
       const limit = checkPageSize(req.pageSize);
       const after = decodePageToken(req.pageToken, {});
       const states = req.states.map((st, i) => {
@@ -87,7 +123,7 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
         if (!name) throw invalid(`states[${i}] must be a worker state, not ${WorkerState[st] ?? st}`);
         return name;
       });
-      const workers = await store.listWorkers(limit + 1, after, states);
+      const workers = await store.listWorkers(limit + 1, after, states, principalOf(hctx).team);
       const page = workers.slice(0, limit);
       return {
         workers: page.map(workerToWire),
@@ -95,15 +131,15 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
       };
     },
 
-    async getWorker(req) {
+    async getWorker(req, hctx) {
       const name = checkWorkerName('name', req.name);
-      const worker = await store.getWorker(name);
-      if (!worker) throw notFound(`worker ${name}`);
+      const worker = await visibleWorker(name, hctx);
       return { worker: workerToWire(worker) };
     },
 
-    async setWorkerMaintenance(req) {
+    async setWorkerMaintenance(req, hctx) {
       const name = checkWorkerName('name', req.name);
+      await visibleWorker(name, hctx);
       const change = MAINTENANCE_CHANGES[req.change];
       if (!change) throw invalid('change must be MAINTENANCE_CHANGE_ENTER, MAINTENANCE_CHANGE_EXIT or MAINTENANCE_CHANGE_COMMENT');
       const comment = req.comment.trim();
@@ -114,8 +150,9 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
       return { worker: await pushed(worker) };
     },
 
-    async updateWorker(req) {
+    async updateWorker(req, hctx) {
       const name = checkWorkerName('name', req.name);
+      await visibleWorker(name, hctx);
       const addQueues = req.addQueues.map((q, i) => checkQueue(`add_queues[${i}]`, q));
       const removeQueues = req.removeQueues.map((q, i) => checkQueue(`remove_queues[${i}]`, q));
       const concurrency = req.concurrency === undefined ? undefined : checkRange('concurrency', req.concurrency, 1, 1024);
@@ -126,14 +163,19 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
       return { worker: await pushed(worker) };
     },
 
-    async shutdownWorker(req) {
+    async shutdownWorker(req, hctx) {
       const name = checkWorkerName('name', req.name);
+      await visibleWorker(name, hctx);
       return { worker: await pushed(await store.requestWorkerShutdown(name, now())) };
     },
 
-    async removeWorker(req) {
+    async removeWorker(req, hctx) {
       const name = checkWorkerName('name', req.name);
-      return { worker: workerToWire(await store.removeWorker(name)) };
+      await visibleWorker(name, hctx);
+      const removed = await store.removeWorker(name);
+      // A forgotten worker's token dies with it: coming back takes the registration secret again.
+      await store.revokeWorkerTokens(name, now());
+      return { worker: workerToWire(removed) };
     },
   };
 

@@ -32,6 +32,8 @@ import {
 import { jobSpecToRow, rowToAttempt, rowToJob, rowToWorker } from './rows.js';
 import type { CancelOutcome, ClaimPolicy, HeartbeatReport, MaintenanceInput, RegisterInput, Store, StoreOptions, WorkerUpdateInput } from './store.js';
 import * as workerOps from './worker-operations.js';
+import * as credentials from './credentials.js';
+import type { NewToken, TokenKindName, TokenRecord } from './credentials.js';
 
 type Db = Knex | Knex.Transaction;
 
@@ -89,6 +91,8 @@ export class KnexStore implements Store {
           const worker = await this.locked(trx('workers').where({ name: workerName })).first();
           if (!worker || !ACCEPTING_WORKER_STATES.includes(worker.state)) continue;
           if (!(JSON.parse(String(worker.queues)) as string[]).includes(spec.queue)) continue;
+          // A worker runs only the jobs of its own team.
+          if (String(worker.team ?? '') !== (spec.team ?? '')) continue;
           const { usedSlots } = await heldBy(trx, workerName);
           if (Number(worker.concurrency) - usedSlots < spec.slots) continue;
           const at = Math.max(now, this.clock());
@@ -122,6 +126,7 @@ export class KnexStore implements Store {
     if (filter.queue) q.where('queue', filter.queue);
     if (filter.states?.length) q.whereIn('state', filter.states);
     if (filter.workerName) q.where('worker_name', filter.workerName);
+    if (filter.team !== undefined) q.where('team', filter.team);
     if (filter.beforeId) q.where('id', '<', filter.beforeId);
     return (await q).map(rowToJob);
   }
@@ -181,8 +186,9 @@ export class KnexStore implements Store {
     return row ? rowToWorker(row, await heldBy(this.knex, name)) : undefined;
   }
 
-  async listWorkers(limit: number, afterName?: string, states?: WorkerStateName[]): Promise<WorkerRecord[]> {
+  async listWorkers(limit: number, afterName?: string, states?: WorkerStateName[], team?: string): Promise<WorkerRecord[]> {
     const q = this.knex('workers').select('*').orderBy('name').limit(limit);
+    if (team !== undefined) q.where('team', team);
     if (afterName) q.where('name', '>', afterName);
     if (states?.length) q.whereIn('state', states);
     const rows = await q;
@@ -235,7 +241,8 @@ export class KnexStore implements Store {
       // small jobs fill in behind a head job that does not fit yet.
       const perQueue = Math.min(free, maxJobs) + 8;
       const due = Math.max(notBefore, this.clock());
-      const rows = (await Promise.all(queues.map((queue) => this.queuedHead(trx, queue, concurrency, perQueue, due)))).flat();
+      const team = String(worker.team ?? '');
+      const rows = (await Promise.all(queues.map((queue) => this.queuedHead(trx, queue, team, concurrency, perQueue, due)))).flat();
       rows.sort((a, b) => Number(b.priority) - Number(a.priority) || (String(a.id) < String(b.id) ? -1 : 1));
       const picked: JobRecord[] = [];
       for (const row of rows) {
@@ -276,12 +283,14 @@ export class KnexStore implements Store {
   }
 
   /** The first QUEUED jobs of a queue that a worker of this concurrency could hold, locked (skipping rows others hold). */
-  private queuedHead(trx: Knex.Transaction, queue: string, concurrency: number, limit: number, due: number): Promise<Record<string, unknown>[]> {
+  private queuedHead(trx: Knex.Transaction, queue: string, team: string, concurrency: number, limit: number, due: number): Promise<Record<string, unknown>[]> {
     // Tiny tables tempt MySQL into a full scan and sort, which locks every row: insist on the index.
     const from = this.dialect === 'mysql' ? trx.from(trx.raw('jobs FORCE INDEX (jobs_claim_idx)')) : trx('jobs');
     const q = from
       .select('*')
       .where({ state: 'QUEUED', queue })
+      // A worker runs only the jobs of its own team (a job's team comes from its submitter's credential).
+      .where('team', team)
       .where('slots', '<=', concurrency)
       .where('not_before', '<=', due)
       .orderBy([{ column: 'priority', order: 'desc' }, { column: 'id', order: 'asc' }])
@@ -529,11 +538,40 @@ export class KnexStore implements Store {
     });
     return { attempt: n, data: Buffer.concat(parts), size, ended, jobEnded };
   }
+
+  sharedSetting(name: string, make: () => string): Promise<string> {
+    return credentials.sharedSetting(this.knex, name, make);
+  }
+
+  createToken(token: NewToken, now: number): Promise<TokenRecord> {
+    return credentials.createToken(this.knex, token, now, token.kind === 'worker');
+  }
+
+  findToken(hash: string): Promise<(TokenRecord & { hash: string }) | undefined> {
+    return credentials.findToken(this.knex, hash);
+  }
+
+  countTokens(kind: TokenKindName): Promise<number> {
+    return credentials.countTokens(this.knex, kind);
+  }
+
+  listTokens(opts: { limit: number; beforeId?: string; team?: string; includeRevoked: boolean }): Promise<TokenRecord[]> {
+    return credentials.listTokens(this.knex, opts);
+  }
+
+  revokeWorkerTokens(workerName: string, now: number): Promise<number> {
+    return credentials.revokeWorkerTokens(this.knex, workerName, now);
+  }
+
+  revokeToken(id: string, now: number, team?: string): Promise<TokenRecord> {
+    return credentials.revokeToken(this.knex, id, now, team);
+  }
 }
 
 function newJob(spec: JobSpecRecord, now: number): JobRecord {
   return {
     ...spec,
+    team: spec.team ?? '',
     id: uuidv7(),
     state: 'QUEUED',
     workerName: null,
@@ -587,4 +625,5 @@ async function heldByMany(db: Db, names: string[]): Promise<Map<string, { jobIds
     held.set(name, h);
   }
   return held;
+
 }

@@ -33,6 +33,8 @@ export interface JobSpecRecord {
   timeoutSeconds: number;
   maxAttempts: number;
   labels: Record<string, string>;
+  /** The team the job belongs to ('' for none); only that team's workers run it. */
+  team?: string;
 }
 
 export interface JobRecord extends JobSpecRecord {
@@ -87,6 +89,8 @@ export interface WorkerRecord {
   /** An operator asked it to shut down; cleared when it registers again. */
   shutdownRequested: boolean;
   systemInfo: SystemInfoRecord | null;
+  /** The team the worker belongs to ('' for none); it runs only its team's jobs. */
+  team: string;
 }
 
 export interface MaintenanceCommentRecord {
@@ -127,6 +131,8 @@ export interface JobFilter {
   queue?: string;
   states?: JobStateName[];
   workerName?: string;
+  /** Only jobs of this team ('' for jobs of no team); undefined for every team. */
+  team?: string;
   /** Return jobs with ids below this one (newest first paging). */
   beforeId?: string;
   limit: number;

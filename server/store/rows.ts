@@ -18,6 +18,7 @@ export function jobSpecToRow(spec: JobSpecRecord): Row {
     timeout_seconds: spec.timeoutSeconds,
     max_attempts: spec.maxAttempts,
     labels: JSON.stringify(spec.labels),
+    team: spec.team ?? '',
   };
 }
 
@@ -33,6 +34,7 @@ export function rowToJob(r: Row): JobRecord {
     timeoutSeconds: num(r.timeout_seconds),
     maxAttempts: num(r.max_attempts),
     labels: JSON.parse(String(r.labels)) as Record<string, string>,
+    team: String(r.team ?? ''),
     state: r.state as JobStateName,
     workerName: (r.worker_name as string | null) ?? null,
     attempt: num(r.attempt),
@@ -84,5 +86,6 @@ export function rowToWorker(r: Row, held: { jobIds: string[]; usedSlots: number 
         : { text: String(r.maintenance_comment), author: String(r.maintenance_author ?? ''), at: num(r.maintenance_comment_at) },
     shutdownRequested: Boolean(num(r.shutdown_requested ?? 0)),
     systemInfo: r.system_info ? (JSON.parse(String(r.system_info)) as SystemInfoRecord) : null,
+    team: String(r.team ?? ''),
   };
 }

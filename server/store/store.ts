@@ -1,4 +1,5 @@
 import type { RetryPolicy } from './attempt-outcome.js';
+import type { NewToken, TokenKindName, TokenRecord } from './credentials.js';
 import type {
   Assignment,
   HeartbeatResult,
@@ -25,6 +26,13 @@ export interface RegisterInput {
   concurrency: number;
   version: string;
   systemInfo?: SystemInfoRecord;
+  /** The worker's team ('' for none), from the credential it registered with. */
+  team?: string;
+  /**
+   * Refuse (StoreError 'exists') when a worker of this name is live (neither OFFLINE nor UNKNOWN)
+   * and sent a heartbeat at or after this time: its name is held.
+   */
+  refuseIfLiveSince?: number;
 }
 
 export interface MaintenanceInput {
@@ -91,7 +99,7 @@ export interface Store {
    */
   heartbeat(name: string, state: WorkerStateName, now: number, report?: HeartbeatReport): Promise<HeartbeatResult | undefined>;
   getWorker(name: string): Promise<WorkerRecord | undefined>;
-  listWorkers(limit: number, afterName?: string, states?: WorkerStateName[]): Promise<WorkerRecord[]>;
+  listWorkers(limit: number, afterName?: string, states?: WorkerStateName[], team?: string): Promise<WorkerRecord[]>;
   /** Operators' changes to a worker; each returns the worker after it. */
   setWorkerMaintenance(input: MaintenanceInput, now: number): Promise<WorkerRecord>;
   updateWorker(input: WorkerUpdateInput, now: number): Promise<WorkerRecord>;
@@ -144,4 +152,18 @@ export interface Store {
   appendLog(jobId: string, attempt: number, offset: number, data: Uint8Array): Promise<number>;
   /** Reads an attempt's log (0 = the job's current attempt) from an offset. */
   readLog(jobId: string, attempt: number, offset: number, maxBytes: number): Promise<LogRead>;
+
+  /** A value every replica of this database shares, made by the first that asks (e.g. a hashing key). */
+  sharedSetting(name: string, make: () => string): Promise<string>;
+  /** Stores a token by its keyed hash; a new worker token revokes the worker's earlier ones. */
+  createToken(token: NewToken, now: number): Promise<TokenRecord>;
+  /** The token with this hash (revoked ones too), with its hash. */
+  findToken(hash: string): Promise<(TokenRecord & { hash: string }) | undefined>;
+  /** How many valid tokens of a kind exist. */
+  countTokens(kind: TokenKindName): Promise<number>;
+  listTokens(opts: { limit: number; beforeId?: string; team?: string; includeRevoked: boolean }): Promise<TokenRecord[]>;
+  /** Revokes the tokens of a worker that was removed. */
+  revokeWorkerTokens(workerName: string, now: number): Promise<number>;
+  /** Revokes a token (of the team, when one is given); revoking twice is no error. */
+  revokeToken(id: string, now: number, team?: string): Promise<TokenRecord>;
 }

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { GONE_WORKER_STATES, resolveReportedState, stateAfterMaintenanceChange, stateAtRegistration } from '../domain/worker-states.js';
 import { StoreError, notFound } from './errors.js';
-import type { JobStateName, MetricsSnapshot, SystemInfoRecord, WorkerStateName } from './records.js';
+import { LIVE_WORKER_STATES, type JobStateName, type MetricsSnapshot, type SystemInfoRecord, type WorkerStateName } from './records.js';
 import type { MaintenanceInput, RegisterInput, WorkerUpdateInput } from './store.js';
 
 /**
@@ -26,7 +26,16 @@ export async function registerWorker(knex: Knex, mysql: boolean, input: Register
   await knex.transaction(async (trx) => {
     const q = trx('workers').where({ name: input.name });
     const prev = (await (mysql ? q.forUpdate() : q).first()) as Row | undefined;
+    if (
+      prev &&
+      input.refuseIfLiveSince !== undefined &&
+      LIVE_WORKER_STATES.includes(prev.state as WorkerStateName) &&
+      Number(prev.last_heartbeat_at) >= input.refuseIfLiveSince
+    ) {
+      throw new StoreError('exists', `worker ${input.name} is registered and alive; a second worker cannot take its name`);
+    }
     const row = {
+      team: input.team ?? '',
       state: stateAtRegistration(flag(prev?.maintenance)),
       queues: JSON.stringify(input.queues),
       concurrency: input.concurrency,

@@ -1,9 +1,10 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { authenticate } from '../auth/authenticate.js';
+import type { Store } from '../store/store.js';
 
 /**
- * The one seam through which the web pages decide who may see them. Today: the server's admin token
- * (`--admin-token`, `EDGE_ADMIN_TOKEN`); when tokens live in the store, only the body of
- * `pageAuth` changes (an admin Principal from `authenticate(store, token)`).
+ * The one seam through which the web pages decide who may see them: an admin token, checked exactly
+ * as the API checks it (stored tokens, revocation). Team tokens see their team's part, through the
+ * same in-process API calls that carry the token.
  */
 export interface PageAuth {
   /** Whether this token is an admin's. */
@@ -12,16 +13,13 @@ export interface PageAuth {
   readonly configured: boolean;
 }
 
-/** Compares in constant time (over SHA-256 digests, so lengths leak nothing either). */
-export function pageAuth(adminToken: string | undefined): PageAuth {
-  const expected = adminToken ? digest(adminToken) : undefined;
+export function pageAuth(store: Store): PageAuth {
   return {
-    configured: expected !== undefined,
+    // A server always has admin credentials (bootstrapped at start): it never opens without one.
+    configured: true,
     async verifyAdmin(token: string) {
-      if (!expected || !token) return false;
-      return timingSafeEqual(digest(token), expected);
+      if (!token) return false;
+      return (await authenticate(store, token))?.kind === 'admin';
     },
   };
 }
-
-const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();

@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { ConnectNodeAdapterOptions } from '@connectrpc/connect-node';
 import type { Interceptor } from '@connectrpc/connect';
 import { Code, ConnectError, createClient, createRouterTransport, type Client } from '@connectrpc/connect';
+import { authInterceptor } from '../auth/auth-interceptor.js';
 import { JobState } from '../../gen/edge/v1/job_pb.js';
 import { JobService } from '../../gen/edge/v1/job_service_pb.js';
 import { LogService } from '../../gen/edge/v1/log_service_pb.js';
@@ -52,7 +53,7 @@ export function webUi({ ctx, auth, log, shutdownSignal }: WebUiOptions) {
     if (token) req.header.set('authorization', `Bearer ${token}`);
     return next(req);
   };
-  const transport = createRouterTransport(routes(ctx), { transport: { interceptors: [bearer] }, router: { interceptors: [errorInterceptor(log)] } });
+  const transport = createRouterTransport(routes(ctx), { transport: { interceptors: [bearer] }, router: { interceptors: [errorInterceptor(log), authInterceptor(ctx.store)] } });
   const api = {
     jobs: createClient(JobService, transport),
     workers: createClient(WorkerService, transport),

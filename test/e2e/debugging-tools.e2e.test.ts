@@ -11,6 +11,7 @@ import { WorkerState } from '../../gen/edge/v1/worker_pb.js';
 import { Health, HealthCheckResponse_ServingStatus } from '../../gen/grpc/health/v1/health_pb.js';
 import { ServerReflection } from '../../gen/grpc/reflection/v1/reflection_pb.js';
 import { connectApi, type Api } from '../../worker-cli/src/lib/api.js';
+import { TEST_ADMIN_TOKEN } from '../helpers/credentials.js';
 import { createSqliteDatabase, type TestDatabase } from '../helpers/databases.js';
 import { ROOT, startServerProcess, startWorkerProcess, type ServerProc, type WorkerProc } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
@@ -30,7 +31,7 @@ describe('debugging and telemetry with standard tools: reflection, health, /metr
   before(async () => {
     db = await createSqliteDatabase();
     server = await startServerProcess(db.url);
-    api = connectApi(server.url);
+    api = connectApi(server.url, TEST_ADMIN_TOKEN);
     worker = startWorkerProcess(server.url, { name: 'dbg-1', queues: 'default,q-metrics' });
     await waitFor('the worker to connect', async () => (await api.workers.getWorker({ name: 'dbg-1' }).catch(() => undefined))?.worker?.state === WorkerState.IDLE);
   });
@@ -42,7 +43,7 @@ describe('debugging and telemetry with standard tools: reflection, health, /metr
     await db?.drop();
   });
 
-  const bufCurl = async (...args: string[]) => (await run(BUF, ['curl', '--protocol', 'grpc', '--http2-prior-knowledge', ...args], { cwd: ROOT })).stdout;
+  const bufCurl = async (...args: string[]) => (await run(BUF, ['curl', '--protocol', 'grpc', '--http2-prior-knowledge', '-H', `authorization: Bearer ${TEST_ADMIN_TOKEN}`, ...args], { cwd: ROOT })).stdout;
 
   it('lists our services through gRPC reflection v1 and v1alpha (buf curl, no .proto at hand)', async () => {
     for (const protocol of ['grpc-v1', 'grpc-v1alpha']) {

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { JobState, type Job } from '../../gen/edge/v1/job_pb.js';
 import { WorkerState } from '../../gen/edge/v1/worker_pb.js';
 import { connectApi, type Api } from '../../worker-cli/src/lib/api.js';
+import { TEST_ADMIN_TOKEN } from '../helpers/credentials.js';
 import { createMariaDbDatabase, createSqliteDatabase, type TestDatabase } from '../helpers/databases.js';
 import { PrivateMariaDb } from '../helpers/private-mariadb.js';
 import { startServerProcess, startWorkerProcess, type ServerProc, type WorkerProc } from '../helpers/processes.js';
@@ -69,7 +70,7 @@ describe('fault injection', function () {
     before(async () => {
       db = await createSqliteDatabase();
       server = await startServerProcess(db.url, FAST_SERVER);
-      api = connectApi(server.url);
+      api = connectApi(server.url, TEST_ADMIN_TOKEN);
     });
     afterEach(async () => {
       await Promise.all(workers.splice(0).map((w) => w.stop('SIGTERM', 10_000)));
@@ -190,7 +191,7 @@ describe('fault injection', function () {
     const db = await createMariaDbDatabase();
     const s1 = await startServerProcess(db.url, FAST_SERVER);
     const s2 = await startServerProcess(db.url, FAST_SERVER);
-    const api = connectApi(s2.url);
+    const api = connectApi(s2.url, TEST_ADMIN_TOKEN);
     const workers = [
       startWorkerProcess(`${s1.url},${s2.url}`, { name: 'r-1', queues: 'q-rep', concurrency: 4, args: FAST_WORKER }),
       startWorkerProcess(`${s1.url},${s2.url}`, { name: 'r-2', queues: 'q-rep', concurrency: 4, args: FAST_WORKER }),
@@ -226,7 +227,7 @@ describe('fault injection', function () {
   it('3. MariaDB restarts mid-run: the server recovers by itself; no job is lost', async () => {
     const mdb = await PrivateMariaDb.create();
     const server = await startServerProcess(mdb.url, ['--heartbeat-interval', '1', '--worker-timeout', '5', '--retry-backoff', '0']);
-    const api = connectApi(server.url);
+    const api = connectApi(server.url, TEST_ADMIN_TOKEN);
     const workers = [1, 2].map((i) => startWorkerProcess(server.url, { name: `db-${i}`, queues: 'q-db', concurrency: 3, args: FAST_WORKER }));
     try {
       await waitFor('workers to connect', async () => (await api.workers.listWorkers({})).workers.filter((w) => w.state === WorkerState.IDLE).length === 2);

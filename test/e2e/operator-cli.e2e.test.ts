@@ -7,6 +7,7 @@ import { parse as parseYaml } from 'yaml';
 import { JobState, type Job } from '../../gen/edge/v1/job_pb.js';
 import { WorkerState } from '../../gen/edge/v1/worker_pb.js';
 import { connectApi, type Api } from '../../worker-cli/src/lib/api.js';
+import { TEST_ADMIN_TOKEN } from '../helpers/credentials.js';
 import { createSqliteDatabase, tempDir, type TestDatabase } from '../helpers/databases.js';
 import { runEdge, startServerProcess, startWorkerProcess, type ServerProc, type WorkerProc, type WorkerProcOptions } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
@@ -28,7 +29,7 @@ describe("operators' CLI end to end: the built edge binary against a real server
     db = await createSqliteDatabase();
     // Heartbeats every 10 minutes: every change seen below reached the worker on its stream.
     server = await startServerProcess(db.url, ['--heartbeat-interval', '600']);
-    api = connectApi(server.url);
+    api = connectApi(server.url, TEST_ADMIN_TOKEN);
   });
 
   afterEach(async () => {

@@ -4,6 +4,8 @@ import { Code, ConnectError } from '@connectrpc/connect';
 import { JobState, type Job } from '../../gen/edge/v1/job_pb.js';
 import { WorkerState } from '../../gen/edge/v1/worker_pb.js';
 import { connectApi, type Api } from '../../worker-cli/src/lib/api.js';
+import { TEST_ADMIN_TOKEN } from '../helpers/credentials.js';
+import { registerAsWorker } from '../helpers/worker-api.js';
 import { createSqliteDatabase, type TestDatabase } from '../helpers/databases.js';
 import { runEdge, startServerProcess, startWorkerProcess, type ServerProc, type WorkerProc } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
@@ -44,7 +46,7 @@ describe('recovery, timeouts, retries, drain and retention', function () {
       '--retain-failed', '3600',
       '--purge-every', '1',
     ]);
-    api = connectApi(server.url);
+    api = connectApi(server.url, TEST_ADMIN_TOKEN);
   });
   afterEach(async () => {
     await Promise.all(workers.splice(0).map((w) => w.stop('SIGTERM', 10_000)));
@@ -63,9 +65,9 @@ describe('recovery, timeouts, retries, drain and retention', function () {
   });
 
   it('queues again a job pushed to a worker that never starts it (assign timeout)', async () => {
-    await api.workers.registerWorker({ name: 'mute', queues: ['q-mute'], concurrency: 1, version: '0.1.0' });
+    const mute = await registerAsWorker(server.url, { name: 'mute', queues: ['q-mute'], concurrency: 1, version: '0.1.0' });
     const ac = new AbortController();
-    const stream = api.workers.fetchJobs({ workerName: 'mute' }, { signal: ac.signal })[Symbol.asyncIterator]();
+    const stream = mute.workers.fetchJobs({ workerName: 'mute' }, { signal: ac.signal })[Symbol.asyncIterator]();
     await new Promise((r) => setTimeout(r, 200));
     const j = await submit('q-mute', ['echo', 'finally']);
     const first = await stream.next();
@@ -76,7 +78,8 @@ describe('recovery, timeouts, retries, drain and retention', function () {
       return now.state === JobState.QUEUED && now.reason ? now : undefined;
     });
     assert.equal(back.reason, 'worker mute did not start attempt 1 in time; queued again');
-    await api.workers.heartbeat({ workerName: 'mute', state: WorkerState.OFFLINE });
+    await mute.workers.heartbeat({ workerName: 'mute', state: WorkerState.OFFLINE });
+    mute.close();
     await worker('speaker', 'q-mute');
     const done = await ended(j.id);
     assert.equal(done.state, JobState.SUCCEEDED);
@@ -162,7 +165,7 @@ describe('recovery, timeouts, retries, drain and retention', function () {
     await new Promise((r) => setTimeout(r, 1500));
     server = await startServerProcess(db.url, ['--heartbeat-interval', '1', '--worker-timeout', '3', '--retain-succeeded', '3600'], port);
     api.close();
-    api = connectApi(server.url);
+    api = connectApi(server.url, TEST_ADMIN_TOKEN);
     const done = await ended(j.id);
     assert.equal(done.state, JobState.SUCCEEDED);
     assert.equal(done.attempt, 1);

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { WorkerState } from '../../gen/edge/v1/worker_pb.js';
 import { MaintenanceChange } from '../../gen/edge/v1/worker_service_pb.js';
 import { connectApi } from '../../worker-cli/src/lib/api.js';
+import { TEST_ADMIN_TOKEN } from '../helpers/credentials.js';
 import { createMariaDbDatabase } from '../helpers/databases.js';
 import { startServerProcess, startWorkerProcess } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
@@ -16,7 +17,7 @@ describe('live worker changes across replicas', function () {
     // Heartbeats every 10 minutes: whatever the worker learns within the test came over its stream.
     const a = await startServerProcess(db.url, ['--heartbeat-interval', '600']);
     const b = await startServerProcess(db.url, ['--heartbeat-interval', '600']);
-    const apiA = connectApi(a.url);
+    const apiA = connectApi(a.url, TEST_ADMIN_TOKEN);
     const w = startWorkerProcess(b.url, { name: 'far', queues: 'q-far', concurrency: 2 });
     const status = () => JSON.parse(fs.readFileSync(path.join(w.stateDir, 'far.status.json'), 'utf8')) as { state: string; queues: string[]; concurrency: number };
     try {

@@ -5,6 +5,7 @@ import { JobState, type Job } from '../../gen/edge/v1/job_pb.js';
 import type { JobEvent } from '../../gen/edge/v1/job_service_pb.js';
 import { WorkerState } from '../../gen/edge/v1/worker_pb.js';
 import { connectApi, type Api } from '../../worker-cli/src/lib/api.js';
+import { TEST_ADMIN_TOKEN } from '../helpers/credentials.js';
 import { DATABASES, type TestDatabase } from '../helpers/databases.js';
 import { attemptsWithSlots, inspectDatabase, peakSlotsByWorker } from '../helpers/inspect.js';
 import { runEdge, startServerProcess, startWorkerProcess, type ServerProc, type WorkerProc } from '../helpers/processes.js';
@@ -25,7 +26,7 @@ for (const dbKind of DATABASES) {
     before(async () => {
       db = await dbKind.create();
       server = await startServerProcess(db.url, ['--reserve-after', '1']);
-      api = connectApi(server.url);
+      api = connectApi(server.url, TEST_ADMIN_TOKEN);
       inspect = inspectDatabase(db.url);
     });
 

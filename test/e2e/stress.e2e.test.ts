@@ -4,6 +4,8 @@ import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { JobSpecSchema } from '../../gen/edge/v1/job_pb.js';
 import { WorkerState } from '../../gen/edge/v1/worker_pb.js';
 import { connectApi, type Api } from '../../worker-cli/src/lib/api.js';
+import { TEST_ADMIN_TOKEN } from '../helpers/credentials.js';
+import { registerAsWorker } from '../helpers/worker-api.js';
 import { createMariaDbDatabase, createSqliteDatabase, type TestDatabase } from '../helpers/databases.js';
 import { attemptsWithSlots, inspectDatabase, peakSlotsByWorker } from '../helpers/inspect.js';
 import { startServerProcess, startWorkerProcess, type ServerProc, type WorkerProc } from '../helpers/processes.js';
@@ -37,7 +39,7 @@ async function stress(db: TestDatabase, replicas: number): Promise<void> {
   const inspect = inspectDatabase(db.url);
   try {
     for (let r = 0; r < replicas; r++) servers.push(await startServerProcess(db.url));
-    for (const s of servers) apis.push(connectApi(s.url));
+    for (const s of servers) apis.push(connectApi(s.url, TEST_ADMIN_TOKEN));
     WORKERS.forEach((w, i) => workers.push(startWorkerProcess(servers[i % replicas]!.url, w)));
     await waitFor('all workers to connect', async () => {
       const list = (await apis[0]!.workers.listWorkers({})).workers;
@@ -128,12 +130,12 @@ describe('dispatch across replicas', function () {
     const db = await createMariaDbDatabase();
     const a = await startServerProcess(db.url);
     const b = await startServerProcess(db.url);
-    const apiA = connectApi(a.url);
-    const apiB = connectApi(b.url);
+    const apiA = connectApi(a.url, TEST_ADMIN_TOKEN);
+    const apiB = connectApi(b.url, TEST_ADMIN_TOKEN);
     const ac = new AbortController();
     try {
-      await apiB.workers.registerWorker({ name: 'probe', queues: ['q-probe'], concurrency: 1, version: '0.1.0' });
-      const stream = apiB.workers.fetchJobs({ workerName: 'probe' }, { signal: ac.signal })[Symbol.asyncIterator]();
+      const probe = await registerAsWorker(b.url, { name: 'probe', queues: ['q-probe'], concurrency: 1, version: '0.1.0' });
+      const stream = probe.workers.fetchJobs({ workerName: 'probe' }, { signal: ac.signal })[Symbol.asyncIterator]();
       const measure = async (api: Api) => {
         const t0 = performance.now();
         await api.jobs.submitJob({ spec: { queue: 'q-probe', argv: ['true'] } });
@@ -141,7 +143,7 @@ describe('dispatch across replicas', function () {
         const dt = performance.now() - t0;
         assert.equal(ev.value.event.case, 'assignment');
         const { job, attempt } = ev.value.event.value;
-        await apiB.workers.updateJobState({ workerName: 'probe', jobId: job.id, attempt, state: JobState.SUCCEEDED, exitCode: 0 });
+        await probe.workers.updateJobState({ workerName: 'probe', jobId: job.id, attempt, state: JobState.SUCCEEDED, exitCode: 0 });
         return dt;
       };
       await new Promise((r) => setTimeout(r, 300)); // the stream is open
@@ -155,6 +157,7 @@ describe('dispatch across replicas', function () {
         const s = [...xs].sort((p, q) => p - q);
         return `median ${s[s.length >> 1]!.toFixed(1)} ms, max ${s[s.length - 1]!.toFixed(1)} ms`;
       };
+      probe.close();
       console.log(`      submit → worker receives, same replica: ${summary(same)}; across replicas: ${summary(cross)}`);
       // A functional bound, not a speed target (those live in the benchmarks): the change log is read
       // every 100 ms, so anything near seconds would mean the wake-up is broken.

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { JobState, type Job } from '../../gen/edge/v1/job_pb.js';
 import { WorkerState } from '../../gen/edge/v1/worker_pb.js';
 import { connectApi, type Api } from '../../worker-cli/src/lib/api.js';
+import { TEST_ADMIN_TOKEN } from '../helpers/credentials.js';
 import { DATABASES, type TestDatabase } from '../helpers/databases.js';
 import { runEdge, startServerProcess, startWorkerProcess, type ServerProc, type WorkerProc } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
@@ -19,7 +20,7 @@ for (const dbKind of DATABASES) {
     before(async () => {
       db = await dbKind.create();
       server = await startServerProcess(db.url, ['--heartbeat-interval', '1']);
-      api = connectApi(server.url);
+      api = connectApi(server.url, TEST_ADMIN_TOKEN);
     });
 
     afterEach(async () => {

@@ -8,11 +8,12 @@ import { connectApi, type Api } from '../../worker-cli/src/lib/api.js';
 import { createMariaDbDatabase, createSqliteDatabase, type TestDatabase } from '../helpers/databases.js';
 import { ROOT, startServerProcess, startWorkerProcess, type ServerProc, type WorkerProc } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
+import { TEST_ADMIN_TOKEN, TEST_REGISTRATION_SECRET } from '../helpers/credentials.js';
 
 /** Debian's chromium, never a downloaded browser (.ci/run installs it). */
 const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOTS = path.join(ROOT, 'docs/screenshots');
-const TOKEN = 'web-test-admin-token-0123456789';
+const TOKEN = TEST_ADMIN_TOKEN;
 const TERMINAL = new Set([JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELED]);
 
 export async function launchChromium(): Promise<Browser> {
@@ -36,8 +37,8 @@ describe('web pages in a real browser (headless Chromium) against a real server 
 
   before(async () => {
     db = await createSqliteDatabase();
-    server = await startServerProcess(db.url, ['--heartbeat-interval', '1', '--admin-token', TOKEN]);
-    api = connectApi(server.url);
+    server = await startServerProcess(db.url, ['--heartbeat-interval', '1']);
+    api = connectApi(server.url, TEST_ADMIN_TOKEN);
     workers.push(startWorkerProcess(server.url, { name: 'web-a', queues: 'web-a,web-shared', concurrency: 2 }));
     workers.push(startWorkerProcess(server.url, { name: 'web-b', queues: 'web-b', concurrency: 1 }));
     for (const w of workers) {
@@ -260,27 +261,24 @@ describe('web pages in a real browser (headless Chromium) against a real server 
     assert.equal((await api.workers.getWorker({ name: 'web-a' })).worker!.shutdownRequested, false);
   });
 
-  it('a server without an admin token serves the sign-in form only and opens no page', async () => {
-    const closedDb = await createSqliteDatabase();
-    const closed = await startServerProcess(closedDb.url, [], 0);
-    try {
-      const p = await context.newPage();
-      await p.goto(`${closed.url}/ui/workers`);
-      assert.match(p.url(), /\/ui\/signin/);
-      assert.match((await p.textContent('main')) ?? '', /no admin token/);
-      await p.close();
-      const r = await fetch(`${closed.url}/ui/signin`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'token=' });
-      assert.equal(r.headers.get('set-cookie'), null);
-      assert.equal((await fetch(`${closed.url}/ui/queues`, { redirect: 'manual', headers: { cookie: 'edge_admin=' } })).status, 303);
-    } finally {
-      await closed.stop('SIGTERM');
-      await closedDb.drop();
+  it('opens no page to a credential that is not an admin token (the registration secret, a made-up token)', async () => {
+    for (const token of [TEST_REGISTRATION_SECRET, 'edge_admin_made_up_0123456789']) {
+      const r = await fetch(`${server.url}/ui/signin`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', origin: server.url },
+        body: `token=${encodeURIComponent(token)}`,
+      });
+      assert.equal(r.headers.get('set-cookie'), null, 'no session for a non-admin credential');
+      const page = await fetch(`${server.url}/ui/queues`, { redirect: 'manual', headers: { cookie: `edge_admin=${encodeURIComponent(token)}` } });
+      assert.equal(page.status, 303);
+      assert.match(page.headers.get('location') ?? '', /\/ui\/signin/);
     }
   });
 
   /** Inserts 10,000 jobs through SubmitJobs (batches of 1000) and times page loads in the browser. */
   async function measure(url: string, store: string, target: Page) {
-    const client = connectApi(url);
+    const client = connectApi(url, TEST_ADMIN_TOKEN);
     try {
       const t0 = Date.now();
       for (let b = 0; b < 10; b++) {
@@ -314,7 +312,7 @@ describe('web pages in a real browser (headless Chromium) against a real server 
   it('measures: the Jobs page with 10,000 jobs in the database, on SQLite and on MariaDB', async () => {
     await measure(server.url, 'SQLite', page);
     const mdb = await createMariaDbDatabase();
-    const other = await startServerProcess(mdb.url, ['--admin-token', TOKEN]);
+    const other = await startServerProcess(mdb.url);
     const ctx = await browser.newContext();
     try {
       await ctx.addCookies([{ name: 'edge_admin', value: TOKEN, url: other.url, httpOnly: true, sameSite: 'Strict' }]);

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import './credentials.js';
 import { tempDir } from './databases.js';
 import { waitFor } from './wait.js';
 
@@ -67,7 +68,7 @@ export async function startServerProcess(databaseUrl: string, extraArgs: string[
     throw new Error(`server exited (${code}) before listening: ${proc.output()}`);
   });
   const url = await Promise.race([
-    waitFor('the server to listen', () => /listening on (http:\/\/\S+)/.exec(proc.output())?.[1], 30_000),
+    waitFor('the server to listen', () => /listening on (https?:\/\/\S+)/.exec(proc.output())?.[1], 30_000),
     exitedEarly,
   ]);
   exitedEarly.catch(() => undefined);

@@ -9,6 +9,7 @@ import { LogService } from '../../gen/edge/v1/log_service_pb.js';
 import { WorkerService } from '../../gen/edge/v1/worker_service_pb.js';
 import { startServer, type RunningServer } from '../../server/app.js';
 import { createSqliteDatabase, type TestDatabase } from '../helpers/databases.js';
+import { TEST_ADMIN_TOKEN, TEST_CREDENTIALS, TEST_REGISTRATION_SECRET, asAdmin, bearer } from '../helpers/credentials.js';
 
 const UNKNOWN_ID = '01900000-0000-7000-8000-000000000000';
 
@@ -29,7 +30,7 @@ describe('API server (one port, three protocols)', function () {
 
   before(async () => {
     db = await createSqliteDatabase();
-    server = await startServer({ host: '127.0.0.1', port: 0, databaseUrl: db.url, heartbeatIntervalSeconds: 10, log: () => {} });
+    server = await startServer({ host: '127.0.0.1', port: 0, databaseUrl: db.url, heartbeatIntervalSeconds: 10, log: () => {}, credentials: TEST_CREDENTIALS });
     sessions = new Http2SessionManager(server.url);
   });
 
@@ -40,9 +41,9 @@ describe('API server (one port, three protocols)', function () {
   });
 
   const transports = () => ({
-    gRPC: createGrpcTransport({ baseUrl: server.url, sessionManager: sessions }),
-    Connect: createConnectTransport({ baseUrl: server.url, httpVersion: '1.1' }),
-    'gRPC-Web': createGrpcWebTransport({ baseUrl: server.url, httpVersion: '1.1' }),
+    gRPC: createGrpcTransport({ baseUrl: server.url, sessionManager: sessions, interceptors: [asAdmin] }),
+    Connect: createConnectTransport({ baseUrl: server.url, httpVersion: '1.1', interceptors: [asAdmin] }),
+    'gRPC-Web': createGrpcWebTransport({ baseUrl: server.url, httpVersion: '1.1', interceptors: [asAdmin] }),
   });
 
   for (const protocol of ['gRPC', 'Connect', 'gRPC-Web'] as const) {
@@ -67,6 +68,7 @@ describe('API server (one port, three protocols)', function () {
           (m: Uint8Array) => Buffer.from(m),
           (b: Buffer) => b,
           toBinary(SubmitJobRequestSchema, req),
+          metadataWith(TEST_ADMIN_TOKEN),
           (err, value) => (err ? reject(err) : resolve(value!)),
         ),
       );
@@ -81,7 +83,9 @@ describe('API server (one port, three protocols)', function () {
   describe('bad input', () => {
     const clients = () => {
       const t = transports().gRPC;
-      return { jobs: createClient(JobService, t), workers: createClient(WorkerService, t), logs: createClient(LogService, t) };
+      // Workers' calls go with the registration secret, as a new worker's do.
+      const w = createGrpcTransport({ baseUrl: server.url, sessionManager: sessions, interceptors: [bearer(TEST_REGISTRATION_SECRET)] });
+      return { jobs: createClient(JobService, t), workers: createClient(WorkerService, w), logs: createClient(LogService, t) };
     };
 
     it('refuses an empty argv with InvalidArgument naming the field', async () => {
@@ -125,7 +129,8 @@ describe('API server (one port, three protocols)', function () {
       assert.match((await codeOf(jobs.listJobs({ states: [JobState.UNSPECIFIED] }))).message, /states\[0\] is not a job state/);
       assert.match((await codeOf(jobs.listJobs({ pageToken: 'garbage' }))).message, /page_token/);
       assert.match((await codeOf(workers.registerWorker({ name: 'w', concurrency: 0, version: '0.1.0' }))).message, /concurrency must be between 1 and 1024/);
-      assert.equal((await codeOf(workers.heartbeat({ workerName: 'ghost', state: 2 }))).code, Code.NotFound);
+      // A registration secret may only register: a heartbeat with it is refused before anything else.
+      assert.equal((await codeOf(workers.heartbeat({ workerName: 'ghost', state: 2 }))).code, Code.PermissionDenied);
     });
 
     it('refuses a page token replayed with other filters', async () => {
@@ -143,3 +148,9 @@ describe('API server (one port, three protocols)', function () {
     });
   });
 });
+
+function metadataWith(token: string): grpc.Metadata {
+  const m = new grpc.Metadata();
+  m.set('authorization', `Bearer ${token}`);
+  return m;
+}

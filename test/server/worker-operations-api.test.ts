@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { Code, ConnectError, createClient, createRouterTransport, type Client } from '@connectrpc/connect';
+import { Code, ConnectError, createClient, createRouterTransport, type Client, type Interceptor } from '@connectrpc/connect';
+import { kPrincipal } from '../../server/auth/context.js';
 import { WorkerState } from '../../gen/edge/v1/worker_pb.js';
 import { MaintenanceChange, WorkerService } from '../../gen/edge/v1/worker_service_pb.js';
 import { buildApp } from '../../server/app.js';
@@ -32,7 +33,14 @@ describe('WorkerService operator calls (in memory)', () => {
     await store.migrate();
     app = await buildApp(store, { heartbeatIntervalSeconds: 10, log: () => {} });
     // The same error mapping as the real server: store outcomes keep their codes.
-    workers = createClient(WorkerService, createRouterTransport(routes(app.ctx), { router: { interceptors: [errorInterceptor(() => {})] } }));
+    // In memory, the caller is set directly: workers' own calls as that worker, the rest as an admin.
+    const principal: Interceptor = (next) => (req) => {
+      const own = ['RegisterWorker', 'Heartbeat'].includes(req.method.name);
+      const name = (req.message as { name?: string; workerName?: string }).workerName ?? (req.message as { name?: string }).name ?? '';
+      req.contextValues.set(kPrincipal, own ? { kind: 'worker', tokenId: 'test', workerName: name } : { kind: 'admin', tokenId: 'test' });
+      return next(req);
+    };
+    workers = createClient(WorkerService, createRouterTransport(routes(app.ctx), { router: { interceptors: [errorInterceptor(() => {}), principal] } }));
   });
 
   afterEach(async () => {

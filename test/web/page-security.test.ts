@@ -1,23 +1,34 @@
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import { html, raw } from '../../server/web/html.js';
+import { bootstrapCredentials } from '../../server/auth/bootstrap.js';
+import { openStore } from '../../server/store/open-store.js';
 import { pageAuth } from '../../server/web/page-auth.js';
+import { createSqliteDatabase } from '../helpers/databases.js';
 import { crossSite, csrfMatches, csrfToken, readCookie, sessionCookie } from '../../server/web/session.js';
 
 const request = (headers: Record<string, string>, encrypted = false) => ({ headers, socket: { encrypted } }) as unknown as IncomingMessage;
 
 describe('web pages: the admin seam, cookies, CSRF and escaping', () => {
-  it('without an admin token no token passes; with one, only it does', async () => {
-    const closed = pageAuth(undefined);
-    assert.equal(closed.configured, false);
-    assert.equal(await closed.verifyAdmin(''), false);
-    assert.equal(await closed.verifyAdmin('anything'), false);
-    const open = pageAuth('s3cret');
-    assert.equal(open.configured, true);
-    assert.equal(await open.verifyAdmin('s3cret'), true);
-    assert.equal(await open.verifyAdmin('s3cre'), false);
-    assert.equal(await open.verifyAdmin('s3cret '), false);
-    assert.equal(await open.verifyAdmin(''), false);
+  it('opens pages to admin tokens only, checked as the API checks them', async () => {
+    const db = await createSqliteDatabase();
+    const store = openStore(db.url);
+    try {
+      await store.migrate();
+      const admin = 'edge_admin_page_test_0123456789abcdef';
+      const secret = 'edge_reg_page_test_0123456789abcdef';
+      await bootstrapCredentials(store, { adminToken: admin, registrationSecret: secret }, Date.now());
+      const auth = pageAuth(store);
+      assert.equal(auth.configured, true);
+      assert.equal(await auth.verifyAdmin(admin), true);
+      assert.equal(await auth.verifyAdmin(secret), false, 'the registration secret is no admin token');
+      assert.equal(await auth.verifyAdmin(admin.slice(0, -1)), false);
+      assert.equal(await auth.verifyAdmin(`${admin} `), false);
+      assert.equal(await auth.verifyAdmin(''), false);
+    } finally {
+      await store.close();
+      await db.drop();
+    }
   });
 
   it('the session cookie is HttpOnly, SameSite=Strict, Path=/, and Secure over TLS', () => {

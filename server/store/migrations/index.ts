@@ -3,6 +3,7 @@ import * as m0001 from './0001-initial.js';
 import * as m0002 from './0002-job-events.js';
 import * as m0003 from './0003-recovery.js';
 import * as m0004 from './0004-worker-operations.js';
+import * as m0005 from './0005-credentials.js';
 
 interface Migration {
   name: string;
@@ -16,6 +17,7 @@ const migrations: Migration[] = [
   { name: '0002-job-events', ...m0002 },
   { name: '0003-recovery', ...m0003 },
   { name: '0004-worker-operations', ...m0004 },
+  { name: '0005-credentials', ...m0005 },
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

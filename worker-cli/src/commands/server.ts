@@ -2,6 +2,7 @@ import { Flags } from '@oclif/core';
 import { startServer } from '../../../server/app.js';
 import { redactUrl } from '../../../server/store/open-store.js';
 import { EdgeCommand } from '../lib/base-command.js';
+import fs from 'node:fs';
 import { DEFAULT_DATA_DIR, resolveDatabaseUrl } from '../lib/server-config.js';
 import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../runtime/logger.js';
 
@@ -23,7 +24,6 @@ The same port serves gRPC server reflection (v1, v1alpha), grpc.health.v1, GET /
   ];
 
   static override flags = {
-    'admin-token': Flags.string({ description: 'admin token that opens the web pages (/ui/)', env: 'EDGE_ADMIN_TOKEN', hidden: true }),
     'assign-timeout': Flags.integer({ description: 'seconds a job pushed to a worker may stay unstarted before it is queued again', default: 30, min: 1 }),
     'data-dir': Flags.string({ description: 'folder for the embedded database', env: 'EDGE_DATA_DIR', default: DEFAULT_DATA_DIR, helpValue: 'DIR' }),
     database: Flags.string({ description: 'database URL: sqlite:PATH or mysql://user:pass@host:port/db', env: 'EDGE_DATABASE_URL', helpValue: 'URL' }),
@@ -32,6 +32,8 @@ The same port serves gRPC server reflection (v1, v1alpha), grpc.health.v1, GET /
     host: Flags.string({ description: 'address to listen on', default: '127.0.0.1' }),
     'log-file': Flags.string({ description: 'append logs to this file instead of stderr', env: 'EDGE_LOG_FILE', helpValue: 'FILE' }),
     'log-format': Flags.string({ description: 'log lines as text or as JSON objects (pino)', env: 'EDGE_LOG_FORMAT', options: LOG_FORMATS, default: 'text' }),
+    'tls-cert': Flags.string({ description: 'serve TLS with this certificate (PEM); needs --tls-key', env: 'EDGE_TLS_CERT', helpValue: 'FILE', dependsOn: ['tls-key'] }),
+    'tls-key': Flags.string({ description: 'private key (PEM) of --tls-cert', env: 'EDGE_TLS_KEY', helpValue: 'FILE', dependsOn: ['tls-cert'] }),
     'log-level': Flags.string({ description: 'lowest level logged', env: 'EDGE_LOG_LEVEL', options: LOG_LEVELS, default: 'info' }),
     port: Flags.integer({ description: 'port to listen on (0 picks a free one)', default: 50051, min: 0, max: 65535 }),
     'purge-every': Flags.integer({ description: 'seconds between retention sweeps', default: 60, min: 1 }),
@@ -54,6 +56,14 @@ The same port serves gRPC server reflection (v1, v1alpha), grpc.health.v1, GET /
     const logger = createLogger({ format: flags['log-format'] as LogFormat, level: flags['log-level'] as LogLevel, file: flags['log-file'], base: { component: 'server' } });
     // The server reports through one function: with an error it is a problem, without one news.
     const log = (msg: string, err?: unknown) => (err ? logger.error(`${msg}: ${(err as Error)?.message ?? String(err)}`) : logger.info(msg));
+    let tls: { cert: Buffer; key: Buffer } | undefined;
+    if (flags['tls-cert'] && flags['tls-key']) {
+      try {
+        tls = { cert: fs.readFileSync(flags['tls-cert']), key: fs.readFileSync(flags['tls-key']) };
+      } catch (err) {
+        this.error(`cannot read the TLS certificate or key: ${(err as Error).message}`, { exit: 2 });
+      }
+    }
     let server;
     try {
       server = await startServer({
@@ -70,8 +80,14 @@ The same port serves gRPC server reflection (v1, v1alpha), grpc.health.v1, GET /
         retainSucceededSeconds: flags['retain-succeeded'],
         retainFailedSeconds: flags['retain-failed'],
         purgeEverySeconds: flags['purge-every'],
-        adminToken: flags['admin-token'] || undefined,
         log,
+        tls,
+        // Read from the environment, never from flags (which `ps` shows).
+        credentials: {
+          adminToken: process.env.EDGE_ADMIN_TOKEN?.trim() || undefined,
+          registrationSecret: process.env.EDGE_REGISTRATION_SECRET?.trim() || undefined,
+          dataDir: flags['data-dir'],
+        },
       });
     } catch (err) {
       this.error(`cannot start the server on ${flags.host}:${flags.port} with ${redactUrl(databaseUrl)}: ${(err as Error).message}`, { exit: 1 });
@@ -79,6 +95,11 @@ The same port serves gRPC server reflection (v1, v1alpha), grpc.health.v1, GET /
     process.stdout.write(`edge server listening on ${server.url} (database ${redactUrl(databaseUrl)})\n`);
     // Text logs on stderr would repeat the line above; structured or file logs need it.
     if (flags['log-format'] === 'json' || flags['log-file']) log(`listening on ${server.url} (database ${redactUrl(databaseUrl)})`);
+    const files = server.credentialFiles;
+    if (files.adminToken) process.stdout.write(`created the first admin token in ${files.adminToken} (EDGE_TOKEN for clients; local commands read it from there)\n`);
+    if (files.registrationSecret) {
+      process.stdout.write(`created a registration secret in ${files.registrationSecret} (EDGE_REGISTRATION_SECRET for workers; local workers read it from there)\n`);
+    }
     if (flags.welcome) process.stdout.write(welcome(server.url));
     await new Promise<void>((resolve) => {
       const stop = (signal: string) => {
@@ -102,6 +123,9 @@ Edge Executor is up. In another terminal, in this folder, start a worker and run
   npx edge job submit${api} -- sh -c 'echo hello from $HOSTNAME; uname -a'
   npx edge job logs${api} <the id it printed>
   npx edge job list${api}
+
+The worker and the job commands on this machine find the credentials in the data dir by themselves;
+elsewhere give them EDGE_REGISTRATION_SECRET (workers) and EDGE_TOKEN (the rest).
 
 Stop the worker with \`npx edge stop\`, this server with Ctrl-C.
 `;

@@ -8,6 +8,7 @@ import { parseApiUrls } from '../lib/api.js';
 import { apiUrlsFlag, stateDirFlag } from '../lib/flags.js';
 import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../runtime/logger.js';
 import { EdgeWorker, RefusedError } from '../runtime/worker.js';
+import { localCredential, readSecretFile } from '../lib/server-config.js';
 
 export default class Worker extends EdgeCommand {
   static override description = `Run an edge worker: connect to the API server, run the jobs of the given queues.
@@ -36,6 +37,12 @@ under the worker's umask (--umask). A worker whose version the server refuses ex
     'auto-maintenance-cpu-percent': Flags.integer({ description: 'enter maintenance by itself while machine CPU use is above this (off by default)', min: 1, max: 100 }),
     'auto-maintenance-disk-free-mib': Flags.integer({ description: 'enter maintenance by itself while the work dir has less free space than this, MiB (off by default)', min: 1 }),
     concurrency: Flags.integer({ char: 'c', description: 'concurrency slots this worker offers', default: 8, min: 1, max: 1024 }),
+    ca: Flags.string({ description: 'PEM file of a private CA that signed the server\'s TLS certificate', env: 'EDGE_CA_FILE', helpValue: 'FILE' }),
+    'registration-secret-file': Flags.string({
+      description: 'file holding the registration secret (else EDGE_REGISTRATION_SECRET, else a local server\'s data dir); used once to obtain this worker\'s own token',
+      env: 'EDGE_REGISTRATION_SECRET_FILE',
+      helpValue: 'FILE',
+    }),
     'kill-grace': Flags.integer({ description: 'seconds between SIGTERM and SIGKILL when a job is stopped', default: 10, min: 0 }),
     'log-file': Flags.string({ description: 'append logs to this file instead of stderr', env: 'EDGE_LOG_FILE', helpValue: 'FILE' }),
     'log-format': Flags.string({ description: 'log lines as text or as JSON objects (pino)', env: 'EDGE_LOG_FORMAT', options: LOG_FORMATS, default: 'text' }),
@@ -87,7 +94,17 @@ under the worker's umask (--umask). A worker whose version the server refuses ex
       flags['auto-maintenance-cpu-percent'] !== undefined || flags['auto-maintenance-disk-free-mib'] !== undefined
         ? { maxCpuPercent: flags['auto-maintenance-cpu-percent'], minDiskFreeMib: flags['auto-maintenance-disk-free-mib'] }
         : undefined;
+    let registrationSecret: string | undefined;
+    if (flags['registration-secret-file']) {
+      registrationSecret = readSecretFile(flags['registration-secret-file']);
+      if (!registrationSecret) this.error(`--registration-secret-file ${flags['registration-secret-file']} cannot be read or is empty`, { exit: 2 });
+    } else {
+      registrationSecret = localCredential('EDGE_REGISTRATION_SECRET', 'registration-secret');
+    }
+    if (flags.ca && !fs.existsSync(flags.ca)) this.error(`--ca ${flags.ca}: no such file`, { exit: 2 });
     const worker = new EdgeWorker({
+      registrationSecret,
+      caFile: flags.ca,
       apiUrls,
       killGraceMs: flags['kill-grace'] * 1000,
       name: flags.name,

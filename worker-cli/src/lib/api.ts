@@ -1,8 +1,11 @@
+import fs from 'node:fs';
+import tls from 'node:tls';
 import { createClient, type Client, type Interceptor } from '@connectrpc/connect';
 import { Http2SessionManager, createGrpcTransport } from '@connectrpc/connect-node';
 import { JobService } from '../../../gen/edge/v1/job_service_pb.js';
 import { LogService } from '../../../gen/edge/v1/log_service_pb.js';
 import { WorkerService } from '../../../gen/edge/v1/worker_service_pb.js';
+import { TokenService } from '../../../gen/edge/v1/token_service_pb.js';
 
 export const DEFAULT_API_URL = 'http://127.0.0.1:50051';
 
@@ -11,6 +14,7 @@ export interface Api {
   readonly jobs: Client<typeof JobService>;
   readonly workers: Client<typeof WorkerService>;
   readonly logs: Client<typeof LogService>;
+  readonly tokens: Client<typeof TokenService>;
   /** Closes the HTTP/2 connection. */
   close(): void;
 }
@@ -19,7 +23,15 @@ export interface Api {
  * Clients of the three services over one gRPC (HTTP/2) connection. A token, when given, goes with
  * every call as `authorization: Bearer …`.
  */
-export function connectApi(url: string, token?: string): Api {
+export interface ConnectOptions {
+  /** PEM file of a private CA to trust for https:// URLs (besides the system's CAs). */
+  caFile?: string;
+}
+
+/** A token, or where to get the current one (a worker swaps its registration secret for its own token). */
+export type TokenSource = string | (() => string | undefined) | undefined;
+
+export function connectApi(url: string, token?: TokenSource, opts: ConnectOptions = {}): Api {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -30,7 +42,21 @@ export function connectApi(url: string, token?: string): Api {
     throw new Error(`API URL "${url}" must start with http:// or https://`);
   }
   // Pings find a dead connection within seconds, so a worker notices a lost server and reconnects.
-  const sessionManager = new Http2SessionManager(url, { pingIntervalMs: 5_000, pingTimeoutMs: 5_000, idleConnectionTimeoutMs: 60_000 });
+  let ca: Buffer | undefined;
+  if (opts.caFile) {
+    try {
+      ca = fs.readFileSync(opts.caFile);
+    } catch (err) {
+      throw new Error(`cannot read the CA file ${opts.caFile}: ${(err as Error).message}`);
+    }
+    if (parsed.protocol !== 'https:') throw new Error(`a CA file (--ca) needs an https:// API URL, not ${url}`);
+  }
+  const sessionManager = new Http2SessionManager(
+    url,
+    { pingIntervalMs: 5_000, pingTimeoutMs: 5_000, idleConnectionTimeoutMs: 60_000 },
+    // The private CA is added to the system's, so a public certificate still works.
+    ca ? { ca: [...tls.rootCertificates, ca.toString('utf8')] } : undefined,
+  );
   const interceptors: Interceptor[] = token ? [bearer(token)] : [];
   const transport = createGrpcTransport({ baseUrl: url, sessionManager, interceptors });
   return {
@@ -38,6 +64,7 @@ export function connectApi(url: string, token?: string): Api {
     jobs: createClient(JobService, transport),
     workers: createClient(WorkerService, transport),
     logs: createClient(LogService, transport),
+    tokens: createClient(TokenService, transport),
     close: () => sessionManager.abort(),
   };
 }
@@ -50,9 +77,9 @@ export class ApiPool {
   private index = 0;
   private readonly apis: Api[];
 
-  constructor(urls: string[], token?: string) {
+  constructor(urls: string[], token?: TokenSource, opts: ConnectOptions = {}) {
     if (!urls.length) throw new Error('no API URL given');
-    this.apis = urls.map((url) => connectApi(url, token));
+    this.apis = urls.map((url) => connectApi(url, token, opts));
   }
 
   get api(): Api {
@@ -84,9 +111,31 @@ export function parseApiUrls(list: string): string[] {
   return list.split(',').map((u) => u.trim()).filter(Boolean);
 }
 
-function bearer(token: string): Interceptor {
+function bearer(token: string | (() => string | undefined)): Interceptor {
   return (next) => (req) => {
-    req.header.set('authorization', `Bearer ${token}`);
+    const value = typeof token === 'function' ? token() : token;
+    if (value) req.header.set('authorization', `Bearer ${value}`);
     return next(req);
   };
+}
+
+const UNTRUSTED_CERT_CODES = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_UNTRUSTED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** When a call failed because the server's certificate is not trusted: a message that says what to do. */
+export function untrustedCertificate(err: unknown): string | undefined {
+  for (let e = err as { code?: unknown; cause?: unknown; message?: unknown } | undefined, i = 0; e && i < 5; e = e.cause as typeof e, i++) {
+    if (typeof e.code === 'string' && UNTRUSTED_CERT_CODES.has(e.code)) {
+      return `the server's TLS certificate is not trusted (${e.code}: ${String(e.message ?? '')}); give the CA that signed it with --ca FILE (or EDGE_CA_FILE)`;
+    }
+  }
+  return undefined;
 }

@@ -6,7 +6,8 @@ import { VERSION } from '../../../server/domain/version.js';
 import { WorkerState, type SystemInfo } from '../../../gen/edge/v1/worker_pb.js';
 import { MaintenanceChange, type FetchJobsResponse, type JobAssignment, type WorkerSettings } from '../../../gen/edge/v1/worker_service_pb.js';
 import { JobState } from '../../../gen/edge/v1/job_pb.js';
-import { ApiPool } from '../lib/api.js';
+import { ApiPool, untrustedCertificate } from '../lib/api.js';
+import { readSecretFile } from '../lib/server-config.js';
 import { Backoff, sleep } from './backoff.js';
 import { JobRunner } from './job-runner.js';
 import type { Logger } from './logger.js';
@@ -22,8 +23,13 @@ const HIDDEN_ENV = ['EDGE_REGISTRATION_SECRET', 'EDGE_TOKEN', 'EDGE_ADMIN_TOKEN'
 export interface WorkerOptions {
   /** API server URLs (replicas); the worker uses one and moves to the next when it fails. */
   apiUrls: string[];
-  /** Sent as a Bearer token, when given. */
-  token?: string;
+  /**
+   * The registration secret, traded once for the worker's own token, which is kept in
+   * `<state-dir>/<name>.token` (0600) and used for every call after; not needed while that file holds a valid token.
+   */
+  registrationSecret?: string;
+  /** PEM file of a private CA that signed the server's certificate (https:// URLs). */
+  caFile?: string;
   name: string;
   queues: string[];
   concurrency: number;
@@ -75,9 +81,14 @@ export class EdgeWorker {
   private system: SystemInfo | undefined;
   /** Why the server refused this worker, when it did; the worker then exits 1. */
   refusal: string | undefined;
+  /** This worker's own token (from its state dir or its registration); never logged. */
+  private workerToken: string | undefined;
+  private readonly tokenFile: string;
 
   constructor(private readonly opts: WorkerOptions) {
-    this.pool = new ApiPool(opts.apiUrls, opts.token);
+    this.tokenFile = path.join(opts.stateDir, `${opts.name}.token`);
+    this.workerToken = readSecretFile(this.tokenFile);
+    this.pool = new ApiPool(opts.apiUrls, () => this.workerToken ?? this.opts.registrationSecret, { caFile: opts.caFile });
     this.log = opts.log;
     this.pidFile = pidFilePath(opts.stateDir, opts.name);
     this.jobsDir = path.join(opts.stateDir, `${opts.name}.jobs`);
@@ -177,6 +188,21 @@ export class EdgeWorker {
     }
   }
 
+  /** Keeps the worker's own token in its state dir, readable by its owner only. */
+  private keepToken(token: string): void {
+    this.workerToken = token;
+    fs.mkdirSync(this.opts.stateDir, { recursive: true });
+    const tmp = `${this.tokenFile}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, token + '\n', { mode: 0o600 });
+    fs.chmodSync(tmp, 0o600);
+    fs.renameSync(tmp, this.tokenFile);
+  }
+
+  private dropToken(): void {
+    this.workerToken = undefined;
+    fs.rmSync(this.tokenFile, { force: true });
+  }
+
   private async register(): Promise<boolean> {
     const backoff = new Backoff(200, 10_000);
     const version = this.opts.version ?? VERSION;
@@ -187,13 +213,28 @@ export class EdgeWorker {
           { name: this.opts.name, queues: this.queues, concurrency: this.concurrency, version, systemInfo: this.sampleSystem() },
           { timeoutMs: 10_000 },
         );
+        if (res.workerToken) this.keepToken(res.workerToken);
         this.heartbeatMs = Math.max(1, res.heartbeatIntervalSeconds) * 1000;
         this.log.info(`registered as ${this.opts.name} (version ${version}) at ${api.url}: queues ${res.worker?.queues.join(',')}, concurrency ${this.concurrency}`);
         if (res.settings) this.applySettings(res.settings);
         return true;
       } catch (err) {
         const e = ConnectError.from(err);
-        if (e.code === Code.InvalidArgument || e.code === Code.FailedPrecondition || e.code === Code.PermissionDenied) {
+        const untrusted = untrustedCertificate(err);
+        if (untrusted) throw new RefusedError(`cannot connect to ${api.url}: ${untrusted}`);
+        if (e.code === Code.Unauthenticated && this.workerToken && this.opts.registrationSecret) {
+          // Our token was revoked (or the server's database is new): register afresh with the secret.
+          this.log.warn(`the server does not accept this worker's token (${e.rawMessage}); registering again with the registration secret`);
+          this.dropToken();
+          continue;
+        }
+        if (e.code === Code.Unauthenticated) {
+          throw new RefusedError(
+            `registration refused: ${e.rawMessage}. ${this.workerToken ? 'This worker\'s token is not accepted; ' : ''}` +
+              'give the registration secret in EDGE_REGISTRATION_SECRET or --registration-secret-file',
+          );
+        }
+        if (e.code === Code.InvalidArgument || e.code === Code.FailedPrecondition || e.code === Code.PermissionDenied || e.code === Code.AlreadyExists) {
           throw new RefusedError(`registration refused: ${e.rawMessage}`);
         }
         this.log.warn(`cannot register at ${api.url} (${e.rawMessage}); ${this.retrying()}`);

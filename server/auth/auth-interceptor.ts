@@ -1,0 +1,26 @@
+import { Code, ConnectError, type Interceptor } from '@connectrpc/connect';
+import type { Store } from '../store/store.js';
+import { authenticate, bearerToken } from './authenticate.js';
+import { kPrincipal } from './context.js';
+import { accessOf } from './rules.js';
+
+/**
+ * Authenticates every call of the edge services from `authorization: Bearer …` and checks the RPC
+ * table; health and reflection stay open. The principal goes to the handlers as a context value.
+ * Messages never repeat the token.
+ */
+export function authInterceptor(store: Store): Interceptor {
+  return (next) => async (req) => {
+    const access = accessOf(req.service.typeName, req.method.name);
+    if (access.open) return next(req);
+    const token = bearerToken(req.header.get('authorization'));
+    if (!token) throw new ConnectError('missing credentials: send authorization: Bearer <token>', Code.Unauthenticated);
+    const principal = await authenticate(store, token);
+    if (!principal) throw new ConnectError('invalid or revoked token', Code.Unauthenticated);
+    if (!access.kinds.includes(principal.kind)) {
+      throw new ConnectError(`a ${principal.kind} token may not call ${req.method.name}`, Code.PermissionDenied);
+    }
+    req.contextValues.set(kPrincipal, principal);
+    return next(req);
+  };
+}
