@@ -40,10 +40,11 @@ export async function endAttempt(trx: Knex.Transaction, job: JobRecord, outcome:
       signal: outcome.signal,
       reason,
       not_before: now + delay,
-      queued_at: now,
+      // The queued timeout counts from when the job may run again, not through its backoff.
+      queued_at: now + delay,
       updated_at: now,
     });
-    next = { ...job, state: 'QUEUED', workerName: null, exitCode: outcome.exitCode, signal: outcome.signal, reason, notBefore: now + delay, queuedAt: now, updatedAt: now };
+    next = { ...job, state: 'QUEUED', workerName: null, exitCode: outcome.exitCode, signal: outcome.signal, reason, notBefore: now + delay, queuedAt: now + delay, updatedAt: now };
   } else {
     await trx('jobs').where({ id: job.id }).update({ ...end, ended_at: now, updated_at: now });
     next = { ...job, state: outcome.state, exitCode: outcome.exitCode, signal: outcome.signal, reason: outcome.reason, endedAt: now, updatedAt: now };
