@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
-import { Code, ConnectError, createClient } from '@connectrpc/connect';
+import { Code, createClient } from '@connectrpc/connect';
 import { Http2SessionManager, createConnectTransport, createGrpcTransport, createGrpcWebTransport } from '@connectrpc/connect-node';
 import * as grpc from '@grpc/grpc-js';
 import { JobService, SubmitJobRequestSchema, SubmitJobResponseSchema } from '../../gen/edge/v1/job_service_pb.js';
@@ -10,18 +10,10 @@ import { WorkerService } from '../../gen/edge/v1/worker_service_pb.js';
 import { startServer, type RunningServer } from '../../server/app.js';
 import { createSqliteDatabase, type TestDatabase } from '../helpers/databases.js';
 import { TEST_ADMIN_TOKEN, TEST_CREDENTIALS, TEST_REGISTRATION_SECRET, asAdmin, bearer } from '../helpers/credentials.js';
+import { codeOf } from '../helpers/rpc-errors.js';
 
 const UNKNOWN_ID = '01900000-0000-7000-8000-000000000000';
 
-async function codeOf(p: Promise<unknown>): Promise<{ code: Code; message: string }> {
-  try {
-    await p;
-  } catch (err) {
-    const e = ConnectError.from(err);
-    return { code: e.code, message: e.rawMessage };
-  }
-  throw new Error('expected the call to fail');
-}
 
 describe('API server (one port, three protocols)', function () {
   let db: TestDatabase;

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { Code, ConnectError, createClient } from '@connectrpc/connect';
+import { Code, createClient } from '@connectrpc/connect';
 import { Http2SessionManager, createGrpcTransport } from '@connectrpc/connect-node';
 import { JobService } from '../../gen/edge/v1/job_service_pb.js';
 import { LogService } from '../../gen/edge/v1/log_service_pb.js';
@@ -9,16 +9,8 @@ import { VERSION } from '../../server/domain/version.js';
 import { MAX_CHUNK_BYTES } from '../../server/services/log-service.js';
 import { TEST_CREDENTIALS, TEST_REGISTRATION_SECRET, asAdmin, bearer } from '../helpers/credentials.js';
 import { createSqliteDatabase, type TestDatabase } from '../helpers/databases.js';
+import { codeOf } from '../helpers/rpc-errors.js';
 
-async function codeOf(p: Promise<unknown>): Promise<{ code: Code; message: string }> {
-  try {
-    await p;
-  } catch (err) {
-    const e = ConnectError.from(err);
-    return { code: e.code, message: e.rawMessage };
-  }
-  throw new Error('expected the call to fail');
-}
 
 describe('limits: message, log chunk and per-attempt log sizes are ResourceExhausted', function () {
   let db: TestDatabase;

@@ -11,6 +11,7 @@ import { VERSION } from '../../server/domain/version.js';
 import { startServer, type RunningServer } from '../../server/app.js';
 import { createSqliteDatabase, type TestDatabase } from '../helpers/databases.js';
 import { TEST_ADMIN_TOKEN, TEST_CREDENTIALS, TEST_REGISTRATION_SECRET, bearer } from '../helpers/credentials.js';
+import { codeOf } from '../helpers/rpc-errors.js';
 
 /** The first message of a stream (to see how the call ends). */
 const first = (it: AsyncIterable<unknown>) => it[Symbol.asyncIterator]().next();
@@ -18,15 +19,6 @@ const first = (it: AsyncIterable<unknown>) => it[Symbol.asyncIterator]().next();
 const SERVICES: DescService[] = [JobService, WorkerService, LogService, TokenService];
 const JOB_ID = '01900000-0000-7000-8000-000000000000';
 
-async function codeOf(p: Promise<unknown>): Promise<{ code: Code; message: string }> {
-  try {
-    await p;
-  } catch (err) {
-    const e = ConnectError.from(err);
-    return { code: e.code, message: e.rawMessage };
-  }
-  throw new Error('expected the call to fail');
-}
 
 /** Calls any RPC with a message, whatever its kind, to its end. */
 export async function callAny(transport: Transport, service: DescService, method: string, message: Record<string, unknown> = {}): Promise<void> {
