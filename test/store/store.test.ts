@@ -1,21 +1,9 @@
 import assert from 'node:assert/strict';
 import { openStore } from '../../server/store/open-store.js';
-import type { JobSpecRecord } from '../../server/store/records.js';
 import type { Store } from '../../server/store/store.js';
 import { DATABASES, type TestDatabase } from '../helpers/databases.js';
+import { spec } from '../helpers/job-spec.js';
 
-const spec = (over: Partial<JobSpecRecord> = {}): JobSpecRecord => ({
-  queue: 'default',
-  argv: ['true'],
-  env: {},
-  cwd: '',
-  slots: 1,
-  priority: 0,
-  timeoutSeconds: 0,
-  maxAttempts: 1,
-  labels: {},
-  ...over,
-});
 
 for (const db of DATABASES) {
   describe(`store on ${db.name}`, function () {
