@@ -32,7 +32,7 @@ function options(values: readonly string[], selected: string, all: string): Html
 export function signInBody(configured: boolean, failed: boolean, next: string): Html {
   if (!configured) {
     return html`<div class="signin"><h1>Sign in</h1><p>This server has no admin token, so its pages are closed.</p>
-<p class="muted">Start it with <code>--admin-token</code> or <code>EDGE_ADMIN_TOKEN</code> to open them.</p></div>`;
+<p class="muted">Create one with <code>edge token create</code>, or start the server with <code>EDGE_ADMIN_TOKEN</code>.</p></div>`;
   }
   return html`<form class="signin" method="post" action="/ui/signin">
 <h1>Sign in</h1>
