@@ -322,7 +322,9 @@ export class KnexStore implements Store {
         if (job.state !== 'ASSIGNED') throw conflict(job, 'started');
         await trx('jobs').where({ id: job.id }).update({ state: 'RUNNING', started_at: now, updated_at: now });
         await trx('job_attempts').where(where).update({ state: 'RUNNING', started_at: now });
-        return this.recorded(trx, { ...job, state: 'RUNNING', startedAt: now, updatedAt: now }, now);
+        const running: JobRecord = { ...job, state: 'RUNNING', startedAt: now, updatedAt: now };
+        await insertEvents(trx, [stateEvent(running, now)]);
+        return running;
       }
       if (!HELD_JOB_STATES.includes(job.state)) throw conflict(job, `reported ${report.state}`);
       const state = report.state as 'SUCCEEDED' | 'FAILED' | 'CANCELED';
@@ -415,12 +417,6 @@ export class KnexStore implements Store {
     // Worker-change notes only matter for the moment it takes replicas to read them.
     await this.knex('job_events').where({ kind: 'worker' }).where('at', '<', now - 86_400_000).delete();
     return purged;
-  }
-
-  /** Writes the event of a job's new state in the same transaction, and returns the job. */
-  private async recorded(trx: Knex.Transaction, job: JobRecord, now: number): Promise<JobRecord> {
-    await insertEvents(trx, [stateEvent(job, now)]);
-    return job;
   }
 
   async recordWorkerChange(name: string, now: number): Promise<void> {

@@ -51,11 +51,6 @@ export class LogUploader {
     this.done = this.run();
   }
 
-  /** Bytes the server has confirmed. */
-  get storedBytes(): number {
-    return this.confirmed;
-  }
-
   /** The job's process has ended: send the rest, resolve once the server has stored all of it. */
   finish(): Promise<void> {
     this.finishing = true;
