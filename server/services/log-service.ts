@@ -1,5 +1,6 @@
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
 import { principalOf, seesTeam } from '../auth/context.js';
+import type { Principal } from '../auth/authenticate.js';
 import { LogService } from '../../gen/edge/v1/log_service_pb.js';
 import type { ServiceContext } from './context.js';
 import { invalid, notFound } from './errors.js';
@@ -22,17 +23,34 @@ export function logService(ctx: ServiceContext): ServiceImpl<typeof LogService> 
   const { store } = ctx;
   const maxLogBytes = ctx.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES;
   /**
-   * The job, when the caller may read its log: a worker only its own jobs' (PermissionDenied
-   * otherwise), a team only its team's (NotFound otherwise).
+   * The job, when the caller may read its log: a team only its team's (NotFound otherwise). A worker
+   * reads only the attempt it holds now (see heldAttempt).
    */
-  async function readableJob(jobId: string, hctx: HandlerContext) {
+  async function readableJob(jobId: string, hctx: HandlerContext, attempt: number) {
     const p = principalOf(hctx);
+    if (p.kind === 'worker') return (await heldAttempt(jobId, attempt, p)).job;
     const job = await store.getJob(jobId);
     if (!job || !seesTeam(p, job.team ?? '')) throw notFound(`job ${jobId}`);
-    if (p.kind === 'worker' && job.workerName !== p.workerName && !(await store.listAttempts(jobId)).some((a) => a.workerName === p.workerName)) {
-      throw new ConnectError(`job ${jobId} is not assigned to worker ${p.workerName}`, Code.PermissionDenied);
-    }
     return job;
+  }
+  /**
+   * Logs are fenced like reports: a worker writes and reads only the attempt it holds now
+   * (FailedPrecondition for one it held before). A job it never held, of another worker or team or
+   * none at all, gets one PermissionDenied, so a worker token learns nothing of other jobs.
+   */
+  async function heldAttempt(jobId: string, attempt: number, p: Extract<Principal, { kind: 'worker' }>) {
+    const job = await store.getJob(jobId);
+    const held =
+      job && seesTeam(p, job.team ?? '') && (job.workerName === p.workerName || (await store.listAttempts(jobId)).some((a) => a.workerName === p.workerName));
+    if (!held) throw new ConnectError(`job ${jobId} is not assigned to worker ${p.workerName}`, Code.PermissionDenied);
+    const n = attempt || job.attempt;
+    if (job.workerName !== p.workerName || job.attempt !== n) {
+      throw new ConnectError(
+        `attempt ${n} of job ${jobId} is not held by worker ${p.workerName} (the job is at attempt ${job.attempt}${job.workerName ? ` on worker ${job.workerName}` : ''})`,
+        Code.FailedPrecondition,
+      );
+    }
+    return { job, attempt: n };
   }
   return {
     async uploadLogs(requests, hctx) {
@@ -48,11 +66,15 @@ export function logService(ctx: ServiceContext): ServiceImpl<typeof LogService> 
         if (offset + chunk.data.length > maxLogBytes) {
           throw new ConnectError(`the log of job ${jobId} attempt ${attempt} would pass ${maxLogBytes} bytes, the limit per attempt`, Code.ResourceExhausted);
         }
-        if (!allowed.has(jobId)) {
-          await readableJob(jobId, hctx);
-          allowed.add(jobId);
+        const p = principalOf(hctx);
+        const key = `${jobId}/${attempt}`;
+        if (!allowed.has(key)) {
+          if (p.kind === 'worker') await heldAttempt(jobId, attempt, p);
+          else await readableJob(jobId, hctx, attempt);
+          allowed.add(key);
         }
-        const size = await store.appendLog(jobId, attempt, offset, chunk.data);
+        // The store checks the holder again under the job's lock: an attempt taken away mid-stream takes no more bytes.
+        const size = await store.appendLog(jobId, attempt, offset, chunk.data, p.kind === 'worker' ? p.workerName : undefined);
         sizes.set(`${jobId}/${attempt}`, { jobId, attempt, size: BigInt(size) });
         ctx.jobEvents.notify(jobId);
       }
@@ -61,8 +83,8 @@ export function logService(ctx: ServiceContext): ServiceImpl<typeof LogService> 
 
     async readLogs(req, hctx) {
       const jobId = checkId('job_id', req.jobId);
-      await readableJob(jobId, hctx);
       const attempt = checkRange('attempt', req.attempt, 0, 1_000_000);
+      await readableJob(jobId, hctx, attempt);
       const offset = checkOffset(req.offset);
       const maxBytes = req.maxBytes === 0 ? MiB : checkRange('max_bytes', req.maxBytes, 1, 4 * MiB);
       const r = await store.readLog(jobId, attempt, offset, maxBytes);
@@ -72,9 +94,9 @@ export function logService(ctx: ServiceContext): ServiceImpl<typeof LogService> 
 
     async *tailLogs(req, handlerCtx) {
       const jobId = checkId('job_id', req.jobId);
-      await readableJob(jobId, handlerCtx);
       const follow = req.attempt === 0;
       const attempt = checkRange('attempt', req.attempt, 0, 1_000_000);
+      await readableJob(jobId, handlerCtx, attempt);
       let offset = checkOffset(req.offset);
       let current = attempt;
       const signal = handlerCtx.signal;

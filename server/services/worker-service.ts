@@ -32,6 +32,24 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
     if (!worker || !seesTeam(p, worker.team)) throw notFound(`worker ${name}`);
     return worker;
   }
+  /**
+   * A job a worker may report on: one of its team's that this worker holds or once held (a stale
+   * attempt is the store's to refuse, FailedPrecondition). A job that does not exist gets the same
+   * PermissionDenied as another team's or worker's, so a worker token learns nothing of job ids.
+   */
+  async function reportableJob(jobId: string, workerName: string, hctx: HandlerContext) {
+    const p = principalOf(hctx);
+    const job = await store.getJob(jobId);
+    const worker = await store.getWorker(workerName);
+    const mine =
+      job &&
+      worker &&
+      seesTeam(p, job.team ?? '') &&
+      (job.team ?? '') === worker.team &&
+      (job.workerName === workerName || (await store.listAttempts(jobId)).some((a) => a.workerName === workerName));
+    if (!mine) throw new ConnectError(`job ${jobId} is not assigned to worker ${workerName}`, Code.PermissionDenied);
+    return job;
+  }
   return {
     async registerWorker(req, hctx) {
       const name = checkWorkerName('name', req.name);
@@ -58,6 +76,12 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
         },
         at,
       );
+      if (worker.endedJobs.length) {
+        // As when the reaper ends a lost worker's attempts: requeued jobs wake their queue's workers.
+        for (const job of worker.endedJobs) ctx.jobEvents.notify(job.id);
+        for (const q of new Set(worker.endedJobs.filter((j) => j.state === 'QUEUED').map((j) => j.queue))) dispatcher.wakeQueue(q);
+        ctx.feed.kick();
+      }
       let workerToken = '';
       if (fresh) {
         workerToken = generateToken('worker');
@@ -94,11 +118,7 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
       const workerName = checkWorkerName('worker_name', req.workerName);
       requireSelf(principalOf(hctx), workerName, 'worker_name');
       const jobId = checkId('job_id', req.jobId);
-      const held = await store.getJob(jobId);
-      // A job this worker once held and lost is the store's to refuse (stale attempt, FailedPrecondition).
-      if (held && held.workerName !== workerName && !(await store.listAttempts(jobId)).some((a) => a.workerName === workerName)) {
-        throw new ConnectError(`job ${jobId} is not assigned to worker ${workerName}`, Code.PermissionDenied);
-      }
+      await reportableJob(jobId, workerName, hctx);
       const attempt = checkRange('attempt', req.attempt, 1, 1_000_000);
       if (!REPORTABLE_JOB_STATES.has(req.state)) throw invalid('state must be QUEUED, RUNNING, SUCCEEDED, FAILED or CANCELED');
       if (req.signal.length > 32) throw invalid('signal is longer than 32 characters');

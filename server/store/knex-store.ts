@@ -158,9 +158,9 @@ export class KnexStore implements Store {
     });
   }
 
-  async registerWorker(input: RegisterInput, now: number): Promise<WorkerRecord> {
-    await workerOps.registerWorker(this.knex, this.dialect === 'mysql', input, now);
-    return (await this.getWorker(input.name))!;
+  async registerWorker(input: RegisterInput, now: number): Promise<WorkerRecord & { endedJobs: JobRecord[] }> {
+    const endedJobs = await workerOps.registerWorker(this.knex, this.dialect === 'mysql', input, now, this.retry);
+    return { ...(await this.getWorker(input.name))!, endedJobs };
   }
 
   async heartbeat(name: string, state: WorkerStateName, now: number, report: HeartbeatReport = {}): Promise<HeartbeatResult | undefined> {
@@ -488,8 +488,15 @@ export class KnexStore implements Store {
     return [...stats.values()].sort((a, b) => (a.queue < b.queue ? -1 : a.queue > b.queue ? 1 : 0));
   }
 
-  async appendLog(jobId: string, attempt: number, offset: number, data: Uint8Array): Promise<number> {
+  async appendLog(jobId: string, attempt: number, offset: number, data: Uint8Array, writer?: string): Promise<number> {
     return this.knex.transaction(async (trx) => {
+      if (writer !== undefined) {
+        // The job's row first, as reports lock it: the holder cannot change until this chunk is stored.
+        const job = await this.locked(trx('jobs').select('worker_name', 'attempt').where({ id: jobId })).first();
+        if (!job || String(job.worker_name ?? '') !== writer || Number(job.attempt) !== attempt) {
+          throw new StoreError('stale', `attempt ${attempt} of job ${jobId} is not held by worker ${writer}; its log takes no bytes from it`);
+        }
+      }
       const row = await this.locked(trx('job_attempts').where({ job_id: jobId, attempt })).first();
       if (!row) throw notFound(`attempt ${attempt} of job ${jobId}`);
       const size = Number(row.log_size);

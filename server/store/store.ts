@@ -92,7 +92,11 @@ export interface Store {
   cancelJob(id: string, now: number): Promise<CancelOutcome>;
   listAttempts(jobId: string): Promise<AttemptRecord[]>;
 
-  registerWorker(input: RegisterInput, now: number): Promise<WorkerRecord>;
+  /**
+   * Registers a worker (StoreError 'exists' when its name belongs to another team, or a live worker
+   * holds it); the attempts the name held end FAILED "worker re-registered" and come back in endedJobs.
+   */
+  registerWorker(input: RegisterInput, now: number): Promise<WorkerRecord & { endedJobs: JobRecord[] }>;
   /**
    * Stores a heartbeat; the stored state also follows what operators want (see worker-states).
    * Says which of the attempts the worker reports holding it no longer holds.
@@ -149,7 +153,8 @@ export interface Store {
   queueStats(): Promise<QueueStatsRecord[]>;
 
   /** Appends bytes at an offset of an attempt's log; idempotent by offset. Returns the stored size. */
-  appendLog(jobId: string, attempt: number, offset: number, data: Uint8Array): Promise<number>;
+  /** With a writer (a worker's name), refuses (StoreError 'stale') unless that worker holds this attempt now. */
+  appendLog(jobId: string, attempt: number, offset: number, data: Uint8Array, writer?: string): Promise<number>;
   /** Reads an attempt's log (0 = the job's current attempt) from an offset. */
   readLog(jobId: string, attempt: number, offset: number, maxBytes: number): Promise<LogRead>;
 

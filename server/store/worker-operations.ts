@@ -1,7 +1,9 @@
 import type { Knex } from 'knex';
 import { GONE_WORKER_STATES, resolveReportedState, stateAfterMaintenanceChange, stateAtRegistration } from '../domain/worker-states.js';
 import { StoreError, notFound } from './errors.js';
-import { LIVE_WORKER_STATES, type JobStateName, type MetricsSnapshot, type SystemInfoRecord, type WorkerStateName } from './records.js';
+import { endAttempt, type RetryPolicy } from './attempt-outcome.js';
+import { rowToJob } from './rows.js';
+import { HELD_JOB_STATES, LIVE_WORKER_STATES, type JobRecord, type JobStateName, type MetricsSnapshot, type SystemInfoRecord, type WorkerStateName } from './records.js';
 import type { MaintenanceInput, RegisterInput, WorkerUpdateInput } from './store.js';
 
 /**
@@ -22,8 +24,17 @@ async function lockedWorker(trx: Knex.Transaction, mysql: boolean, name: string)
 const flag = (v: unknown) => Boolean(Number(v ?? 0));
 const systemInfoColumn = (info: SystemInfoRecord | undefined) => (info ? { system_info: JSON.stringify(info) } : {});
 
-export async function registerWorker(knex: Knex, mysql: boolean, input: RegisterInput, now: number): Promise<void> {
-  await knex.transaction(async (trx) => {
+/** Why attempts a worker held end when its name registers again (its previous run is gone). */
+export const RE_REGISTERED = 'worker re-registered';
+
+/**
+ * Registers a worker. A name belongs to the team that first registered it, until that worker is
+ * removed: another team's credential is refused, so a name never carries one team's jobs to
+ * another. The attempts the name still holds end (retried while attempts remain): a registering
+ * worker is a new run that holds none of them.
+ */
+export async function registerWorker(knex: Knex, mysql: boolean, input: RegisterInput, now: number, retry: RetryPolicy): Promise<JobRecord[]> {
+  return knex.transaction(async (trx) => {
     const q = trx('workers').where({ name: input.name });
     const prev = (await (mysql ? q.forUpdate() : q).first()) as Row | undefined;
     if (
@@ -33,6 +44,23 @@ export async function registerWorker(knex: Knex, mysql: boolean, input: Register
       Number(prev.last_heartbeat_at) >= input.refuseIfLiveSince
     ) {
       throw new StoreError('exists', `worker ${input.name} is registered and alive; a second worker cannot take its name`);
+    }
+    if (prev && String(prev.team ?? '') !== (input.team ?? '')) {
+      throw new StoreError(
+        'exists',
+        `worker name ${input.name} belongs to another team; choose another name (an admin of that team may remove the worker to free it)`,
+      );
+    }
+    const ended: JobRecord[] = [];
+    if (prev) {
+      const heldQ = trx('jobs').where({ worker_name: input.name }).whereIn('state', HELD_JOB_STATES).orderBy('id');
+      for (const jobRow of (await (mysql ? heldQ.forUpdate() : heldQ)) as Row[]) {
+        const job = rowToJob(jobRow);
+        const outcome = job.cancelRequested
+          ? ({ state: 'CANCELED', exitCode: null, signal: null, reason: `canceled by user; ${RE_REGISTERED}` } as const)
+          : ({ state: 'FAILED', exitCode: null, signal: null, reason: RE_REGISTERED } as const);
+        ended.push(await endAttempt(trx, job, outcome, now, retry));
+      }
     }
     const row = {
       team: input.team ?? '',
@@ -48,6 +76,7 @@ export async function registerWorker(knex: Knex, mysql: boolean, input: Register
     };
     if (prev) await trx('workers').where({ name: input.name }).update(row);
     else await trx('workers').insert({ name: input.name, first_online_at: now, ...row });
+    return ended;
   });
 }
 
