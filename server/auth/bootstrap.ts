@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { privateDir } from '../files/private-files.js';
 import type { TokenKindName } from '../store/credentials.js';
 import type { Store } from '../store/store.js';
 import { generateToken, hashToken } from './tokens.js';
@@ -48,7 +49,7 @@ export async function bootstrapCredentials(store: Store, opts: BootstrapOptions,
     if ((await store.countTokens(kind)) > 0) return undefined;
     if (!opts.dataDir) throw new Error(`no ${kind} credential: set ${label} or give the server a data dir to create one in`);
     const value = generateToken(kind);
-    fs.mkdirSync(opts.dataDir, { recursive: true });
+    privateDir(opts.dataDir);
     const target = path.join(opts.dataDir, file);
     writeSecretFile(target, value);
     await store.createToken({ kind, name: `first ${kind} credential (${file})`, team: '', hash: await hashToken(store, value) }, now);

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
+import { tightenFiles } from '../files/private-files.js';
 import { KnexStore } from './knex-store.js';
 import type { Store, StoreOptions } from './store.js';
 
@@ -23,7 +24,8 @@ export function redactUrl(url: string): string {
 
 function sqliteConfig(file: string): Knex.Config {
   if (!file) throw new Error('sqlite: URL needs a file path, e.g. sqlite:./edge.db');
-  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  // A folder made here is 0700; the database files are 0600 even when an older version left them readable.
+  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true, mode: 0o700 });
   return {
     client: 'better-sqlite3',
     useNullAsDefault: true,
@@ -37,6 +39,7 @@ function sqliteConfig(file: string): Knex.Config {
         conn.pragma('synchronous = NORMAL');
         conn.pragma('busy_timeout = 5000');
         conn.pragma('foreign_keys = ON');
+        tightenFiles([file, `${file}-wal`, `${file}-shm`]);
         done(null, conn);
       },
     },

@@ -2,6 +2,7 @@ import { Flags } from '@oclif/core';
 import { startServer } from '../../../server/app.js';
 import { redactUrl } from '../../../server/store/open-store.js';
 import { EdgeCommand } from '../lib/base-command.js';
+import { privateDir, usePrivateUmask } from '../../../server/files/private-files.js';
 import fs from 'node:fs';
 import { DEFAULT_DATA_DIR, resolveDatabaseUrl } from '../lib/server-config.js';
 import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../runtime/logger.js';
@@ -52,6 +53,8 @@ The same port serves gRPC server reflection (v1, v1alpha), grpc.health.v1, GET /
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Server);
+    // Before anything is written: the database, its -wal/-shm and the credential files are 0600 from the start.
+    usePrivateUmask();
     const databaseUrl = resolveDatabaseUrl(flags.database, flags['data-dir']);
     const logger = createLogger({ format: flags['log-format'] as LogFormat, level: flags['log-level'] as LogLevel, file: flags['log-file'], base: { component: 'server' } });
     // The server reports through one function: with an error it is a problem, without one news.
@@ -62,6 +65,14 @@ The same port serves gRPC server reflection (v1, v1alpha), grpc.health.v1, GET /
         tls = { cert: fs.readFileSync(flags['tls-cert']), key: fs.readFileSync(flags['tls-key']) };
       } catch (err) {
         this.error(`cannot read the TLS certificate or key: ${(err as Error).message}`, { exit: 2 });
+      }
+    }
+    // A data dir an older version left open (0755) is closed; a new one is made 0700 where it is first needed.
+    if (fs.existsSync(flags['data-dir'])) {
+      try {
+        privateDir(flags['data-dir']);
+      } catch (err) {
+        this.error(`--data-dir ${flags['data-dir']}: ${(err as Error).message}`, { exit: 2 });
       }
     }
     let server;

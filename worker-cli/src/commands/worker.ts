@@ -8,6 +8,7 @@ import { parseApiUrls } from '../lib/api.js';
 import { apiUrlsFlag, stateDirFlag } from '../lib/flags.js';
 import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../runtime/logger.js';
 import { EdgeWorker, RefusedError } from '../runtime/worker.js';
+import { resolveJobUser, type JobUser } from '../runtime/job-user.js';
 import { localCredential, readSecretFile } from '../lib/server-config.js';
 
 export default class Worker extends EdgeCommand {
@@ -21,8 +22,11 @@ server and reports how it ended. It writes a pid file <state-dir>/<name>.pid and
 the running jobs (SIGTERM to their process groups, SIGKILL after --kill-grace seconds). Operators change
 its queues, concurrency and maintenance live (\`edge workers …\`, \`edge maintenance …\`).
 
-Each job process gets EDGE_JOB_ID, EDGE_ATTEMPT, EDGE_QUEUE, EDGE_WORKER_NAME and HOSTNAME, and runs
-under the worker's umask (--umask). A worker whose version the server refuses exits with code 1.`;
+Each job process gets a clean environment: the env its spec names, PATH, LANG, LANGUAGE, LC_*, TZ,
+TMPDIR, HOME, USER, LOGNAME, SHELL and TERM from the worker, and EDGE_JOB_ID, EDGE_ATTEMPT, EDGE_QUEUE,
+EDGE_WORKER_NAME and HOSTNAME; nothing else of the worker's environment. It runs under the umask
+--umask (default 077), as the worker's user or, with --job-user, as another account that cannot read
+the worker's state dir (its token). A worker whose version the server refuses exits with code 1.`;
 
   static override examples = [
     '<%= config.bin %> worker',
@@ -30,6 +34,7 @@ under the worker's umask (--umask). A worker whose version the server refuses ex
     'EDGE_API_URL=http://api.example:50051 <%= config.bin %> worker',
     '<%= config.bin %> worker --log-format json --log-file /var/log/edge/worker.log --umask 027 --metrics-port 9464',
     '<%= config.bin %> worker --auto-maintenance-disk-free-mib 2048 --auto-maintenance-cpu-percent 95',
+    'sudo <%= config.bin %> worker --job-user edge-job --state-dir /var/lib/edge/worker',
   ];
 
   static override flags = {
@@ -43,6 +48,11 @@ under the worker's umask (--umask). A worker whose version the server refuses ex
       env: 'EDGE_REGISTRATION_SECRET_FILE',
       helpValue: 'FILE',
     }),
+    'job-user': Flags.string({
+      description: 'run jobs as this user (name or uid): needs a worker running as root or with CAP_SETUID and CAP_SETGID',
+      env: 'EDGE_JOB_USER',
+      helpValue: 'USER',
+    }),
     'kill-grace': Flags.integer({ description: 'seconds between SIGTERM and SIGKILL when a job is stopped', default: 10, min: 0 }),
     'log-file': Flags.string({ description: 'append logs to this file instead of stderr', env: 'EDGE_LOG_FILE', helpValue: 'FILE' }),
     'log-format': Flags.string({ description: 'log lines as text or as JSON objects (pino)', env: 'EDGE_LOG_FORMAT', options: LOG_FORMATS, default: 'text' }),
@@ -53,7 +63,7 @@ under the worker's umask (--umask). A worker whose version the server refuses ex
     queues: Flags.string({ char: 'q', description: 'comma-separated queues to serve', default: 'default', helpValue: 'a,b' }),
     'reported-version': Flags.string({ description: 'version to report instead of our own (compatibility tests)', env: 'EDGE_WORKER_REPORTED_VERSION', hidden: true }),
     'state-dir': stateDirFlag,
-    umask: Flags.string({ description: 'umask (octal) for this worker and its jobs, e.g. 027', env: 'EDGE_UMASK', helpValue: 'OCTAL' }),
+    umask: Flags.string({ description: 'umask (octal) of the jobs, e.g. 027 (the worker writes its own files 0600 in 0700 folders whatever it is)', env: 'EDGE_UMASK', default: '077', helpValue: 'OCTAL' }),
     'work-dir': Flags.string({ description: 'folder whose free disk space is reported (default: the current folder)', helpValue: 'DIR' }),
   };
 
@@ -70,10 +80,17 @@ under the worker's umask (--umask). A worker whose version the server refuses ex
 
     const apiUrls = parseApiUrls(flags['api-url']);
     if (!apiUrls.length) this.error('--api-url names no URL', { exit: 2 });
-    if (flags.umask !== undefined) {
-      if (!/^0?[0-7]{1,3}$/.test(flags.umask)) this.error(`--umask "${flags.umask}" must be an octal mask like 022 or 0027`, { exit: 2 });
-      // Set on the worker process itself: every job process inherits it.
-      process.umask(Number.parseInt(flags.umask, 8));
+    if (!/^0?[0-7]{1,3}$/.test(flags.umask)) this.error(`--umask "${flags.umask}" must be an octal mask like 022 or 0027`, { exit: 2 });
+    // Set on the worker process itself, first thing: every job process inherits it, and the worker's
+    // own files (token, pid, status, spools) carry explicit 0600 modes in 0700 folders.
+    process.umask(Number.parseInt(flags.umask, 8));
+    let jobUser: JobUser | undefined;
+    if (flags['job-user'] !== undefined) {
+      try {
+        jobUser = resolveJobUser(flags['job-user']);
+      } catch (err) {
+        this.error((err as Error).message, { exit: 2 });
+      }
     }
     if (flags['log-file']) {
       try {
@@ -116,6 +133,7 @@ under the worker's umask (--umask). A worker whose version the server refuses ex
       workDir: flags['work-dir'],
       metrics: flags['metrics-port'] === undefined ? undefined : { host: flags['metrics-host'], port: flags['metrics-port'] },
       autoMaintenance,
+      jobUser,
     });
     // The first SIGINT or SIGTERM drains; a second one kills the running jobs.
     const onSignal = (signal: NodeJS.Signals) => {

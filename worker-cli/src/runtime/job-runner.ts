@@ -8,6 +8,8 @@ import type { ApiSource } from '../lib/api.js';
 import { Backoff, sleep } from './backoff.js';
 import { LogUploader } from './log-uploader.js';
 import type { Logger } from './logger.js';
+import { jobEnvironment } from './job-env.js';
+import type { JobUser } from './job-user.js';
 import { signalGroup } from './process-group.js';
 
 export interface JobRunnerOptions {
@@ -18,8 +20,8 @@ export interface JobRunnerOptions {
   jobsDir: string;
   /** Time between SIGTERM and SIGKILL when a job is stopped. */
   killGraceMs?: number;
-  /** Variables removed from the environment the job inherits from the worker. */
-  hiddenEnv?: readonly string[];
+  /** The account jobs run as (`--job-user`); the worker's own when absent. */
+  jobUser?: JobUser;
 }
 
 interface Ending {
@@ -119,19 +121,19 @@ export class JobRunner {
     const spec = this.job.spec!;
     const [cmd, ...args] = spec.argv;
     return new Promise<Ending>((resolve) => {
-      const env: NodeJS.ProcessEnv = { ...process.env };
-      for (const k of this.opts.hiddenEnv ?? []) delete env[k];
-      Object.assign(env, spec.env, {
-        EDGE_JOB_ID: this.jobId,
-        EDGE_ATTEMPT: String(this.attempt),
-        EDGE_QUEUE: spec.queue,
-        EDGE_WORKER_NAME: this.opts.workerName,
-        HOSTNAME: os.hostname(),
-      });
+      const user = this.opts.jobUser;
+      const env = jobEnvironment(
+        process.env,
+        spec.env,
+        { jobId: this.jobId, attempt: this.attempt, queue: spec.queue, workerName: this.opts.workerName, hostname: os.hostname() },
+        user,
+      );
+      // The job writes to a descriptor the worker opened: it needs no access to the worker's state dir.
       const out = fs.openSync(this.spoolPath, 'a');
       let child: ChildProcess;
       try {
-        child = spawn(cmd!, args, { cwd: spec.cwd || undefined, env, detached: true, stdio: ['ignore', out, out] });
+        const account = user && user.uid !== process.getuid?.() ? { uid: user.uid, gid: user.gid } : {};
+        child = spawn(cmd!, args, { cwd: spec.cwd || undefined, env, detached: true, stdio: ['ignore', out, out], ...account });
       } catch (err) {
         fs.closeSync(out);
         resolve(this.failedToStart(err));
@@ -142,7 +144,7 @@ export class JobRunner {
       let started = false;
       child.once('spawn', () => {
         started = true;
-        fs.writeFileSync(this.groupFile, `${child.pid}\n`);
+        fs.writeFileSync(this.groupFile, `${child.pid}\n`, { mode: 0o600 });
         this.opts.log.info(`job ${this.jobId} attempt ${this.attempt} started: pid ${child.pid}`);
         this.runningReported = this.report({ state: JobState.RUNNING, signal: '', reason: '' });
         if (spec.timeoutSeconds > 0) {

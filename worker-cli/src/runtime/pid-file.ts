@@ -34,7 +34,7 @@ export function writePidFile(file: string, name: string): void {
     throw new Error(`a worker named ${name} already runs here (pid ${existing}, pid file ${file})`);
   }
   const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, `${process.pid}\n`);
+  fs.writeFileSync(tmp, `${process.pid}\n`, { mode: 0o600 });
   fs.renameSync(tmp, file);
 }
 

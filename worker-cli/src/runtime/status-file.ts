@@ -31,7 +31,7 @@ export const requestFilePath = (stateDir: string, name: string) => path.join(sta
 
 export function writeJsonAtomically(file: string, value: unknown): void {
   const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n');
+  fs.writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n', { mode: 0o600 });
   fs.renameSync(tmp, file);
 }
 

@@ -8,17 +8,16 @@ import { MaintenanceChange, type FetchJobsResponse, type JobAssignment, type Wor
 import { JobState } from '../../../gen/edge/v1/job_pb.js';
 import { ApiPool, untrustedCertificate } from '../lib/api.js';
 import { readSecretFile } from '../lib/server-config.js';
+import { privateDir } from '../../../server/files/private-files.js';
 import { Backoff, sleep } from './backoff.js';
 import { JobRunner } from './job-runner.js';
 import type { Logger } from './logger.js';
 import { pidFilePath, removePidFile, writePidFile } from './pid-file.js';
+import type { JobUser } from './job-user.js';
 import { killOrphans } from './process-group.js';
 import { requestFilePath, statusFilePath, takeRequest, writeJsonAtomically, type LocalStatus } from './status-file.js';
 import { SystemSampler } from './system-info.js';
 import { WorkerMetrics } from './worker-metrics.js';
-
-/** Secrets of the worker that its jobs must never inherit. */
-const HIDDEN_ENV = ['EDGE_REGISTRATION_SECRET', 'EDGE_TOKEN', 'EDGE_ADMIN_TOKEN'];
 
 export interface WorkerOptions {
   /** API server URLs (replicas); the worker uses one and moves to the next when it fails. */
@@ -44,6 +43,8 @@ export interface WorkerOptions {
   metrics?: { host: string; port: number };
   /** Enter maintenance by itself when the machine crosses these (off when absent). */
   autoMaintenance?: { minDiskFreeMib?: number; maxCpuPercent?: number };
+  /** Run jobs as this account (`--job-user`), which cannot read the state dir. */
+  jobUser?: JobUser;
 }
 
 /** The worker was refused by the server (e.g. incompatible versions): it drains and exits 1. */
@@ -138,6 +139,8 @@ export class EdgeWorker {
 
   /** Runs until stopped. Throws only when the worker cannot start at all. */
   async run(): Promise<void> {
+    // The state dir holds this worker's token: only its owner enters it, whatever the jobs' umask.
+    privateDir(this.opts.stateDir);
     writePidFile(this.pidFile, this.opts.name);
     let metricsServer: { port: number; close(): Promise<void> } | undefined;
     try {
@@ -191,7 +194,7 @@ export class EdgeWorker {
   /** Keeps the worker's own token in its state dir, readable by its owner only. */
   private keepToken(token: string): void {
     this.workerToken = token;
-    fs.mkdirSync(this.opts.stateDir, { recursive: true });
+    privateDir(this.opts.stateDir);
     const tmp = `${this.tokenFile}.${process.pid}.tmp`;
     fs.writeFileSync(tmp, token + '\n', { mode: 0o600 });
     fs.chmodSync(tmp, 0o600);
@@ -358,7 +361,7 @@ export class EdgeWorker {
       log: this.log,
       jobsDir: this.jobsDir,
       killGraceMs: this.opts.killGraceMs,
-      hiddenEnv: HIDDEN_ENV,
+      jobUser: this.opts.jobUser,
     });
     this.runners.set(job.id, runner);
     this.stateMayHaveChanged();
