@@ -4,6 +4,8 @@ import { EventFeed } from './dispatch/event-feed.js';
 import { Housekeeping } from './dispatch/housekeeping.js';
 import { Notifier } from './dispatch/notifier.js';
 import { listenOnePort } from './http/one-port.js';
+import type { ConnectionLimits } from './http/connection-guard.js';
+import { LogService } from '../gen/edge/v1/log_service_pb.js';
 import { routes } from './routes.js';
 import type { ServiceContext } from './services/context.js';
 import { errorInterceptor } from './services/error-interceptor.js';
@@ -49,7 +51,12 @@ export interface ServerConfig {
   tls?: { cert: Buffer; key: Buffer };
   /** Largest log of one attempt, bytes. */
   maxLogBytes?: number;
+  /** Connection deadlines and the per-address connection limit (defaults in DEFAULT_CONNECTION_LIMITS). */
+  connectionLimits?: Partial<ConnectionLimits>;
 }
+
+/** The one client-streaming RPC: its request body lasts as long as the job whose output it carries. */
+const UPLOAD_LOGS_PATH = `/${LogService.typeName}/${LogService.method.uploadLogs.name}`;
 
 export interface RunningServer {
   readonly url: string;
@@ -134,7 +141,11 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     throw err;
   }
   const app = await buildApp(store, config);
-  const listener = await listenOnePort(app.handler, config.host, config.port, config.tls);
+  const listener = await listenOnePort(app.handler, config.host, config.port, {
+    tls: config.tls,
+    limits: config.connectionLimits,
+    longRequest: (path) => path.startsWith(UPLOAD_LOGS_PATH),
+  });
   const shownHost = config.host.includes(':') ? `[${config.host}]` : config.host;
   return {
     url: `${config.tls ? 'https' : 'http'}://${shownHost}:${listener.port}`,

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
+import { ConnectionGuard, DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './connection-guard.js';
 
 /** Streams one HTTP/2 connection may hold at once: enough for a worker's jobs, not a flood. */
 export const MAX_STREAMS_PER_CONNECTION = 256;
@@ -20,7 +21,19 @@ export interface OnePortServer {
  * Serves h2c (gRPC) and HTTP/1.1 (Connect, gRPC-Web, pages) on one TCP port: the first bytes of a
  * connection tell an HTTP/2 prior-knowledge preface from an HTTP/1 request line.
  */
-export async function listenOnePort(handler: Handler, host: string, port: number, tls?: { cert: Buffer; key: Buffer }): Promise<OnePortServer> {
+export interface OnePortOptions {
+  tls?: { cert: Buffer; key: Buffer };
+  /** Connection deadlines and the per-address limit (see ConnectionGuard); defaults for what is not given. */
+  limits?: Partial<ConnectionLimits>;
+  /** Paths whose request bodies may last as long as a job (client-streaming RPCs). */
+  longRequest?: (path: string) => boolean;
+}
+
+export async function listenOnePort(unguarded: Handler, host: string, port: number, opts: OnePortOptions = {}): Promise<OnePortServer> {
+  const { tls } = opts;
+  const limits = { ...DEFAULT_CONNECTION_LIMITS, ...opts.limits };
+  const guard = new ConnectionGuard(limits, opts.longRequest);
+  const handler = guard.wrap(unguarded);
   const settings = { maxConcurrentStreams: MAX_STREAMS_PER_CONNECTION };
   // With TLS, ALPN picks HTTP/2 or HTTP/1.1 (Connect, gRPC-Web, pages) on one port.
   const h2 = tls
@@ -28,22 +41,26 @@ export async function listenOnePort(handler: Handler, host: string, port: number
     : http2.createServer({ settings, maxSessionMemory: 32 }, handler);
   h2.setTimeout(IDLE_CONNECTION_MS);
   const h1 = http.createServer(handler as http.RequestListener);
-  h1.keepAliveTimeout = 65_000;
-  // A client that trickles its headers or body cannot hold a connection for ever.
-  h1.headersTimeout = 30_000;
-  h1.requestTimeout = 120_000;
+  // The guard enforces these on every connection kind; Node's own HTTP/1.1 timers are kept as a second line.
+  h1.keepAliveTimeout = limits.idleMs + 5_000;
+  h1.headersTimeout = limits.headersMs;
+  h1.requestTimeout = limits.requestMs;
   const sockets = new Set<net.Socket>();
   const sessions = new Set<http2.ServerHttp2Session>();
   h2.on('session', (s) => {
+    guard.session(s);
     sessions.add(s);
     s.once('close', () => sessions.delete(s));
   });
   if (tls) {
     const secure = h2 as http2.Http2SecureServer;
     secure.on('connection', (socket: net.Socket) => {
+      if (!guard.admit(socket)) return;
       sockets.add(socket);
       socket.once('close', () => sockets.delete(socket));
     });
+    // The TLS handshake has its own timeout (handshakeTimeout); the headers deadline starts after it.
+    secure.on('secureConnection', (socket: net.Socket) => guard.watch(socket));
     secure.on('tlsClientError', () => undefined);
     await new Promise<void>((resolve, reject) => {
       secure.once('error', reject);
@@ -67,6 +84,8 @@ export async function listenOnePort(handler: Handler, host: string, port: number
   }
 
   const tcp = net.createServer((socket) => {
+    if (!guard.admit(socket)) return;
+    guard.watch(socket);
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     let head = Buffer.alloc(0);
