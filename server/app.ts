@@ -19,6 +19,7 @@ import { pageAuth } from './web/page-auth.js';
 import { webUi } from './web/web-ui.js';
 import { malformedIsInvalid } from './http/malformed-requests.js';
 import { authInterceptor } from './auth/auth-interceptor.js';
+import { authenticate, bearerToken } from './auth/authenticate.js';
 import { deadlineInterceptor } from './services/deadline-interceptor.js';
 import { bootstrapCredentials, type BootstrapOptions } from './auth/bootstrap.js';
 
@@ -107,7 +108,15 @@ export async function buildApp(store: Store, config: Omit<ServerConfig, 'host' |
     // Authentication runs inside the error mapping: a database outage while checking a token is Unavailable.
     interceptors: [metricsInterceptor(metrics), errorInterceptor(config.log), deadlineInterceptor(), authInterceptor(store)],
     // Plain HTTP on the same port: the web pages and /metrics for Prometheus.
-    fallback: pagesHandler(metrics, config.log, webUi({ ctx, auth: pageAuth(store), log: config.log, shutdownSignal: shutdown.signal })),
+    fallback: pagesHandler(
+      metrics,
+      config.log,
+      webUi({ ctx, auth: pageAuth(store), log: config.log, shutdownSignal: shutdown.signal }),
+      async (header) => {
+        const token = bearerToken(header);
+        return token ? authenticate(store, token) : undefined;
+      },
+    ),
     shutdownSignal: shutdown.signal,
     readMaxBytes: MAX_CHUNK_BYTES + 64 * 1024,
   });

@@ -109,3 +109,35 @@ export async function revokeToken(knex: Knex, id: string, now: number, team?: st
     return { ...rowToToken(row), revokedAt: now };
   });
 }
+
+/** A web session: the keyed hash of its id, and of the admin token that signed in. */
+export interface WebSessionRecord {
+  hash: string;
+  tokenHash: string;
+  createdAt: number;
+  expiresAt: number;
+  revokedAt: number | null;
+}
+
+/** Stores a new session; sessions past their expiry are deleted on the way. */
+export async function createWebSession(knex: Knex, session: { hash: string; tokenHash: string; expiresAt: number }, now: number): Promise<void> {
+  await knex('web_sessions').where('expires_at', '<', now).delete();
+  await knex('web_sessions').insert({ hash: session.hash, token_hash: session.tokenHash, created_at: now, expires_at: session.expiresAt, revoked_at: null });
+}
+
+export async function findWebSession(knex: Knex, hash: string): Promise<WebSessionRecord | undefined> {
+  const r = (await knex('web_sessions').where({ hash }).first()) as Row | undefined;
+  if (!r) return undefined;
+  return {
+    hash: String(r.hash),
+    tokenHash: String(r.token_hash),
+    createdAt: Number(r.created_at),
+    expiresAt: Number(r.expires_at),
+    revokedAt: r.revoked_at === null || r.revoked_at === undefined ? null : Number(r.revoked_at),
+  };
+}
+
+/** Ends a session (sign-out); true when it was valid. */
+export async function revokeWebSession(knex: Knex, hash: string, now: number): Promise<boolean> {
+  return (await knex('web_sessions').where({ hash }).whereNull('revoked_at').update({ revoked_at: now })) > 0;
+}

@@ -33,7 +33,7 @@ import { jobSpecToRow, rowToAttempt, rowToJob, rowToWorker } from './rows.js';
 import type { CancelOutcome, ClaimPolicy, HeartbeatReport, MaintenanceInput, RegisterInput, Store, StoreOptions, WorkerUpdateInput } from './store.js';
 import * as workerOps from './worker-operations.js';
 import * as credentials from './credentials.js';
-import type { NewToken, TokenKindName, TokenRecord } from './credentials.js';
+import type { NewToken, TokenKindName, TokenRecord, WebSessionRecord } from './credentials.js';
 
 type Db = Knex | Knex.Transaction;
 
@@ -568,6 +568,18 @@ export class KnexStore implements Store {
 
   revokeToken(id: string, now: number, team?: string): Promise<TokenRecord> {
     return credentials.revokeToken(this.knex, id, now, team);
+  }
+
+  createWebSession(session: { hash: string; tokenHash: string; expiresAt: number }, now: number): Promise<void> {
+    return credentials.createWebSession(this.knex, session, now);
+  }
+
+  findWebSession(hash: string): Promise<WebSessionRecord | undefined> {
+    return credentials.findWebSession(this.knex, hash);
+  }
+
+  revokeWebSession(hash: string, now: number): Promise<boolean> {
+    return credentials.revokeWebSession(this.knex, hash, now);
   }
 }
 

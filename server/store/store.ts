@@ -1,5 +1,5 @@
 import type { RetryPolicy } from './attempt-outcome.js';
-import type { NewToken, TokenKindName, TokenRecord } from './credentials.js';
+import type { NewToken, TokenKindName, TokenRecord, WebSessionRecord } from './credentials.js';
 import type {
   Assignment,
   HeartbeatResult,
@@ -171,4 +171,8 @@ export interface Store {
   revokeWorkerTokens(workerName: string, now: number): Promise<number>;
   /** Revokes a token (of the team, when one is given); revoking twice is no error. */
   revokeToken(id: string, now: number, team?: string): Promise<TokenRecord>;
+  /** Web page sessions, by the keyed hash of their id (the id itself is never stored). */
+  createWebSession(session: { hash: string; tokenHash: string; expiresAt: number }, now: number): Promise<void>;
+  findWebSession(hash: string): Promise<WebSessionRecord | undefined>;
+  revokeWebSession(hash: string, now: number): Promise<boolean>;
 }

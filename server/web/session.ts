@@ -4,7 +4,8 @@ import type { Http2ServerRequest } from 'node:http2';
 
 type Request = IncomingMessage | Http2ServerRequest;
 
-export const COOKIE = 'edge_admin';
+/** The cookie holds a random session id, never a token (see page-auth). */
+export const COOKIE = 'edge_session';
 
 export function readCookie(req: Request, name: string): string | undefined {
   const header = req.headers.cookie;
@@ -40,6 +41,18 @@ export function clearedCookie(req: Request): string {
  */
 export function csrfToken(sessionSecret: string): string {
   return createHmac('sha256', sessionSecret).update('edge-ui-csrf-v1').digest('base64url');
+}
+
+/** A notice's signature, keyed by the session: only the server, for this session, can make it. */
+export function noticeSignature(sessionSecret: string, text: string, error: boolean): string {
+  return createHmac('sha256', sessionSecret).update(`edge-ui-notice-v1\0${error ? 1 : 0}\0${text}`).digest('base64url');
+}
+
+export function noticeMatches(sessionSecret: string, text: string, error: boolean, given: string | undefined): boolean {
+  if (!given) return false;
+  const a = Buffer.from(noticeSignature(sessionSecret, text, error));
+  const b = Buffer.from(given);
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 export function csrfMatches(sessionSecret: string, given: string | undefined): boolean {

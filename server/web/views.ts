@@ -19,6 +19,7 @@ export const backOf = (path: string, query: URLSearchParams) => {
   const q = new URLSearchParams(query);
   q.delete('notice');
   q.delete('error');
+  q.delete('sig');
   const s = q.toString();
   return s ? `${path}?${s}` : path;
 };
@@ -29,11 +30,7 @@ function options(values: readonly string[], selected: string, all: string): Html
 
 // ---------------------------------------------------------------- sign-in
 
-export function signInBody(configured: boolean, failed: boolean, next: string): Html {
-  if (!configured) {
-    return html`<div class="signin"><h1>Sign in</h1><p>This server has no admin token, so its pages are closed.</p>
-<p class="muted">Create one with <code>edge token create</code>, or start the server with <code>EDGE_ADMIN_TOKEN</code>.</p></div>`;
-  }
+export function signInBody(failed: boolean, next: string): Html {
   return html`<form class="signin" method="post" action="/ui/signin">
 <h1>Sign in</h1>
 ${failed ? html`<p class="notice error">That token is not an admin token.</p>` : ''}

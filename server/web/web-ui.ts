@@ -1,8 +1,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { ConnectNodeAdapterOptions } from '@connectrpc/connect-node';
-import type { Interceptor } from '@connectrpc/connect';
 import { Code, ConnectError, createClient, createRouterTransport, type Client } from '@connectrpc/connect';
-import { authInterceptor } from '../auth/auth-interceptor.js';
+import { principalInterceptor } from '../auth/auth-interceptor.js';
+import type { Principal } from '../auth/authenticate.js';
 import { JobState } from '../../gen/edge/v1/job_pb.js';
 import { JobService } from '../../gen/edge/v1/job_service_pb.js';
 import { LogService } from '../../gen/edge/v1/log_service_pb.js';
@@ -14,7 +14,7 @@ import { errorInterceptor } from '../services/error-interceptor.js';
 import { CSS, JS } from './assets.js';
 import { layout, type PageFrame } from './layout.js';
 import type { PageAuth } from './page-auth.js';
-import { clearedCookie, COOKIE, crossSite, csrfMatches, csrfToken, readCookie, sessionCookie } from './session.js';
+import { clearedCookie, COOKIE, crossSite, csrfMatches, csrfToken, noticeMatches, noticeSignature, readCookie, sessionCookie } from './session.js';
 import { backOf, jobBody, jobsBody, queuesBody, signInBody, workersBody } from './views.js';
 
 type NodeHandlerFn = NonNullable<ConnectNodeAdapterOptions['fallback']>;
@@ -45,15 +45,15 @@ export interface WebUiOptions {
  * Returns a handler that answers requests under `/ui/` (and `/`) and says whether it did.
  */
 export function webUi({ ctx, auth, log, shutdownSignal }: WebUiOptions) {
-  // The signed-in admin's token goes with every in-process call as `authorization: Bearer …`, so the
-  // services see the same credentials an API client would send and apply the same checks.
-  const sessionToken = new AsyncLocalStorage<string>();
-  const bearer: Interceptor = (next) => (req) => {
-    const token = sessionToken.getStore();
-    if (token) req.header.set('authorization', `Bearer ${token}`);
-    return next(req);
-  };
-  const transport = createRouterTransport(routes(ctx), { transport: { interceptors: [bearer] }, router: { interceptors: [errorInterceptor(log), authInterceptor(ctx.store)] } });
+  // The signed-in admin (resolved from the session on every request) goes with every in-process call,
+  // so the services apply the same RPC table and team checks as to an API client with that token.
+  const signedInAs = new AsyncLocalStorage<Principal>();
+  const asSession = principalInterceptor(async () => {
+    const p = signedInAs.getStore();
+    if (!p) throw new ConnectError('sign in first', Code.Unauthenticated);
+    return p;
+  });
+  const transport = createRouterTransport(routes(ctx), { router: { interceptors: [errorInterceptor(log), asSession] } });
   const api = {
     jobs: createClient(JobService, transport),
     workers: createClient(WorkerService, transport),
@@ -86,23 +86,25 @@ export function webUi({ ctx, auth, log, shutdownSignal }: WebUiOptions) {
     if (path === '/ui/assets/app.js') return asset(res, 'text/javascript; charset=utf-8', JS);
 
     if (path === '/ui/signin') {
-      if (method === 'GET') return page(res, 200, { title: 'Sign in' }, signInBody(auth.configured, url.searchParams.has('failed'), localPath(url.searchParams.get('next'))));
+      if (method === 'GET') return page(res, 200, { title: 'Sign in' }, signInBody(url.searchParams.has('failed'), localPath(url.searchParams.get('next'))));
       if (method !== 'POST') return send(res, 405, 'text/plain', 'GET or POST\n');
       if (crossSite(req)) return send(res, 403, 'text/plain', 'cross-site sign-in refused\n');
       const form = await readForm(req);
       const token = form.get('token') ?? '';
-      if (!(await auth.verifyAdmin(token))) return redirect(res, `/ui/signin?failed=1`);
-      res.setHeader('set-cookie', sessionCookie(req, token));
+      const session = await auth.signIn(token);
+      if (!session) return redirect(res, `/ui/signin?failed=1`);
+      res.setHeader('set-cookie', sessionCookie(req, session));
       return redirect(res, localPath(form.get('next')));
     }
 
     // Every other page needs an admin session.
-    const token = readCookie(req, COOKIE) ?? '';
-    if (!token || !(await auth.verifyAdmin(token))) {
+    const session = readCookie(req, COOKIE) ?? '';
+    const principal = session ? await auth.principal(session) : undefined;
+    if (!principal) {
       if (method === 'GET' && !path.endsWith('/log/stream')) return redirect(res, `/ui/signin?next=${encodeURIComponent(url.pathname + url.search)}`);
       return send(res, 401, 'text/plain', 'sign in first\n');
     }
-    return sessionToken.run(token, () => signedIn(req, res, url, token));
+    return signedInAs.run(principal, () => signedIn(req, res, url, session));
   }
 
   /** Pages and actions of a signed-in admin. */
@@ -117,6 +119,7 @@ export function webUi({ ctx, auth, log, shutdownSignal }: WebUiOptions) {
       if (!csrfMatches(session, form.get('csrf') ?? undefined)) return send(res, 403, 'text/plain', 'missing or wrong CSRF token: reload the page\n');
       const back = localPath(form.get('back'));
       if (path === '/ui/signout') {
+        await auth.signOut(session);
         res.setHeader('set-cookie', clearedCookie(req));
         return redirect(res, '/ui/signin');
       }
@@ -129,17 +132,20 @@ export function webUi({ ctx, auth, log, shutdownSignal }: WebUiOptions) {
       } catch (err) {
         notice = { text: messageOf(err), error: true };
       }
-      return redirect(res, withNotice(back, notice));
+      return redirect(res, withNotice(back, notice, session));
     }
     if (method !== 'GET' && method !== 'HEAD') return send(res, 405, 'text/plain', 'GET or POST\n');
 
-    const notice = url.searchParams.get('notice');
+    // Only notices this server wrote for this session show: a link cannot put words on the page.
+    const text = url.searchParams.get('notice');
+    const error = url.searchParams.get('error') === '1';
+    const notice = text && noticeMatches(session, text, error, url.searchParams.get('sig') ?? undefined) ? { text, error } : undefined;
     const frame = (title: string, here?: PageFrame['here']): PageFrame => ({
       title,
       here,
       csrf,
       refreshMs: REFRESH_MS,
-      notice: notice ? { text: notice, error: url.searchParams.get('error') === '1' } : undefined,
+      notice,
     });
     const back = backOf(path, url.searchParams);
     const now = Date.now();
@@ -360,11 +366,13 @@ function localPath(p: string | null | undefined): string {
   return p;
 }
 
-function withNotice(back: string, notice: { text: string; error: boolean }): string {
+function withNotice(back: string, notice: { text: string; error: boolean }, session: string): string {
   const u = new URL(back, 'http://host');
-  u.searchParams.set('notice', notice.text.slice(0, 2000));
+  const text = notice.text.slice(0, 2000);
+  u.searchParams.set('notice', text);
   if (notice.error) u.searchParams.set('error', '1');
   else u.searchParams.delete('error');
+  u.searchParams.set('sig', noticeSignature(session, text, notice.error));
   return u.pathname + u.search;
 }
 

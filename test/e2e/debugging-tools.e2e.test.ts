@@ -101,7 +101,11 @@ describe('debugging and telemetry with standard tools: reflection, health, /metr
   it('counts a finished job, queues, workers, heartbeats and RPCs on /metrics', async () => {
     const { job } = await api.jobs.submitJob({ spec: { queue: 'q-metrics', argv: ['true'] } });
     await waitFor('the job to succeed', async () => (await api.jobs.getJob({ id: job!.id })).job!.state === JobState.SUCCEEDED);
-    const res = await fetch(`${server.url}/metrics`);
+    // Its labels name every team's queues: an admin token of no team only.
+    const anonymous = await fetch(`${server.url}/metrics`);
+    assert.equal(anonymous.status, 401);
+    assert.doesNotMatch(await anonymous.text(), /q-metrics/);
+    const res = await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } });
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /^text\/plain/);
     const body = await res.text();

@@ -79,7 +79,7 @@ describe('web pages in a real browser (headless Chromium) against a real server 
     await page.click('button[type=submit]');
     await page.waitForURL(/\/ui\/workers$/);
 
-    const cookie = (await context.cookies()).find((c) => c.name === 'edge_admin')!;
+    const cookie = (await context.cookies()).find((c) => c.name === 'edge_session')!;
     assert.equal(cookie.httpOnly, true);
     assert.equal(cookie.sameSite, 'Strict');
     assert.equal(cookie.path, '/');
@@ -250,14 +250,16 @@ describe('web pages in a real browser (headless Chromium) against a real server 
     const post = (p: string, body: string, headers: Record<string, string> = {}) =>
       fetch(`${server.url}${p}`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body });
     assert.equal((await post('/ui/jobs/cancel', 'id=x')).status, 401);
-    const cookie = `edge_admin=${TOKEN}`;
+    const cookie = `edge_session=${(await context.cookies()).find((c) => c.name === 'edge_session')!.value}`;
     assert.equal((await post('/ui/workers/action', 'name=web-a&action=shutdown', { cookie })).status, 403);
     const csrf = await page.locator('input[name=csrf]').first().inputValue();
     assert.equal((await post('/ui/workers/action', `csrf=${csrf}&name=web-a&action=shutdown`, { cookie, origin: 'http://evil.example' })).status, 403);
     assert.equal((await post('/ui/workers/action', `csrf=${csrf}&name=web-a&action=shutdown`, { cookie, 'sec-fetch-site': 'cross-site' })).status, 403);
     assert.equal((await post('/ui/signin', `token=${TOKEN}`, { origin: 'http://evil.example' })).status, 403);
     assert.equal((await fetch(`${server.url}/ui/jobs`, { redirect: 'manual' })).status, 303);
-    assert.equal((await fetch(`${server.url}/ui/jobs`, { redirect: 'manual', headers: { cookie: 'edge_admin=wrong' } })).status, 303);
+    assert.equal((await fetch(`${server.url}/ui/jobs`, { redirect: 'manual', headers: { cookie: 'edge_session=wrong' } })).status, 303);
+    // The admin token itself is no session.
+    assert.equal((await fetch(`${server.url}/ui/jobs`, { redirect: 'manual', headers: { cookie: `edge_session=${TOKEN}` } })).status, 303);
     assert.equal((await api.workers.getWorker({ name: 'web-a' })).worker!.shutdownRequested, false);
   });
 
@@ -270,7 +272,7 @@ describe('web pages in a real browser (headless Chromium) against a real server 
         body: `token=${encodeURIComponent(token)}`,
       });
       assert.equal(r.headers.get('set-cookie'), null, 'no session for a non-admin credential');
-      const page = await fetch(`${server.url}/ui/queues`, { redirect: 'manual', headers: { cookie: `edge_admin=${encodeURIComponent(token)}` } });
+      const page = await fetch(`${server.url}/ui/queues`, { redirect: 'manual', headers: { cookie: `edge_session=${encodeURIComponent(token)}` } });
       assert.equal(page.status, 303);
       assert.match(page.headers.get('location') ?? '', /\/ui\/signin/);
     }
@@ -315,8 +317,12 @@ describe('web pages in a real browser (headless Chromium) against a real server 
     const other = await startServerProcess(mdb.url);
     const ctx = await browser.newContext();
     try {
-      await ctx.addCookies([{ name: 'edge_admin', value: TOKEN, url: other.url, httpOnly: true, sameSite: 'Strict' }]);
-      await measure(other.url, 'MariaDB', await ctx.newPage());
+      const target = await ctx.newPage();
+      await target.goto(`${other.url}/ui/signin`);
+      await target.fill('#token', TOKEN);
+      await target.click('button[type=submit]');
+      await target.waitForURL(/\/ui\/workers$/);
+      await measure(other.url, 'MariaDB', target);
     } finally {
       await ctx.close();
       await other.stop('SIGTERM');

@@ -19,12 +19,15 @@ describe('web pages: the admin seam, cookies, CSRF and escaping', () => {
       const secret = 'edge_reg_page_test_0123456789abcdef';
       await bootstrapCredentials(store, { adminToken: admin, registrationSecret: secret }, Date.now());
       const auth = pageAuth(store);
-      assert.equal(auth.configured, true);
-      assert.equal(await auth.verifyAdmin(admin), true);
-      assert.equal(await auth.verifyAdmin(secret), false, 'the registration secret is no admin token');
-      assert.equal(await auth.verifyAdmin(admin.slice(0, -1)), false);
-      assert.equal(await auth.verifyAdmin(`${admin} `), false);
-      assert.equal(await auth.verifyAdmin(''), false);
+      const session = await auth.signIn(admin);
+      assert.match(session ?? '', /^[A-Za-z0-9_-]{43}$/);
+      assert.ok(!session!.includes(admin));
+      assert.equal((await auth.principal(session!))?.kind, 'admin');
+      assert.equal(await auth.signIn(secret), undefined, 'the registration secret is no admin token');
+      assert.equal(await auth.signIn(admin.slice(0, -1)), undefined);
+      assert.equal(await auth.signIn(`${admin} `), undefined);
+      assert.equal(await auth.signIn(''), undefined);
+      assert.equal(await auth.principal(admin), undefined, 'a token is no session id');
     } finally {
       await store.close();
       await db.drop();
@@ -32,7 +35,7 @@ describe('web pages: the admin seam, cookies, CSRF and escaping', () => {
   });
 
   it('the session cookie is HttpOnly, SameSite=Strict, Path=/, and Secure over TLS', () => {
-    assert.equal(sessionCookie(request({}), 'a b'), 'edge_admin=a%20b; HttpOnly; SameSite=Strict; Path=/');
+    assert.equal(sessionCookie(request({}), 'a b'), 'edge_session=a%20b; HttpOnly; SameSite=Strict; Path=/');
     assert.match(sessionCookie(request({}, true), 't'), /; Secure$/);
     assert.match(sessionCookie(request({ 'x-forwarded-proto': 'https' }), 't'), /; Secure$/);
     assert.equal(readCookie(request({ cookie: 'x=1; edge_admin=a%20b; y=2' }), 'edge_admin'), 'a b');

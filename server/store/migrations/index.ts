@@ -4,6 +4,7 @@ import * as m0002 from './0002-job-events.js';
 import * as m0003 from './0003-recovery.js';
 import * as m0004 from './0004-worker-operations.js';
 import * as m0005 from './0005-credentials.js';
+import * as m0006 from './0006-web-sessions.js';
 
 interface Migration {
   name: string;
@@ -18,6 +19,7 @@ const migrations: Migration[] = [
   { name: '0003-recovery', ...m0003 },
   { name: '0004-worker-operations', ...m0004 },
   { name: '0005-credentials', ...m0005 },
+  { name: '0006-web-sessions', ...m0006 },
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {
