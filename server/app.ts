@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { Dispatcher } from './dispatch/dispatcher.js';
 import { EventFeed } from './dispatch/event-feed.js';
@@ -72,6 +73,9 @@ export interface RunningServer {
 /** Builds the service context and the request handler over a store. Exported for in-process tests. */
 export async function buildApp(store: Store, config: Omit<ServerConfig, 'host' | 'port' | 'databaseUrl'>) {
   const shutdown = new AbortController();
+  // Connect links every call's signal to this one while the call runs: one listener per call in
+  // flight (removed as each ends), so a few hundred live streams are normal, not a leak.
+  setMaxListeners(0, shutdown.signal);
   const feed = new EventFeed({ store, pollMs: config.eventPollMs ?? 100, log: config.log });
   await feed.start();
   const policy = { reserveAfterMs: (config.reserveAfterSeconds ?? 10) * 1000 };

@@ -15,6 +15,8 @@ export function queueNameProblem(name: string): string | undefined {
 
 /** Why a worker name is not acceptable, or undefined when it is. */
 export function workerNameProblem(name: string): string | undefined {
+  // A worker's name names its files in the state dir (<name>.token, <name>.jobs/): never a path step.
+  if (name === '.' || name === '..') return `worker name "${name}" is not allowed`;
   if (WORKER_NAME_RE.test(name)) return undefined;
   if (name.length === 0) return 'worker name is empty';
   if (name.length > 128) return `worker name is ${name.length} characters long; the limit is 128`;

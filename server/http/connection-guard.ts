@@ -88,7 +88,19 @@ export class ConnectionGuard {
   /** Wraps the request handler: every request or stream is counted in flight on its connection. */
   wrap<H extends (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => void>(handler: H): H {
     return ((req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => {
-      if ('stream' in req && req.stream) this.h2Stream(req.stream, req.url ?? '');
+      if ('stream' in req && req.stream) {
+        this.h2Stream(req.stream, req.url ?? '');
+        // A call answered before its request ended (a refused log chunk, a bad token on an upload):
+        // once its trailers are out, the client is told to stop sending (RST_STREAM NO_ERROR), so a
+        // client that writes its whole request before reading is not left waiting for ever.
+        const stream = req.stream;
+        const stopSending = () => {
+          if (!stream.readableEnded && !stream.destroyed) stream.close(0x0 /* NGHTTP2_NO_ERROR */);
+        };
+        // Registered after the response's own listener, which sends the trailers.
+        stream.once('wantTrailers', () => setImmediate(stopSending));
+        res.once('finish', stopSending);
+      }
       else this.h1Request(req as http.IncomingMessage, res as http.ServerResponse);
       handler(req, res);
     }) as H;
