@@ -8,7 +8,7 @@ import { connectApi, type Api } from '../../worker-cli/src/lib/api.js';
 import { JOB_ENV_ALLOWED } from '../../worker-cli/src/runtime/job-env.js';
 import { TEST_ADMIN_TOKEN } from '../helpers/credentials.js';
 import { tempDir } from '../helpers/databases.js';
-import { EDGE_BIN, spawnEdge, startWorkerProcess, type Proc, type WorkerProc } from '../helpers/processes.js';
+import { EDGE_BIN, ROOT, spawnEdge, startWorkerProcess, type Proc, type WorkerProc } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
 
 const TERMINAL = new Set([JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELED]);
@@ -104,6 +104,19 @@ describe('security: files on disk and what a job can reach (real server and work
     assert.match(log, new RegExp(`^EDGE_JOB_ID=${job.id}$`, 'm'));
     const extra = names.filter((n) => !(JOB_ENV_ALLOWED as readonly string[]).includes(n) && !n.startsWith('LC_') && !/^(EDGE_(JOB_ID|ATTEMPT|QUEUE|WORKER_NAME)|HOSTNAME|MINE|PWD|SHLVL|_)$/.test(n));
     assert.deepEqual(extra, [], log);
+  });
+
+  it('3. ships systemd units with UMask=0077, StateDirectoryMode=0700, and the server and the jobs as different users', () => {
+    const unit = (name: string) => fs.readFileSync(path.join(ROOT, 'deploy/systemd', name), 'utf8');
+    const server = unit('edge-server.service');
+    const worker = unit('edge-worker.service');
+    for (const u of [server, worker]) {
+      assert.match(u, /^UMask=0077$/m);
+      assert.match(u, /^StateDirectoryMode=0700$/m);
+    }
+    const serverUser = /^User=(\S+)$/m.exec(server)?.[1];
+    const jobUser = /--job-user (\S+)/.exec(worker)?.[1];
+    assert.ok(serverUser && jobUser && serverUser !== jobUser && serverUser !== /^User=(\S+)$/m.exec(worker)?.[1], `${serverUser} / ${jobUser}`);
   });
 
   describe('edge worker --job-user', function () {

@@ -3,6 +3,7 @@ import { startServer } from '../../../server/app.js';
 import { redactUrl } from '../../../server/store/open-store.js';
 import { EdgeCommand } from '../lib/base-command.js';
 import { privateDir, usePrivateUmask } from '../../../server/files/private-files.js';
+import { DEFAULT_CONNECTION_LIMITS } from '../../../server/http/connection-guard.js';
 import fs from 'node:fs';
 import { DEFAULT_DATA_DIR, resolveDatabaseUrl } from '../lib/server-config.js';
 import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../runtime/logger.js';
@@ -32,6 +33,12 @@ The same port serves gRPC server reflection (v1, v1alpha), grpc.health.v1, GET /
     'heartbeat-interval': Flags.integer({ description: 'seconds between worker heartbeats', default: 10, min: 1, max: 3600 }),
     host: Flags.string({ description: 'address to listen on', default: '127.0.0.1' }),
     'log-file': Flags.string({ description: 'append logs to this file instead of stderr', env: 'EDGE_LOG_FILE', helpValue: 'FILE' }),
+    'max-connections-per-address': Flags.integer({
+      description: 'connections one source address may hold open at once (more are closed at accept)',
+      env: 'EDGE_MAX_CONNECTIONS_PER_ADDRESS',
+      default: DEFAULT_CONNECTION_LIMITS.maxPerAddress,
+      min: 1,
+    }),
     'log-format': Flags.string({ description: 'log lines as text or as JSON objects (pino)', env: 'EDGE_LOG_FORMAT', options: LOG_FORMATS, default: 'text' }),
     'tls-cert': Flags.string({ description: 'serve TLS with this certificate (PEM); needs --tls-key', env: 'EDGE_TLS_CERT', helpValue: 'FILE', dependsOn: ['tls-key'] }),
     'tls-key': Flags.string({ description: 'private key (PEM) of --tls-cert', env: 'EDGE_TLS_KEY', helpValue: 'FILE', dependsOn: ['tls-cert'] }),
@@ -91,6 +98,7 @@ The same port serves gRPC server reflection (v1, v1alpha), grpc.health.v1, GET /
         retainSucceededSeconds: flags['retain-succeeded'],
         retainFailedSeconds: flags['retain-failed'],
         purgeEverySeconds: flags['purge-every'],
+        connectionLimits: { maxPerAddress: flags['max-connections-per-address'] },
         log,
         tls,
         // Read from the environment, never from flags (which `ps` shows).

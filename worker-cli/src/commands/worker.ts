@@ -9,7 +9,7 @@ import { apiUrlsFlag, stateDirFlag } from '../lib/flags.js';
 import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../runtime/logger.js';
 import { EdgeWorker, RefusedError } from '../runtime/worker.js';
 import { resolveJobUser, type JobUser } from '../runtime/job-user.js';
-import { localCredential, readSecretFile } from '../lib/server-config.js';
+import { DEFAULT_DATA_DIR, localCredential, readSecretFile } from '../lib/server-config.js';
 
 export default class Worker extends EdgeCommand {
   static override description = `Run an edge worker: connect to the API server, run the jobs of the given queues.
@@ -49,7 +49,7 @@ the worker's state dir (its token). A worker whose version the server refuses ex
       helpValue: 'FILE',
     }),
     'job-user': Flags.string({
-      description: 'run jobs as this user (name or uid): needs a worker running as root or with CAP_SETUID and CAP_SETGID',
+      description: 'run jobs as this user (name or uid), which cannot read the worker\'s state dir; the worker must run as root',
       env: 'EDGE_JOB_USER',
       helpValue: 'USER',
     }),
@@ -119,6 +119,13 @@ the worker's state dir (its token). A worker whose version the server refuses ex
       registrationSecret = localCredential('EDGE_REGISTRATION_SECRET', 'registration-secret');
     }
     if (flags.ca && !fs.existsSync(flags.ca)) this.error(`--ca ${flags.ca}: no such file`, { exit: 2 });
+    if (!jobUser) {
+      // The quickstart: server and worker as one user. Say plainly what a job could read.
+      const adminToken = path.join(process.env.EDGE_DATA_DIR || DEFAULT_DATA_DIR, 'admin-token');
+      if (readable(adminToken)) {
+        log.warn(`jobs run as this worker's user and can read the server's admin token in ${adminToken}; on a shared machine run jobs as another user (--job-user, see docs/deployment.md)`);
+      }
+    }
     const worker = new EdgeWorker({
       registrationSecret,
       caFile: flags.ca,
@@ -152,5 +159,14 @@ the worker's state dir (its token). A worker whose version the server refuses ex
       this.error((err as Error).message, { exit: 1 });
     }
     if (worker.refusal) this.error(worker.refusal, { exit: 1 });
+  }
+}
+
+function readable(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.R_OK);
+    return true;
+  } catch {
+    return false;
   }
 }
