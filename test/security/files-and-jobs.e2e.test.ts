@@ -106,6 +106,11 @@ describe('security: files on disk and what a job can reach (real server and work
     assert.deepEqual(extra, [], log);
   });
 
+  it('4. warns at start when its jobs could read a local server\'s admin token (no --job-user)', async () => {
+    const w = worker('quickstart-w', [], { EDGE_DATA_DIR: dataDir });
+    await waitFor('the warning', () => /jobs run as this worker's user and can read the server's admin token in \S+admin-token; on a shared machine run jobs as another user \(--job-user/.test(w.output()), 20_000);
+  });
+
   it('3. ships systemd units with UMask=0077, StateDirectoryMode=0700, and the server and the jobs as different users', () => {
     const unit = (name: string) => fs.readFileSync(path.join(ROOT, 'deploy/systemd', name), 'utf8');
     const server = unit('edge-server.service');

@@ -16,7 +16,7 @@ Stores jobs, workers and logs in SQLite (the default, a file in the data dir) or
 ends worker streams cleanly and stops.
 
 The same port serves gRPC server reflection (v1, v1alpha), grpc.health.v1, GET /metrics
-(Prometheus) and the web pages under /ui/ (signed in with EDGE_ADMIN_TOKEN). Logs go to stderr as text, or as JSON lines with --log-format json.`;
+(Prometheus, for an admin token of no team) and the web pages under /ui/ (signed in with EDGE_ADMIN_TOKEN). Logs go to stderr as text, or as JSON lines with --log-format json.`;
 
   static override examples = [
     '<%= config.bin %> server',
