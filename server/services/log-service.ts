@@ -66,7 +66,8 @@ export function logService(ctx: ServiceContext): ServiceImpl<typeof LogService> 
       const offset = checkOffset(req.offset);
       const maxBytes = req.maxBytes === 0 ? MiB : checkRange('max_bytes', req.maxBytes, 1, 4 * MiB);
       const r = await store.readLog(jobId, attempt, offset, maxBytes);
-      const nextOffset = Math.min(r.size, offset) + r.data.length;
+      // Past the end there is nothing yet: the next read starts where this one asked (the log may grow).
+      const nextOffset = offset + r.data.length;
       return { attempt: r.attempt, data: r.data, nextOffset: BigInt(nextOffset), size: BigInt(r.size), complete: r.ended && nextOffset >= r.size };
     },
 

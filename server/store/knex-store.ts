@@ -1,7 +1,8 @@
 import type { Knex } from 'knex';
 import { v7 as uuidv7 } from 'uuid';
 import { StoreError, notFound } from './errors.js';
-import { DEFAULT_RETRY, endAttempt, unassign, type RetryPolicy } from './attempt-outcome.js';
+import { CANCELED_BEFORE_START, DEFAULT_RETRY, endAttempt, unassign, type RetryPolicy } from './attempt-outcome.js';
+import { judgeReport } from '../domain/job-transitions.js';
 import { insertEvents, lastEventSeq, readEvents, stateEvent, workerEvent } from './job-events.js';
 import { migrationSource } from './migrations/index.js';
 import {
@@ -164,7 +165,9 @@ export class KnexStore implements Store {
   }
 
   async heartbeat(name: string, state: WorkerStateName, now: number, report: HeartbeatReport = {}): Promise<HeartbeatResult | undefined> {
-    if (!(await workerOps.heartbeat(this.knex, name, state, report.systemInfo, now))) return undefined;
+    const stored = await workerOps.heartbeat(this.knex, name, state, report.systemInfo, now);
+    if (stored === 'offline') throw new StoreError('conflict', `worker ${name} reported OFFLINE; call RegisterWorker to come back`);
+    if (!stored) return undefined;
     const worker = (await this.getWorker(name))!;
     const held = report.held ?? [];
     const holds = new Set(worker.jobIds);
@@ -311,22 +314,22 @@ export class KnexStore implements Store {
             `(the job is at attempt ${job.attempt}${job.workerName ? ` on worker ${job.workerName}` : ''})`,
         );
       }
+      const verdict = judgeReport({ from: job.state, state: report.state, cancelRequested: job.cancelRequested, exitCode: report.exitCode, signal: report.signal });
       // A re-sent report (after a reconnect) of a state already recorded changes nothing.
-      if (job.state === report.state) return job;
-      const where = { job_id: job.id, attempt: job.attempt };
-      if (report.state === 'QUEUED') {
-        if (job.state !== 'ASSIGNED') throw conflict(job, 'handed back');
-        return unassign(trx, job, now);
+      if (verdict.kind === 'repeat') return job;
+      if (verdict.kind === 'refused') throw new StoreError('conflict', `job ${job.id}: ${verdict.message}`);
+      if (verdict.kind === 'cancel-wins') {
+        return endAttempt(trx, job, { state: 'CANCELED', exitCode: null, signal: null, reason: CANCELED_BEFORE_START }, now, this.retry);
       }
+      const where = { job_id: job.id, attempt: job.attempt };
+      if (report.state === 'QUEUED') return unassign(trx, job, now, `handed back by worker ${job.workerName}`);
       if (report.state === 'RUNNING') {
-        if (job.state !== 'ASSIGNED') throw conflict(job, 'started');
         await trx('jobs').where({ id: job.id }).update({ state: 'RUNNING', started_at: now, updated_at: now });
         await trx('job_attempts').where(where).update({ state: 'RUNNING', started_at: now });
         const running: JobRecord = { ...job, state: 'RUNNING', startedAt: now, updatedAt: now };
         await insertEvents(trx, [stateEvent(running, now)]);
         return running;
       }
-      if (!HELD_JOB_STATES.includes(job.state)) throw conflict(job, `reported ${report.state}`);
       const state = report.state as 'SUCCEEDED' | 'FAILED' | 'CANCELED';
       return endAttempt(trx, job, { state, exitCode: report.exitCode, signal: report.signal, reason: report.reason }, now, this.retry);
     });
@@ -599,10 +602,6 @@ function jobRow(job: JobRecord): Record<string, unknown> {
     created_at: job.createdAt,
     updated_at: job.updatedAt,
   };
-}
-
-function conflict(job: JobRecord, what: string): StoreError {
-  return new StoreError('conflict', `job ${job.id} is ${job.state} and cannot be ${what}`);
 }
 
 async function heldBy(db: Db, workerName: string): Promise<{ jobIds: string[]; usedSlots: number }> {

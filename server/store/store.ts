@@ -95,7 +95,8 @@ export interface Store {
   registerWorker(input: RegisterInput, now: number): Promise<WorkerRecord>;
   /**
    * Stores a heartbeat; the stored state also follows what operators want (see worker-states).
-   * Says which of the attempts the worker reports holding it no longer holds.
+   * Says which of the attempts the worker reports holding it no longer holds. A worker that
+   * reported OFFLINE must register again: its later heartbeats are refused (conflict).
    */
   heartbeat(name: string, state: WorkerStateName, now: number, report?: HeartbeatReport): Promise<HeartbeatResult | undefined>;
   getWorker(name: string): Promise<WorkerRecord | undefined>;

@@ -225,7 +225,9 @@ export type JobAttempt = Message<"edge.v1.JobAttempt"> & {
   workerName: string;
 
   /**
-   * How the attempt stands: ASSIGNED, RUNNING, or how it ended.
+   * How the attempt stands: ASSIGNED, RUNNING, or how it ended. QUEUED: it never started (its
+   * worker handed it back, or did not start it within the assign timeout; reason says which)
+   * and the job went back to its queue; its next run is a new attempt.
    *
    * @generated from field: edge.v1.JobState state = 4;
    */

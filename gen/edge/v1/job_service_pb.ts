@@ -739,6 +739,9 @@ export const JobService: GenService<{
   /**
    * Streams job state changes from a cursor, so a scheduler learns how its jobs end without polling.
    * After a disconnect, a client resumes from the last cursor it received and misses nothing.
+   * The first message (no events, the cursor it starts from) is sent as soon as the stream is
+   * live; a quiet watch sends the same kind of message, with the cursor reached, every 30 s by
+   * default. A cursor past the newest change is refused (INVALID_ARGUMENT).
    *
    * @generated from rpc edge.v1.JobService.WatchJobs
    */
