@@ -3,9 +3,9 @@ import { Dispatcher } from './dispatch/dispatcher.js';
 import { EventFeed } from './dispatch/event-feed.js';
 import { Housekeeping } from './dispatch/housekeeping.js';
 import { Notifier } from './dispatch/notifier.js';
-import { listenOnePort } from './http/one-port.js';
+import { listenOnePort, type ConnectionLimits } from './http/one-port.js';
 import { routes } from './routes.js';
-import type { ServiceContext } from './services/context.js';
+import { DEFAULT_STREAM_KEEPALIVE_MS, type ServiceContext } from './services/context.js';
 import { errorInterceptor } from './services/error-interceptor.js';
 import { MAX_CHUNK_BYTES } from './services/log-service.js';
 import { openStore } from './store/open-store.js';
@@ -49,6 +49,10 @@ export interface ServerConfig {
   tls?: { cert: Buffer; key: Buffer };
   /** Largest log of one attempt, bytes. */
   maxLogBytes?: number;
+  /** Seconds between keepalive messages on quiet long streams (FetchJobs, WatchJobs, TailLogs); default 30. */
+  streamKeepaliveSeconds?: number;
+  /** HTTP/2 connection limits: idle close of connections with no open stream, server pings. */
+  connections?: ConnectionLimits;
 }
 
 export interface RunningServer {
@@ -68,15 +72,17 @@ export async function buildApp(store: Store, config: Omit<ServerConfig, 'host' |
   await feed.start();
   const policy = { reserveAfterMs: (config.reserveAfterSeconds ?? 10) * 1000 };
   const metrics = new ServerMetrics(store);
+  const keepaliveMs = (config.streamKeepaliveSeconds ?? DEFAULT_STREAM_KEEPALIVE_MS / 1000) * 1000;
   const ctx: ServiceContext = {
     store,
     feed,
-    dispatcher: new Dispatcher({ store, log: config.log, feed, policy }),
+    dispatcher: new Dispatcher({ store, log: config.log, feed, policy, keepaliveMs }),
     jobEvents: new Notifier(),
     now: Date.now,
     heartbeatIntervalSeconds: config.heartbeatIntervalSeconds,
     workerTimeoutMs: (config.workerTimeoutSeconds ?? 5 * config.heartbeatIntervalSeconds) * 1000,
     maxLogBytes: config.maxLogBytes,
+    streamKeepaliveMs: keepaliveMs,
     log: config.log,
     metrics,
   };
@@ -103,6 +109,8 @@ export async function buildApp(store: Store, config: Omit<ServerConfig, 'host' |
     fallback: pagesHandler(metrics, config.log, webUi({ ctx, auth: pageAuth(store), log: config.log, shutdownSignal: shutdown.signal })),
     shutdownSignal: shutdown.signal,
     readMaxBytes: MAX_CHUNK_BYTES + 64 * 1024,
+    // Strict JSON: a misspelt field or an unknown enum name is InvalidArgument, never silently dropped.
+    jsonOptions: { ignoreUnknownFields: false },
   });
   // Bodies that are not protobuf are InvalidArgument, not Internal.
   const handler = malformedIsInvalid(connectHandler);
@@ -134,7 +142,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     throw err;
   }
   const app = await buildApp(store, config);
-  const listener = await listenOnePort(app.handler, config.host, config.port, config.tls);
+  const listener = await listenOnePort(app.handler, config.host, config.port, config.tls, config.connections);
   const shownHost = config.host.includes(':') ? `[${config.host}]` : config.host;
   return {
     url: `${config.tls ? 'https' : 'http'}://${shownHost}:${listener.port}`,

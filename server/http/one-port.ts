@@ -4,8 +4,17 @@ import net from 'node:net';
 
 /** Streams one HTTP/2 connection may hold at once: enough for a worker's jobs, not a flood. */
 export const MAX_STREAMS_PER_CONNECTION = 256;
-/** A connection that sends nothing (not even pings) this long is closed. */
+/** An HTTP/2 connection with no open stream for this long is closed; one with a live stream never is. */
 export const IDLE_CONNECTION_MS = 5 * 60_000;
+/** The server pings every HTTP/2 connection this often, so NATs and proxies keep quiet streams open. */
+export const PING_INTERVAL_MS = 30_000;
+
+export interface ConnectionLimits {
+  /** Close an HTTP/2 connection that has had no open stream this long (default IDLE_CONNECTION_MS). */
+  idleMs?: number;
+  /** Ping every HTTP/2 connection this often (default PING_INTERVAL_MS). */
+  pingMs?: number;
+}
 
 type Handler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => void;
 
@@ -20,13 +29,20 @@ export interface OnePortServer {
  * Serves h2c (gRPC) and HTTP/1.1 (Connect, gRPC-Web, pages) on one TCP port: the first bytes of a
  * connection tell an HTTP/2 prior-knowledge preface from an HTTP/1 request line.
  */
-export async function listenOnePort(handler: Handler, host: string, port: number, tls?: { cert: Buffer; key: Buffer }): Promise<OnePortServer> {
+export async function listenOnePort(
+  handler: Handler,
+  host: string,
+  port: number,
+  tls?: { cert: Buffer; key: Buffer },
+  limits: ConnectionLimits = {},
+): Promise<OnePortServer> {
+  const idleMs = limits.idleMs ?? IDLE_CONNECTION_MS;
+  const pingMs = limits.pingMs ?? PING_INTERVAL_MS;
   const settings = { maxConcurrentStreams: MAX_STREAMS_PER_CONNECTION };
   // With TLS, ALPN picks HTTP/2 or HTTP/1.1 (Connect, gRPC-Web, pages) on one port.
   const h2 = tls
     ? http2.createSecureServer({ cert: tls.cert, key: tls.key, allowHTTP1: true, settings, handshakeTimeout: 10_000, maxSessionMemory: 32 }, handler)
     : http2.createServer({ settings, maxSessionMemory: 32 }, handler);
-  h2.setTimeout(IDLE_CONNECTION_MS);
   const h1 = http.createServer(handler as http.RequestListener);
   h1.keepAliveTimeout = 65_000;
   // A client that trickles its headers or body cannot hold a connection for ever.
@@ -36,7 +52,33 @@ export async function listenOnePort(handler: Handler, host: string, port: number
   const sessions = new Set<http2.ServerHttp2Session>();
   h2.on('session', (s) => {
     sessions.add(s);
-    s.once('close', () => sessions.delete(s));
+    // Idle means no open stream, not no bytes: a quiet FetchJobs or WatchJobs stream lives for days.
+    let open = 0;
+    let idleSince = Date.now();
+    s.on('stream', (stream) => {
+      open += 1;
+      stream.once('close', () => {
+        open -= 1;
+        if (open === 0) idleSince = Date.now();
+      });
+    });
+    const tick = setInterval(() => {
+      if (s.closed || s.destroyed) return;
+      if (open === 0 && Date.now() - idleSince >= idleMs) {
+        s.close();
+        return;
+      }
+      try {
+        s.ping(() => undefined);
+      } catch {
+        // Too many pings unanswered: the next tick tries again; a dead peer ends with its socket.
+      }
+    }, Math.max(10, Math.min(pingMs, idleMs)));
+    tick.unref();
+    s.once('close', () => {
+      clearInterval(tick);
+      sessions.delete(s);
+    });
   });
   if (tls) {
     const secure = h2 as http2.Http2SecureServer;

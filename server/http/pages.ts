@@ -2,8 +2,9 @@ import type { ConnectNodeAdapterOptions } from '@connectrpc/connect-node';
 
 type NodeHandlerFn = NonNullable<ConnectNodeAdapterOptions['fallback']>;
 import type { ServerMetrics } from '../telemetry/server-metrics.js';
+import { answerUnknownRpc } from './unknown-methods.js';
 
-/** What the port serves besides RPCs: the web pages, GET /metrics (Prometheus text format); anything else is 404. */
+/** What the port serves besides RPCs: the web pages, GET /metrics (Prometheus text format); an RPC of an unknown method is UNIMPLEMENTED; anything else is 404. */
 export function pagesHandler(
   metrics: ServerMetrics,
   log: (msg: string, err?: unknown) => void,
@@ -12,6 +13,7 @@ export function pagesHandler(
 ): NodeHandlerFn {
   return (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
+    if (answerUnknownRpc(req, res)) return;
     if (web?.(req, res)) return;
     if (path === '/metrics' && (req.method === 'GET' || req.method === 'HEAD')) {
       metrics.render().then(

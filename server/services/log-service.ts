@@ -1,7 +1,7 @@
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
 import { principalOf, seesTeam } from '../auth/context.js';
 import { LogService } from '../../gen/edge/v1/log_service_pb.js';
-import type { ServiceContext } from './context.js';
+import { DEFAULT_STREAM_KEEPALIVE_MS, type ServiceContext } from './context.js';
 import { invalid, notFound } from './errors.js';
 import { checkId, checkRange } from './validate.js';
 
@@ -21,6 +21,7 @@ function checkOffset(offset: bigint): number {
 export function logService(ctx: ServiceContext): ServiceImpl<typeof LogService> {
   const { store } = ctx;
   const maxLogBytes = ctx.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES;
+  const keepaliveMs = ctx.streamKeepaliveMs ?? DEFAULT_STREAM_KEEPALIVE_MS;
   /**
    * The job, when the caller may read its log: a worker only its own jobs' (PermissionDenied
    * otherwise), a team only its team's (NotFound otherwise).
@@ -79,17 +80,24 @@ export function logService(ctx: ServiceContext): ServiceImpl<typeof LogService> 
       let offset = checkOffset(req.offset);
       let current = attempt;
       const signal = handlerCtx.signal;
+      // The first message says the tail is live; a quiet log still gets a message (no data) now and then.
+      let sentAt: number | undefined;
       while (!signal.aborted) {
         const r = await store.readLog(jobId, attempt, offset, MiB);
         if (follow && current !== 0 && r.attempt !== current) offset = 0; // a retry started: follow it from its start
         current = r.attempt;
         if (r.data.length) {
           yield { attempt: r.attempt, offset: BigInt(offset), data: r.data };
+          sentAt = Date.now();
           offset += r.data.length;
           continue;
         }
         if (offset >= r.size && (follow ? r.jobEnded && r.ended : r.ended)) return;
-        await ctx.jobEvents.wait(jobId, TAIL_RECHECK_MS, signal);
+        if (sentAt === undefined || Date.now() - sentAt >= keepaliveMs) {
+          yield { attempt: r.attempt, offset: BigInt(offset), data: new Uint8Array(0) };
+          sentAt = Date.now();
+        }
+        await ctx.jobEvents.wait(jobId, Math.min(TAIL_RECHECK_MS, keepaliveMs), signal);
       }
     },
   };

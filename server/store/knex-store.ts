@@ -500,6 +500,13 @@ export class KnexStore implements Store {
         throw new StoreError('out-of-range', `chunk starts at byte ${offset} but the log of attempt ${attempt} of job ${jobId} holds ${size} bytes`);
       }
       const end = offset + data.length;
+      // A re-sent chunk (after a reconnect) overlaps what is stored: it must say the same thing.
+      if (offset < size && !(await sameBytes(trx, jobId, attempt, offset, data.subarray(0, Math.min(end, size) - offset)))) {
+        throw new StoreError(
+          'conflict',
+          `chunk at byte ${offset} of attempt ${attempt} of job ${jobId} differs from the bytes already stored there; a log is written once`,
+        );
+      }
       if (end <= size) return size; // already stored: a re-sent chunk
       if (TERMINAL_JOB_STATES.includes(row.state)) {
         throw new StoreError('stale', `attempt ${attempt} of job ${jobId} has ended; its log takes no more bytes`);
@@ -602,6 +609,26 @@ function jobRow(job: JobRecord): Record<string, unknown> {
     created_at: job.createdAt,
     updated_at: job.updatedAt,
   };
+}
+
+/** Whether the stored log of an attempt holds exactly these bytes from this offset. */
+async function sameBytes(db: Db, jobId: string, attempt: number, offset: number, bytes: Uint8Array): Promise<boolean> {
+  if (!bytes.length) return true;
+  const until = offset + bytes.length;
+  const chunks = await db('log_chunks')
+    .select('start_offset', 'data')
+    .where({ job_id: jobId, attempt })
+    .where('start_offset', '<', until)
+    .whereRaw('start_offset + byte_count > ?', [offset])
+    .orderBy('start_offset');
+  const stored = Buffer.concat(
+    chunks.map((c) => {
+      const start = Number(c.start_offset);
+      const buf = c.data as Buffer;
+      return buf.subarray(Math.max(0, offset - start), Math.min(buf.length, until - start));
+    }),
+  );
+  return stored.equals(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));
 }
 
 async function heldBy(db: Db, workerName: string): Promise<{ jobIds: string[]; usedSlots: number }> {
