@@ -716,8 +716,11 @@ export const JobService: GenService<{
   },
   /**
    * Cancels a job that has not ended. A QUEUED job is CANCELED at once; an ASSIGNED or RUNNING one
-   * is stopped on its worker (SIGTERM to its process group, SIGKILL after a grace period) and then
-   * becomes CANCELED.
+   * answers with cancel_requested set, is stopped on its worker (SIGTERM to its process group,
+   * SIGKILL after a grace period) and then becomes CANCELED. A cancel always wins over a start that
+   * has not happened: an ASSIGNED job never starts (its worker's RUNNING report is refused) and,
+   * if its worker does not answer, ends CANCELED at the assign timeout, never QUEUED again.
+   * The worker is told once, on its FetchJobs stream.
    *
    * @generated from rpc edge.v1.JobService.CancelJob
    */
