@@ -13,12 +13,19 @@ type Res = Pick<http.ServerResponse, 'writeHead' | 'end'> | Pick<http2.Http2Serv
 export function answerUnknownRpc(req: Req, res: Res): boolean {
   const type = String(req.headers['content-type'] ?? '').toLowerCase();
   const path = (req.url ?? '/').split('?')[0]!;
-  const message = `method ${path} is not served here; this server serves the edge.v1 services, grpc.health.v1 and reflection`;
+  // grpc-message carries printable ASCII but '%' as is: the path shown is kept to that.
+  const shown = path.slice(0, 200).replace(/[^\x20-\x24\x26-\x7e]/g, '?');
+  const message = `method ${shown} is not served here; this server serves the edge.v1 services, grpc.health.v1 and reflection`;
   const r = res as Pick<http.ServerResponse, 'writeHead' | 'end'>;
   if (type.startsWith('application/grpc')) {
-    // Trailers-only: the status goes in the headers of the only frame.
-    r.writeHead(200, { 'content-type': type.split(';')[0]!, 'grpc-status': '12', 'grpc-message': encodeURIComponent(message) });
-    r.end();
+    const headers = { 'content-type': type.split(';')[0]!, 'grpc-status': '12', 'grpc-message': message };
+    const stream = (res as Partial<http2.Http2ServerResponse>).stream;
+    // Trailers-only over HTTP/2: the status goes in the one HEADERS frame, which ends the stream.
+    if (stream) stream.respond({ ':status': 200, ...headers }, { endStream: true });
+    else {
+      r.writeHead(200, headers);
+      r.end();
+    }
     return true;
   }
   // A Connect call names a method: /package.Service/Method.

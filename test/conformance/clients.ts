@@ -171,6 +171,49 @@ export async function connectJson(baseUrl: string, path: string, body: unknown, 
   return { status: res.status, json };
 }
 
+/**
+ * A Connect server-streaming call with a JSON body, read to its end (or for `forMs` at most): the
+ * messages and the end-of-stream frame, decoded from the Connect envelope by hand.
+ */
+export async function connectJsonStream(
+  baseUrl: string,
+  path: string,
+  body: unknown,
+  token?: string,
+  forMs = 5000,
+): Promise<{ status: number; messages: Record<string, unknown>[]; end: Record<string, unknown> }> {
+  const payload = Buffer.from(JSON.stringify(body));
+  const frame = Buffer.alloc(5 + payload.length);
+  frame.writeUInt8(0, 0);
+  frame.writeUInt32BE(payload.length, 1);
+  payload.copy(frame, 5);
+  const res = await fetch(`${baseUrl}/${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/connect+json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: frame,
+    signal: AbortSignal.timeout(forMs),
+  });
+  const messages: Record<string, unknown>[] = [];
+  let end: Record<string, unknown> = {};
+  let buf = Buffer.alloc(0);
+  try {
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      buf = Buffer.concat([buf, chunk]);
+      while (buf.length >= 5 && buf.length >= 5 + buf.readUInt32BE(1)) {
+        const flags = buf.readUInt8(0);
+        const len = buf.readUInt32BE(1);
+        const obj = JSON.parse(buf.subarray(5, 5 + len).toString('utf8')) as Record<string, unknown>;
+        buf = buf.subarray(5 + len);
+        if (flags & 0x02) end = obj;
+        else messages.push(obj);
+      }
+    }
+  } catch (err) {
+    if ((err as Error).name !== 'TimeoutError' && (err as Error).name !== 'AbortError') throw err;
+  }
+  return { status: res.status, messages, end };
+}
+
 /** An in-process server on port 0 with limits short enough for tests; its log lines kept. */
 export async function conformanceServer(db: TestDatabase, extra: Partial<ServerConfig> = {}): Promise<{ server: RunningServer; logs: string[] }> {
   const logs: string[] = [];
