@@ -228,7 +228,9 @@ export class Dispatcher {
   private async refreshSettings(workerName: string): Promise<void> {
     try {
       const worker = await this.store.getWorker(workerName);
-      if (worker) this.pushSettings(workerName, workerSettings(worker));
+      if (worker?.state === 'OFFLINE') {
+        this.endStream(workerName, new ConnectError(`worker ${workerName} reported OFFLINE; call RegisterWorker to come back`, Code.FailedPrecondition));
+      } else if (worker) this.pushSettings(workerName, workerSettings(worker));
     } catch (err) {
       this.log(`could not push new settings to worker ${workerName}`, err);
     }

@@ -95,7 +95,11 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
       if (!result) throw notRegistered(name);
       const { worker } = result;
       // A worker that said goodbye has no stream: it must register before it gets jobs again.
-      if (worker.state === 'OFFLINE') dispatcher.endStream(name, wentOffline(name));
+      if (worker.state === 'OFFLINE' && !dispatcher.endStream(name, wentOffline(name))) {
+        // Its stream may be on another replica: the change log tells that one to end it.
+        await store.recordWorkerChange(name, now());
+        ctx.feed.kick();
+      }
       ctx.metrics?.heartbeat();
       // A worker back from maintenance, or presumed lost and back, takes jobs again at once.
       if (ACCEPTING_WORKER_STATES.includes(worker.state)) dispatcher.wakeWorker(name);

@@ -57,7 +57,7 @@ for (const { name: dbName, create: createDb } of DATABASES) {
       assert.deepEqual((listed.json.jobs as { spec: { queue: string } }[]).map((j) => j.spec.queue), ['kept']);
     });
 
-    it('answers an unknown method with UNIMPLEMENTED over gRPC and Connect', async () => {
+    it('answers an unknown method with UNIMPLEMENTED over gRPC, gRPC-Web and Connect', async () => {
       const grpcCall = await grpcFailure(
         new Promise((resolve, reject) =>
           rpc.client.makeUnaryRequest('/edge.v1.JobService/NoSuchMethod', (m: Uint8Array) => Buffer.from(m), (b: Buffer) => b, new Uint8Array(), new grpc.Metadata(), (err, v) => (err ? reject(err) : resolve(v))),
@@ -71,6 +71,13 @@ for (const { name: dbName, create: createDb } of DATABASES) {
         ),
       );
       assert.equal(otherService.code, grpc.status.UNIMPLEMENTED);
+      const web = await fetch(`${server.url}/edge.v1.JobService/NoSuchMethod`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/grpc-web+proto', 'x-grpc-web': '1' },
+        body: new Uint8Array(5),
+      });
+      assert.equal(web.status, 200);
+      assert.equal(web.headers.get('grpc-status'), '12');
       const connect = await json('edge.v1.JobService/NoSuchMethod', {});
       assert.equal(connect.status, 404);
       assert.equal(connect.json.code, 'unimplemented');

@@ -7,7 +7,7 @@ import { WorkerService, type FetchJobsResponse } from '../../gen/edge/v1/worker_
 import type { RunningServer } from '../../server/app.js';
 import { VERSION } from '../../server/domain/version.js';
 import { TEST_ADMIN_TOKEN, TEST_REGISTRATION_SECRET } from '../helpers/credentials.js';
-import { DATABASES, type TestDatabase } from '../helpers/databases.js';
+import { DATABASES, createMariaDbDatabase, type TestDatabase } from '../helpers/databases.js';
 import { RawGrpc, conformanceServer, grpcFailure, type OpenStream } from './clients.js';
 
 const J = JobService.method;
@@ -208,3 +208,28 @@ for (const { name: dbName, create: createDb } of DATABASES) {
     });
   });
 }
+
+describe('conformance: a goodbye through one replica ends the stream held by another (raw gRPC, MariaDB)', function () {
+  it('ends the FetchJobs stream on replica A when the worker reports OFFLINE through replica B', async () => {
+    const db = await createMariaDbDatabase();
+    const a = await conformanceServer(db, { eventPollMs: 50 });
+    const b = await conformanceServer(db, { eventPollMs: 50 });
+    const rpcA = new RawGrpc(a.server.port);
+    const rpcB = new RawGrpc(b.server.port);
+    try {
+      const reg = await rpcA.unary(WorkerService, W.registerWorker, { name: 'roamer', queues: ['roam'], concurrency: 1, version: VERSION }, TEST_REGISTRATION_SECRET);
+      const stream = rpcA.serverStream(WorkerService, W.fetchJobs, {}, reg.workerToken);
+      await stream.until('the first message', (s) => s.messages.length > 0);
+      await rpcB.unary(WorkerService, W.heartbeat, { state: WorkerState.OFFLINE }, reg.workerToken);
+      await stream.until('the stream on A to end', (s) => s.ended !== undefined, 5000);
+      assert.equal(stream.ended!.code, grpc.status.FAILED_PRECONDITION);
+      assert.match(stream.ended!.details, /reported OFFLINE/);
+    } finally {
+      rpcA.close();
+      rpcB.close();
+      await a.server.close();
+      await b.server.close();
+      await db.drop();
+    }
+  });
+});
