@@ -1,6 +1,7 @@
 import { create } from '@bufbuild/protobuf';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { DEFAULT_STREAM_KEEPALIVE_MS } from '../services/context.js';
+import { wentOfflineMessage } from '../domain/worker-states.js';
 import {
   FetchJobsResponseSchema,
   JobAssignmentSchema,
@@ -229,7 +230,7 @@ export class Dispatcher {
     try {
       const worker = await this.store.getWorker(workerName);
       if (worker?.state === 'OFFLINE') {
-        this.endStream(workerName, new ConnectError(`worker ${workerName} reported OFFLINE; call RegisterWorker to come back`, Code.FailedPrecondition));
+        this.endStream(workerName, new ConnectError(wentOfflineMessage(workerName), Code.FailedPrecondition));
       } else if (worker) this.pushSettings(workerName, workerSettings(worker));
     } catch (err) {
       this.log(`could not push new settings to worker ${workerName}`, err);

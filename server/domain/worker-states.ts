@@ -60,5 +60,8 @@ export function reportedGivenHoldings(reported: WorkerStateName, holdsJobs: bool
   return reported;
 }
 
+/** What a worker that said goodbye is told when it calls as if it had not. */
+export const wentOfflineMessage = (name: string) => `worker ${name} reported OFFLINE; call RegisterWorker to come back`;
+
 /** States from which no heartbeat brings a worker back: it said goodbye, it must register again. */
 export const REGISTER_AGAIN_WORKER_STATES: readonly WorkerStateName[] = ['OFFLINE'];

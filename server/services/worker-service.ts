@@ -5,7 +5,7 @@ import { WorkerState } from '../../gen/edge/v1/worker_pb.js';
 import { MaintenanceChange, WorkerService } from '../../gen/edge/v1/worker_service_pb.js';
 import { VERSION } from '../domain/version.js';
 import { acceptedVersions, versionProblem } from '../domain/versions.js';
-import { REPORTABLE_WORKER_STATES } from '../domain/worker-states.js';
+import { REPORTABLE_WORKER_STATES, wentOfflineMessage } from '../domain/worker-states.js';
 import { REPORTABLE_JOB_STATES, reportShapeProblem } from '../domain/job-transitions.js';
 import { DEFAULT_QUEUE } from '../domain/names.js';
 import { ACCEPTING_WORKER_STATES, TERMINAL_JOB_STATES } from '../store/records.js';
@@ -17,7 +17,7 @@ import { decodePageToken, encodePageToken } from './page-token.js';
 import { checkId, checkPageSize, checkQueue, checkRange, checkWorkerName } from './validate.js';
 
 const wentOffline = (name: string) =>
-  new ConnectError(`worker ${name} reported OFFLINE; call RegisterWorker to come back`, Code.FailedPrecondition);
+  new ConnectError(wentOfflineMessage(name), Code.FailedPrecondition);
 
 const notRegistered = (name: string) =>
   new ConnectError(`worker ${name} is not registered; call RegisterWorker first`, Code.NotFound);

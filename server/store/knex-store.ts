@@ -3,6 +3,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { StoreError, notFound } from './errors.js';
 import { CANCELED_BEFORE_START, DEFAULT_RETRY, endAttempt, unassign, type RetryPolicy } from './attempt-outcome.js';
 import { judgeReport } from '../domain/job-transitions.js';
+import { wentOfflineMessage } from '../domain/worker-states.js';
 import { insertEvents, lastEventSeq, readEvents, stateEvent, workerEvent } from './job-events.js';
 import { migrationSource } from './migrations/index.js';
 import {
@@ -166,7 +167,7 @@ export class KnexStore implements Store {
 
   async heartbeat(name: string, state: WorkerStateName, now: number, report: HeartbeatReport = {}): Promise<HeartbeatResult | undefined> {
     const stored = await workerOps.heartbeat(this.knex, name, state, report.systemInfo, now);
-    if (stored === 'offline') throw new StoreError('conflict', `worker ${name} reported OFFLINE; call RegisterWorker to come back`);
+    if (stored === 'offline') throw new StoreError('conflict', wentOfflineMessage(name));
     if (!stored) return undefined;
     const worker = (await this.getWorker(name))!;
     const held = report.held ?? [];
