@@ -93,12 +93,22 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
       const held = req.jobs.map((j, i) => ({ jobId: checkId(`jobs[${i}].job_id`, j.jobId), attempt: checkRange(`jobs[${i}].attempt`, j.attempt, 1, 1_000_000) }));
       const result = await store.heartbeat(name, reported, now(), { held, systemInfo: systemInfoFromWire(req.systemInfo) });
       if (!result) throw notRegistered(name);
-      const { worker } = result;
+      let { worker } = result;
       // A worker that said goodbye has no stream: it must register before it gets jobs again.
       if (worker.state === 'OFFLINE' && !dispatcher.endStream(name, wentOffline(name))) {
         // Its stream may be on another replica: the change log tells that one to end it.
         await store.recordWorkerChange(name, now());
         ctx.feed.kick();
+      }
+      if (worker.state === 'OFFLINE' && worker.jobIds.length) {
+        // Nothing runs on a worker that said goodbye: what it still held ends (or goes back to its queue).
+        const released = await store.releaseJobsOfOfflineWorker(name, now());
+        for (const j of released) {
+          ctx.jobEvents.notify(j.id);
+          if (j.state === 'QUEUED') dispatcher.wakeQueue(j.queue);
+        }
+        ctx.feed.kick();
+        worker = (await store.getWorker(name)) ?? worker;
       }
       ctx.metrics?.heartbeat();
       // A worker back from maintenance, or presumed lost and back, takes jobs again at once.

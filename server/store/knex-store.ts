@@ -350,22 +350,33 @@ export class KnexStore implements Store {
         .update({ state: 'UNKNOWN', updated_at: now });
       if (!n) continue;
       workers.push(String(name));
-      const held = await this.knex('jobs').select('id').where({ worker_name: name }).whereIn('state', HELD_JOB_STATES);
-      for (const { id } of held) {
-        const job = await this.knex.transaction(async (trx) => {
-          const row = await this.locked(trx('jobs').where({ id })).first();
-          if (!row) return undefined;
-          const j = rowToJob(row);
-          if (j.workerName !== name || !HELD_JOB_STATES.includes(j.state)) return undefined;
-          const outcome = j.cancelRequested
-            ? ({ state: 'CANCELED', exitCode: null, signal: null, reason: 'canceled by user; its worker was lost' } as const)
-            : ({ state: 'FAILED', exitCode: null, signal: null, reason: 'worker lost' } as const);
-          return endAttempt(trx, j, outcome, now, this.retry);
-        });
-        if (job) jobs.push(job);
-      }
+      jobs.push(...(await this.endHeldJobs(String(name), now, 'worker lost', 'canceled by user; its worker was lost')));
     }
     return { workers, jobs };
+  }
+
+  async releaseJobsOfOfflineWorker(name: string, now: number): Promise<JobRecord[]> {
+    return this.endHeldJobs(name, now, 'worker went OFFLINE while holding it', 'canceled by user; its worker went OFFLINE');
+  }
+
+  /** Ends every attempt a worker holds (it is gone): FAILED (retried while tries remain), or CANCELED when asked. */
+  private async endHeldJobs(name: string, now: number, reason: string, canceledReason: string): Promise<JobRecord[]> {
+    const jobs: JobRecord[] = [];
+    const held = await this.knex('jobs').select('id').where({ worker_name: name }).whereIn('state', HELD_JOB_STATES);
+    for (const { id } of held) {
+      const job = await this.knex.transaction(async (trx) => {
+        const row = await this.locked(trx('jobs').where({ id })).first();
+        if (!row) return undefined;
+        const j = rowToJob(row);
+        if (j.workerName !== name || !HELD_JOB_STATES.includes(j.state)) return undefined;
+        const outcome = j.cancelRequested
+          ? ({ state: 'CANCELED', exitCode: null, signal: null, reason: canceledReason } as const)
+          : ({ state: 'FAILED', exitCode: null, signal: null, reason } as const);
+        return endAttempt(trx, j, outcome, now, this.retry);
+      });
+      if (job) jobs.push(job);
+    }
+    return jobs;
   }
 
   async requeueUnacknowledged(now: number, timeoutMs: number): Promise<JobRecord[]> {

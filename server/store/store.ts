@@ -99,6 +99,11 @@ export interface Store {
    * reported OFFLINE must register again: its later heartbeats are refused (conflict).
    */
   heartbeat(name: string, state: WorkerStateName, now: number, report?: HeartbeatReport): Promise<HeartbeatResult | undefined>;
+  /**
+   * Ends the attempts a worker still holds when it reports OFFLINE: a worker that said goodbye runs
+   * nothing, so they end as if it were lost (FAILED and retried while tries remain, or CANCELED).
+   */
+  releaseJobsOfOfflineWorker(name: string, now: number): Promise<JobRecord[]>;
   getWorker(name: string): Promise<WorkerRecord | undefined>;
   listWorkers(limit: number, afterName?: string, states?: WorkerStateName[], team?: string): Promise<WorkerRecord[]>;
   /** Operators' changes to a worker; each returns the worker after it. */

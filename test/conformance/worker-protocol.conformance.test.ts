@@ -118,6 +118,28 @@ for (const { name: dbName, create: createDb } of DATABASES) {
       assert.equal((await rpc.unary(WorkerService, W.heartbeat, { state: WorkerState.IDLE }, reg.workerToken)).worker!.state, WorkerState.IDLE);
     });
 
+    it('ends the jobs a worker still holds when it says goodbye: nothing runs on an OFFLINE worker', async () => {
+      const name = `gone-${dbName}`;
+      const reg = await register(name, `q-${name}`);
+      const stream = await open(reg.workerToken);
+      const running = await submit(`q-${name}`);
+      await stream.until('the assignment', (s) => assignments(s).length === 1);
+      await rpc.unary(WorkerService, W.updateJobState, { jobId: running.id, attempt: 1, state: JobState.RUNNING }, reg.workerToken);
+      const canceled = await submit(`q-${name}`);
+      await stream.until('the second assignment', (s) => assignments(s).length === 2);
+      await rpc.unary(JobService, J.cancelJob, { id: canceled.id }, TEST_ADMIN_TOKEN);
+      const bye = await rpc.unary(WorkerService, W.heartbeat, { state: WorkerState.OFFLINE }, reg.workerToken);
+      assert.equal(bye.worker!.state, WorkerState.OFFLINE);
+      assert.deepEqual(bye.worker!.jobIds, []);
+      const ended = await getJob(running.id);
+      assert.equal(ended.state, JobState.FAILED);
+      assert.equal(ended.reason, 'worker went OFFLINE while holding it');
+      const never = await getJob(canceled.id);
+      assert.equal(never.state, JobState.CANCELED);
+      const late = await grpcFailure(rpc.unary(WorkerService, W.updateJobState, { jobId: running.id, attempt: 1, state: JobState.SUCCEEDED, exitCode: 0 }, reg.workerToken));
+      assert.equal(late.code, grpc.status.FAILED_PRECONDITION);
+    });
+
     it('refuses every illegal report, with the right code, and changes nothing', async () => {
       const name = `strict-${dbName}`;
       const reg = await register(name, `q-${name}`);

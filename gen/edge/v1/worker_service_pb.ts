@@ -961,8 +961,10 @@ export const WorkerService: GenService<{
     output: typeof FetchJobsResponseSchema;
   },
   /**
-   * Tells the server the worker is alive, and how it stands. A worker that reported OFFLINE must
-   * register again (FAILED_PRECONDITION); one presumed lost (UNKNOWN) is taken back by a heartbeat.
+   * Tells the server the worker is alive, and how it stands. OFFLINE is a goodbye: jobs the worker
+   * still holds then end (FAILED, retried while tries remain, or CANCELED when asked) and its
+   * FetchJobs stream ends; it must register again (FAILED_PRECONDITION until it does). A worker
+   * presumed lost (UNKNOWN) is taken back by a heartbeat.
    *
    * @generated from rpc edge.v1.WorkerService.Heartbeat
    */
