@@ -8,7 +8,7 @@ import { listenOnePort } from './http/one-port.js';
 import type { ConnectionLimits } from './http/connection-guard.js';
 import { LogService } from '../gen/edge/v1/log_service_pb.js';
 import { routes } from './routes.js';
-import type { ServiceContext } from './services/context.js';
+import { DEFAULT_STREAM_KEEPALIVE_MS, type ServiceContext } from './services/context.js';
 import { errorInterceptor } from './services/error-interceptor.js';
 import { MAX_CHUNK_BYTES } from './services/log-service.js';
 import { openStore } from './store/open-store.js';
@@ -53,8 +53,10 @@ export interface ServerConfig {
   tls?: { cert: Buffer; key: Buffer };
   /** Largest log of one attempt, bytes. */
   maxLogBytes?: number;
-  /** Connection deadlines and the per-address connection limit (defaults in DEFAULT_CONNECTION_LIMITS). */
+  /** Connection deadlines, HTTP/2 pings and the per-address connection limit (defaults in DEFAULT_CONNECTION_LIMITS). */
   connectionLimits?: Partial<ConnectionLimits>;
+  /** Seconds between keepalive messages on quiet long streams (FetchJobs, WatchJobs, TailLogs); default 30. */
+  streamKeepaliveSeconds?: number;
 }
 
 /** The one client-streaming RPC: its request body lasts as long as the job whose output it carries. */
@@ -80,15 +82,17 @@ export async function buildApp(store: Store, config: Omit<ServerConfig, 'host' |
   await feed.start();
   const policy = { reserveAfterMs: (config.reserveAfterSeconds ?? 10) * 1000 };
   const metrics = new ServerMetrics(store);
+  const keepaliveMs = (config.streamKeepaliveSeconds ?? DEFAULT_STREAM_KEEPALIVE_MS / 1000) * 1000;
   const ctx: ServiceContext = {
     store,
     feed,
-    dispatcher: new Dispatcher({ store, log: config.log, feed, policy }),
+    dispatcher: new Dispatcher({ store, log: config.log, feed, policy, keepaliveMs }),
     jobEvents: new Notifier(),
     now: Date.now,
     heartbeatIntervalSeconds: config.heartbeatIntervalSeconds,
     workerTimeoutMs: (config.workerTimeoutSeconds ?? 5 * config.heartbeatIntervalSeconds) * 1000,
     maxLogBytes: config.maxLogBytes,
+    streamKeepaliveMs: keepaliveMs,
     log: config.log,
     metrics,
   };
@@ -123,6 +127,8 @@ export async function buildApp(store: Store, config: Omit<ServerConfig, 'host' |
     ),
     shutdownSignal: shutdown.signal,
     readMaxBytes: MAX_CHUNK_BYTES + 64 * 1024,
+    // Strict JSON: a misspelt field or an unknown enum name is InvalidArgument, never silently dropped.
+    jsonOptions: { ignoreUnknownFields: false },
   });
   // Bodies that are not protobuf are InvalidArgument, not Internal.
   const handler = malformedIsInvalid(connectHandler);

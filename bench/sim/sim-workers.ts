@@ -97,7 +97,7 @@ async function runWorker(i: number, heartbeatSeconds: number, opened: () => void
       const stream = client.fetchJobs({ workerName }, { signal: stop.signal, headers: as(i) });
       const it = stream[Symbol.asyncIterator]();
       const head = it.next(); // sends the request
-      // The server sends nothing until there is a job: count the stream open once the call is made.
+      // Count the stream open once the call is made (its first message, a keepalive, says it is live).
       if (first) (first = false), opened();
       streamsOpen++;
       for (let r = await head; !r.done; r = await it.next()) {

@@ -9,6 +9,8 @@ import { accessOf } from './rules.js';
  * table; health and reflection stay open. The principal goes to the handlers as a context value.
  * Messages never repeat the token.
  */
+const CREDENTIAL_NAMES = { admin: 'an admin token', worker: 'a worker token', registration: 'a registration secret' } as const;
+
 export function authInterceptor(store: Store): Interceptor {
   return principalInterceptor(async (req) => {
     const token = bearerToken(req.header.get('authorization'));
@@ -29,7 +31,7 @@ export function principalInterceptor(resolve: (req: Parameters<Parameters<Interc
     if (access.open) return next(req);
     const principal = await resolve(req);
     if (!access.kinds.includes(principal.kind)) {
-      throw new ConnectError(`a ${principal.kind} token may not call ${req.method.name}`, Code.PermissionDenied);
+      throw new ConnectError(`${CREDENTIAL_NAMES[principal.kind]} may not call ${req.method.name}`, Code.PermissionDenied);
     }
     req.contextValues.set(kPrincipal, principal);
     return next(req);

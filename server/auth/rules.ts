@@ -19,6 +19,8 @@ export const RPC_RULES: Record<string, Record<string, readonly Kind[]>> = {
     ListQueueStats: ['admin'],
   },
   'edge.v1.WorkerService': {
+    // A worker checks the server's version before it registers, with whatever credential it has.
+    GetServerVersion: ['registration', 'worker', 'admin'],
     // A registration secret buys a worker token; a worker with its token registers again with it.
     RegisterWorker: ['registration', 'worker'],
     FetchJobs: ['worker'],

@@ -1,5 +1,21 @@
-import { toBinary, type DescFile, type DescMessage, type DescEnum } from '@bufbuild/protobuf';
-import { FileDescriptorProtoSchema } from '@bufbuild/protobuf/wkt';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fromBinary, toBinary, type DescFile, type DescMessage, type DescEnum } from '@bufbuild/protobuf';
+import { FileDescriptorProtoSchema, FileDescriptorSetSchema, type FileDescriptorProto } from '@bufbuild/protobuf/wkt';
+import { PROJECT_ROOT } from '../domain/version.js';
+
+/**
+ * The descriptors `npm run gen` builds from proto/ with their source info (the comments), which the
+ * generated code leaves out: reflection serves these, so a client with no .proto still reads the docs.
+ */
+export const SOURCE_DESCRIPTORS = path.join(PROJECT_ROOT, 'gen', 'descriptors.binpb');
+
+function loadWithSourceInfo(file: string): Map<string, FileDescriptorProto> {
+  const byName = new Map<string, FileDescriptorProto>();
+  if (!fs.existsSync(file)) return byName;
+  for (const f of fromBinary(FileDescriptorSetSchema, fs.readFileSync(file)).file) byName.set(f.name, f);
+  return byName;
+}
 
 /**
  * An index of the files our services are defined in, with every file they import, by file name and
@@ -9,8 +25,10 @@ export class DescriptorIndex {
   private readonly files = new Map<string, DescFile>();
   private readonly symbols = new Map<string, DescFile>();
   readonly serviceNames: string[];
+  private readonly documented: Map<string, FileDescriptorProto>;
 
-  constructor(roots: DescFile[]) {
+  constructor(roots: DescFile[], sourceDescriptors = SOURCE_DESCRIPTORS) {
+    this.documented = loadWithSourceInfo(sourceDescriptors);
     const services: string[] = [];
     const add = (file: DescFile) => {
       if (this.files.has(file.proto.name)) return;
@@ -58,7 +76,7 @@ export class DescriptorIndex {
     const visit = (f: DescFile) => {
       if (seen.has(f.proto.name)) return;
       seen.add(f.proto.name);
-      out.push(toBinary(FileDescriptorProtoSchema, f.proto));
+      out.push(toBinary(FileDescriptorProtoSchema, this.documented.get(f.proto.name) ?? f.proto));
       for (const d of f.dependencies) visit(d);
     };
     visit(file);

@@ -6,6 +6,9 @@ export class Channel<T> implements AsyncIterable<T> {
   private items: T[] = [];
   private waiter: (() => void) | undefined;
   private closed = false;
+  private failure: Error | undefined;
+  /** When an item was last pushed (ms since the epoch): lets the owner tell a quiet stream. */
+  lastPushAt = Date.now();
 
   constructor(private readonly signal?: AbortSignal) {
     signal?.addEventListener('abort', () => this.close(), { once: true });
@@ -19,6 +22,7 @@ export class Channel<T> implements AsyncIterable<T> {
   push(item: T): boolean {
     if (this.closed) return false;
     this.items.push(item);
+    this.lastPushAt = Date.now();
     this.wake();
     return true;
   }
@@ -26,6 +30,13 @@ export class Channel<T> implements AsyncIterable<T> {
   close(): void {
     this.closed = true;
     this.wake();
+  }
+
+  /** Closes the channel so that its consumer ends with this error (once it has read what was queued). */
+  fail(err: Error): void {
+    if (this.closed) return;
+    this.failure = err;
+    this.close();
   }
 
   /** Items pushed but never read, handed back once the channel has closed. */
@@ -47,7 +58,10 @@ export class Channel<T> implements AsyncIterable<T> {
         yield this.items.shift()!;
         continue;
       }
-      if (this.closed) return;
+      if (this.closed) {
+        if (this.failure) throw this.failure;
+        return;
+      }
       await new Promise<void>((resolve) => (this.waiter = resolve));
     }
   }

@@ -1,8 +1,12 @@
 import { create } from '@bufbuild/protobuf';
+import { Code, ConnectError } from '@connectrpc/connect';
+import { DEFAULT_STREAM_KEEPALIVE_MS } from '../services/context.js';
+import { wentOfflineMessage } from '../domain/worker-states.js';
 import {
   FetchJobsResponseSchema,
   JobAssignmentSchema,
   JobCancellationSchema,
+  StreamKeepaliveSchema,
   type FetchJobsResponse,
   type WorkerSettings,
 } from '../../gen/edge/v1/worker_service_pb.js';
@@ -27,6 +31,7 @@ interface Session {
   channel: Channel<FetchJobsResponse>;
   claiming: boolean;
   again: boolean;
+  keepalive: NodeJS.Timeout;
 }
 
 export interface DispatcherOptions {
@@ -38,7 +43,12 @@ export interface DispatcherOptions {
   /** The change log reader that tells this replica what happened through the others. */
   feed?: EventFeed;
   policy?: ClaimPolicy;
+  /** A quiet stream gets a keepalive message this often; default DEFAULT_STREAM_KEEPALIVE_MS. */
+  keepaliveMs?: number;
 }
+
+const keepalive = () =>
+  create(FetchJobsResponseSchema, { event: { case: 'keepalive', value: create(StreamKeepaliveSchema, { serverTimeUnixMs: BigInt(Date.now()) }) } });
 
 /**
  * Pushes work to the workers whose FetchJobs streams this server holds. Claims run when something
@@ -54,6 +64,7 @@ export class Dispatcher {
   private readonly inflight = new Set<Promise<void>>();
   private readonly policy: ClaimPolicy;
   private readonly unsubscribe: (() => void) | undefined;
+  private readonly keepaliveMs: number;
   private rotation = 0;
   private sweeping = false;
 
@@ -62,6 +73,7 @@ export class Dispatcher {
     this.now = opts.now ?? Date.now;
     this.log = opts.log;
     this.policy = opts.policy ?? {};
+    this.keepaliveMs = opts.keepaliveMs ?? DEFAULT_STREAM_KEEPALIVE_MS;
     this.sweep = setInterval(() => void this.sweepQueued(), opts.sweepMs ?? 2000);
     this.sweep.unref();
     this.unsubscribe = opts.feed?.subscribe((events) => this.onEvents(events));
@@ -86,17 +98,39 @@ export class Dispatcher {
     for (const w of workers) this.wakeWorker(w);
   }
 
-  /** Opens the stream of a worker; a previous stream of the same worker on this server is closed. */
+  /**
+   * Opens the stream of a worker. Its first message, a keepalive, tells the worker the stream is
+   * live; more follow whenever it has been quiet for keepaliveMs. A previous stream of the same worker
+   * on this server ends with Aborted, saying why.
+   */
   connect(workerName: string, queues: string[], signal: AbortSignal): Channel<FetchJobsResponse> {
-    this.sessions.get(workerName)?.channel.close();
-    const session: Session = { workerName, queues: new Set(queues), channel: new Channel(signal), claiming: false, again: false };
+    this.sessions
+      .get(workerName)
+      ?.channel.fail(new ConnectError(`a newer FetchJobs stream of worker ${workerName} replaced this one`, Code.Aborted));
+    const channel = new Channel<FetchJobsResponse>(signal);
+    const timer = setInterval(() => {
+      if (Date.now() - channel.lastPushAt >= this.keepaliveMs) channel.push(keepalive());
+    }, Math.max(10, Math.floor(this.keepaliveMs / 2)));
+    timer.unref();
+    const session: Session = { workerName, queues: new Set(queues), channel, claiming: false, again: false, keepalive: timer };
     this.sessions.set(workerName, session);
     signal.addEventListener('abort', () => this.disconnect(session), { once: true });
+    channel.push(keepalive());
     this.claimFor(session);
     return session.channel;
   }
 
+  /** Ends a worker's stream on this server with an error (the worker said it is gone); false when none is here. */
+  endStream(workerName: string, err: Error): boolean {
+    const s = this.sessions.get(workerName);
+    if (!s) return false;
+    s.channel.fail(err);
+    this.disconnect(s);
+    return true;
+  }
+
   private disconnect(session: Session): void {
+    clearInterval(session.keepalive);
     if (this.sessions.get(session.workerName) === session) this.sessions.delete(session.workerName);
     session.channel.close();
     // Assignments queued for the stream but never written to it go back to their queues.
@@ -195,7 +229,9 @@ export class Dispatcher {
   private async refreshSettings(workerName: string): Promise<void> {
     try {
       const worker = await this.store.getWorker(workerName);
-      if (worker) this.pushSettings(workerName, workerSettings(worker));
+      if (worker?.state === 'OFFLINE') {
+        this.endStream(workerName, new ConnectError(wentOfflineMessage(workerName), Code.FailedPrecondition));
+      } else if (worker) this.pushSettings(workerName, workerSettings(worker));
     } catch (err) {
       this.log(`could not push new settings to worker ${workerName}`, err);
     }
@@ -205,7 +241,10 @@ export class Dispatcher {
   async close(): Promise<void> {
     clearInterval(this.sweep);
     this.unsubscribe?.();
-    for (const s of this.sessions.values()) s.channel.close();
+    for (const s of this.sessions.values()) {
+      clearInterval(s.keepalive);
+      s.channel.close();
+    }
     this.sessions.clear();
     await Promise.allSettled([...this.inflight]);
   }

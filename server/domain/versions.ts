@@ -12,3 +12,9 @@ export function versionProblem(worker: string, server: string): string | undefin
   }
   return undefined;
 }
+
+/** The worker versions a server of this version accepts, in words. */
+export function acceptedVersions(server: string): string {
+  const s = SEMVER.exec(server)!;
+  return `${s[1]}.${s[2]}.x`;
+}

@@ -46,5 +46,22 @@ export function stateAfterMaintenanceChange(current: WorkerStateName, maintenanc
 
 /** The state a (re-)registering worker starts in: maintenance survives a restart. */
 export function stateAtRegistration(maintenance: boolean): WorkerStateName {
-  return maintenance ? 'MAINTENANCE_REQUEST' : 'IDLE';
+  // STARTING until its first heartbeat says how it stands.
+  return maintenance ? 'MAINTENANCE_REQUEST' : 'STARTING';
 }
+
+/**
+ * A worker's report squared with the jobs the server knows it holds: a worker that says IDLE while
+ * it holds jobs is RUNNING, one that says RUNNING with none is IDLE. Other states stand as reported.
+ */
+export function reportedGivenHoldings(reported: WorkerStateName, holdsJobs: boolean): WorkerStateName {
+  if (reported === 'IDLE' && holdsJobs) return 'RUNNING';
+  if (reported === 'RUNNING' && !holdsJobs) return 'IDLE';
+  return reported;
+}
+
+/** What a worker that said goodbye is told when it calls as if it had not. */
+export const wentOfflineMessage = (name: string) => `worker ${name} reported OFFLINE; call RegisterWorker to come back`;
+
+/** States from which no heartbeat brings a worker back: it said goodbye, it must register again. */
+export const REGISTER_AGAIN_WORKER_STATES: readonly WorkerStateName[] = ['OFFLINE'];

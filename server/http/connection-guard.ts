@@ -22,6 +22,8 @@ export interface ConnectionLimits {
   idleMs: number;
   requestMs: number;
   maxPerAddress: number;
+  /** The server pings every HTTP/2 connection this often, so NATs and proxies keep quiet streams open. */
+  pingMs: number;
 }
 
 export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
@@ -29,6 +31,7 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   idleMs: 60_000,
   requestMs: 120_000,
   maxPerAddress: 512,
+  pingMs: 30_000,
 };
 
 interface ConnectionState {
@@ -83,6 +86,16 @@ export class ConnectionGuard {
   session(session: http2.ServerHttp2Session): void {
     const state = (session.socket as Tracked | undefined)?.[kState];
     if (state) state.session = session;
+    const ping = setInterval(() => {
+      if (session.closed || session.destroyed) return;
+      try {
+        session.ping(() => undefined);
+      } catch {
+        // Too many pings unanswered: the next tick tries again; a dead peer ends with its socket.
+      }
+    }, this.limits.pingMs);
+    ping.unref();
+    session.once('close', () => clearInterval(ping));
   }
 
   /** Wraps the request handler: every request or stream is counted in flight on its connection. */

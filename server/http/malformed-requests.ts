@@ -70,12 +70,23 @@ export function malformedIsInvalid(handler: Handler): Handler {
 }
 
 function fixGrpc(headers: http.OutgoingHttpHeaders): void {
-  if (String(headers['grpc-status']) !== '13') return;
-  let message = String(headers['grpc-message'] ?? '');
+  if (headers['grpc-message'] === undefined) return;
+  let message = String(headers['grpc-message']);
   try {
     message = decodeURIComponent(message);
   } catch {
     // keep it as sent
   }
-  if (PARSE_FAILURE.test(message)) headers['grpc-status'] = '3';
+  // The gRPC spec percent-encodes only what is not printable ASCII, and '%'. connect-es encodes
+  // more (';', ',', '/', …), which some clients (grpc-js decodes with decodeURI) show as "%3B".
+  headers['grpc-message'] = grpcPercentEncode(message);
+  if (String(headers['grpc-status']) === '13' && PARSE_FAILURE.test(message)) headers['grpc-status'] = '3';
+}
+
+function grpcPercentEncode(text: string): string {
+  let out = '';
+  for (const byte of Buffer.from(text, 'utf8')) {
+    out += byte >= 0x20 && byte <= 0x7e && byte !== 0x25 ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
 }

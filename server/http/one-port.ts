@@ -5,8 +5,6 @@ import { ConnectionGuard, DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } fro
 
 /** Streams one HTTP/2 connection may hold at once: enough for a worker's jobs, not a flood. */
 export const MAX_STREAMS_PER_CONNECTION = 256;
-/** A connection that sends nothing (not even pings) this long is closed. */
-export const IDLE_CONNECTION_MS = 5 * 60_000;
 
 type Handler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => void;
 
@@ -39,7 +37,6 @@ export async function listenOnePort(unguarded: Handler, host: string, port: numb
   const h2 = tls
     ? http2.createSecureServer({ cert: tls.cert, key: tls.key, allowHTTP1: true, settings, handshakeTimeout: 10_000, maxSessionMemory: 32 }, handler)
     : http2.createServer({ settings, maxSessionMemory: 32 }, handler);
-  h2.setTimeout(IDLE_CONNECTION_MS);
   const h1 = http.createServer(handler as http.RequestListener);
   // The guard enforces these on every connection kind; Node's own HTTP/1.1 timers are kept as a second line.
   h1.keepAliveTimeout = limits.idleMs + 5_000;

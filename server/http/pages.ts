@@ -2,6 +2,7 @@ import type { ConnectNodeAdapterOptions } from '@connectrpc/connect-node';
 
 type NodeHandlerFn = NonNullable<ConnectNodeAdapterOptions['fallback']>;
 import type { ServerMetrics } from '../telemetry/server-metrics.js';
+import { answerUnknownRpc } from './unknown-methods.js';
 import type { Principal } from '../auth/authenticate.js';
 
 /**
@@ -13,7 +14,7 @@ export function metricsAccess(p: Principal | undefined): 'ok' | 'unauthenticated
   return p.kind === 'admin' && p.team === undefined ? 'ok' : 'forbidden';
 }
 
-/** What the port serves besides RPCs: the web pages, GET /metrics (Prometheus text format); anything else is 404. */
+/** What the port serves besides RPCs: the web pages, GET /metrics (Prometheus text format); an RPC of an unknown method is UNIMPLEMENTED; anything else is 404. */
 export function pagesHandler(
   metrics: ServerMetrics,
   log: (msg: string, err?: unknown) => void,
@@ -24,6 +25,7 @@ export function pagesHandler(
 ): NodeHandlerFn {
   return (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
+    if (answerUnknownRpc(req, res)) return;
     if (web?.(req, res)) return;
     if (path === '/metrics' && (req.method === 'GET' || req.method === 'HEAD')) {
       const header = req.headers.authorization;

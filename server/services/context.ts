@@ -19,6 +19,11 @@ export interface ServiceContext {
   /** Largest log of one attempt (default DEFAULT_MAX_LOG_BYTES). */
   maxLogBytes?: number;
   log: (msg: string, err?: unknown) => void;
+  /** Period of the keepalive messages on long streams (FetchJobs, WatchJobs, TailLogs). */
+  streamKeepaliveMs?: number;
   /** Counters the handlers feed; absent in tests that do not look at them. */
   metrics?: ServerMetrics;
 }
+
+/** Long streams say something at least this often, however quiet they are. */
+export const DEFAULT_STREAM_KEEPALIVE_MS = 30_000;

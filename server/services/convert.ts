@@ -31,6 +31,7 @@ export function jobToWire(j: JobRecord): Job {
   return create(JobSchema, {
     id: j.id,
     team: j.team ?? '',
+    cancelRequested: j.cancelRequested,
     spec: create(JobSpecSchema, {
       queue: j.queue,
       argv: j.argv,

@@ -9,6 +9,7 @@ import { invalid, notFound } from './errors.js';
 import { decodePageToken, encodePageToken } from './page-token.js';
 import { checkId, checkJobSpec, checkPageSize, checkQueue, checkWorkerName } from './validate.js';
 import { explainWaiting } from './waiting-reasons.js';
+import { DEFAULT_STREAM_KEEPALIVE_MS } from './context.js';
 
 const MAX_BATCH = 1000;
 /** How long a watch waits for news before it looks at the log again on its own. */
@@ -16,6 +17,7 @@ const WATCH_RECHECK_MS = 1000;
 
 export function jobService(ctx: ServiceContext): ServiceImpl<typeof JobService> {
   const { store, dispatcher, now } = ctx;
+  const keepaliveMs = ctx.streamKeepaliveMs ?? DEFAULT_STREAM_KEEPALIVE_MS;
   /** A job the caller may see: another team's job is NotFound, as if it did not exist. */
   async function visibleJob(id: string, hctx: HandlerContext) {
     const job = await store.getJob(id);
@@ -82,11 +84,9 @@ export function jobService(ctx: ServiceContext): ServiceImpl<typeof JobService> 
     async cancelJob(req, hctx) {
       const id = checkId('id', req.id);
       await visibleJob(id, hctx);
-      const outcome = await store.cancelJob(id, now());
-      const job = outcome.job;
-      if (outcome.kind === 'requested' && job.workerName) {
-        dispatcher.cancel(job.workerName, job.id, job.attempt, 'canceled by user');
-      }
+      const { job } = await store.cancelJob(id, now());
+      // The cancel reaches the job's worker once, through the change log, on whichever replica holds
+      // its stream; the kick reads the log at once.
       ctx.jobEvents.notify(job.id);
       ctx.feed.kick();
       return { job: jobToWire(job) };
@@ -111,7 +111,12 @@ export function jobService(ctx: ServiceContext): ServiceImpl<typeof JobService> 
         queue: req.queue ? checkQueue('queue', req.queue) : undefined,
         jobIds: req.jobIds.map((id, i) => checkId(`job_ids[${i}]`, id)),
       };
-      const start = req.cursor === '' ? await store.lastEventSeq() : parseCursor(req.cursor);
+      const last = await store.lastEventSeq();
+      const start = req.cursor === '' ? last : parseCursor(req.cursor);
+      // A cursor past the newest change was never issued here (another database, or made up): a watch
+      // from it would wait silently for numbers this log may never reach. An empty log (all purged)
+      // has nothing to compare with.
+      if (last > 0 && start > last) throw invalid(`cursor ${start} is past the newest change (${last}); resume from a cursor this server sent, or "" for now`);
       const reader = new EventReader(store, start, filter);
       const signal = handlerCtx.signal;
       // A team's token sees the changes of its team's jobs only.
@@ -124,18 +129,23 @@ export function jobService(ctx: ServiceContext): ServiceImpl<typeof JobService> 
         return teams.get(jobId) === principal.team;
       };
       // The first message tells a client that asked for "now" which cursor that was.
+      // It also tells every client the stream is live.
       yield { events: [], cursor: String(start) };
       let reported = start;
+      let sentAt = Date.now();
       while (!signal.aborted) {
         const all = await reader.next();
         const events = [];
         for (const e of all) if (await visible(e.jobId)) events.push(e);
-        if (events.length || reader.cursor - reported >= 1000) {
+        // A quiet watch still says something now and then (with the cursor it has reached), so proxies
+        // and NATs see traffic and the client knows the stream is alive.
+        if (events.length || reader.cursor - reported >= 1000 || Date.now() - sentAt >= keepaliveMs) {
           reported = reader.cursor;
+          sentAt = Date.now();
           yield { events: events.map(jobEventToWire), cursor: String(reader.cursor) };
           continue;
         }
-        await ctx.feed.waitForNews(WATCH_RECHECK_MS, signal);
+        await ctx.feed.waitForNews(Math.min(WATCH_RECHECK_MS, keepaliveMs), signal);
       }
     },
 

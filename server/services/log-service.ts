@@ -2,7 +2,7 @@ import { Code, ConnectError, type HandlerContext, type ServiceImpl } from '@conn
 import { principalOf, seesTeam } from '../auth/context.js';
 import type { Principal } from '../auth/authenticate.js';
 import { LogService } from '../../gen/edge/v1/log_service_pb.js';
-import type { ServiceContext } from './context.js';
+import { DEFAULT_STREAM_KEEPALIVE_MS, type ServiceContext } from './context.js';
 import { invalid, notFound } from './errors.js';
 import { checkId, checkRange } from './validate.js';
 
@@ -22,6 +22,7 @@ function checkOffset(offset: bigint): number {
 export function logService(ctx: ServiceContext): ServiceImpl<typeof LogService> {
   const { store } = ctx;
   const maxLogBytes = ctx.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES;
+  const keepaliveMs = ctx.streamKeepaliveMs ?? DEFAULT_STREAM_KEEPALIVE_MS;
   /**
    * The job, when the caller may read its log: a team only its team's (NotFound otherwise). A worker
    * reads only the attempt it holds now (see heldAttempt).
@@ -88,7 +89,8 @@ export function logService(ctx: ServiceContext): ServiceImpl<typeof LogService> 
       const offset = checkOffset(req.offset);
       const maxBytes = req.maxBytes === 0 ? MiB : checkRange('max_bytes', req.maxBytes, 1, 4 * MiB);
       const r = await store.readLog(jobId, attempt, offset, maxBytes);
-      const nextOffset = Math.min(r.size, offset) + r.data.length;
+      // Past the end there is nothing yet: the next read starts where this one asked (the log may grow).
+      const nextOffset = offset + r.data.length;
       return { attempt: r.attempt, data: r.data, nextOffset: BigInt(nextOffset), size: BigInt(r.size), complete: r.ended && nextOffset >= r.size };
     },
 
@@ -100,17 +102,24 @@ export function logService(ctx: ServiceContext): ServiceImpl<typeof LogService> 
       let offset = checkOffset(req.offset);
       let current = attempt;
       const signal = handlerCtx.signal;
+      // The first message says the tail is live; a quiet log still gets a message (no data) now and then.
+      let sentAt: number | undefined;
       while (!signal.aborted) {
         const r = await store.readLog(jobId, attempt, offset, MiB);
         if (follow && current !== 0 && r.attempt !== current) offset = 0; // a retry started: follow it from its start
         current = r.attempt;
         if (r.data.length) {
           yield { attempt: r.attempt, offset: BigInt(offset), data: r.data };
+          sentAt = Date.now();
           offset += r.data.length;
           continue;
         }
         if (offset >= r.size && (follow ? r.jobEnded && r.ended : r.ended)) return;
-        await ctx.jobEvents.wait(jobId, TAIL_RECHECK_MS, signal);
+        if (sentAt === undefined || Date.now() - sentAt >= keepaliveMs) {
+          yield { attempt: r.attempt, offset: BigInt(offset), data: new Uint8Array(0) };
+          sentAt = Date.now();
+        }
+        await ctx.jobEvents.wait(jobId, Math.min(TAIL_RECHECK_MS, keepaliveMs), signal);
       }
     },
   };

@@ -1,12 +1,12 @@
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
 import { principalOf, requireSelf, seesTeam, teamOf } from '../auth/context.js';
 import { generateToken, hashToken } from '../auth/tokens.js';
-import { JobState } from '../../gen/edge/v1/job_pb.js';
 import { WorkerState } from '../../gen/edge/v1/worker_pb.js';
 import { MaintenanceChange, WorkerService } from '../../gen/edge/v1/worker_service_pb.js';
 import { VERSION } from '../domain/version.js';
-import { versionProblem } from '../domain/versions.js';
-import { REPORTABLE_WORKER_STATES } from '../domain/worker-states.js';
+import { acceptedVersions, versionProblem } from '../domain/versions.js';
+import { REPORTABLE_WORKER_STATES, wentOfflineMessage } from '../domain/worker-states.js';
+import { REPORTABLE_JOB_STATES, reportShapeProblem } from '../domain/job-transitions.js';
 import { DEFAULT_QUEUE } from '../domain/names.js';
 import { ACCEPTING_WORKER_STATES, TERMINAL_JOB_STATES } from '../store/records.js';
 import type { WorkerRecord } from '../store/records.js';
@@ -16,8 +16,8 @@ import { invalid, notFound } from './errors.js';
 import { decodePageToken, encodePageToken } from './page-token.js';
 import { checkId, checkPageSize, checkQueue, checkRange, checkWorkerName } from './validate.js';
 
-/** States a worker may report of a job it holds. */
-const REPORTABLE_JOB_STATES = new Set([JobState.QUEUED, JobState.RUNNING, JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELED]);
+const wentOffline = (name: string) =>
+  new ConnectError(wentOfflineMessage(name), Code.FailedPrecondition);
 
 const notRegistered = (name: string) =>
   new ConnectError(`worker ${name} is not registered; call RegisterWorker first`, Code.NotFound);
@@ -50,7 +50,18 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
     if (!mine) throw new ConnectError(`job ${jobId} is not assigned to worker ${workerName}`, Code.PermissionDenied);
     return job;
   }
+  /** The worker a call is about: the name it gives, or the one its worker token names. */
+  function callingWorker(given: string, hctx: HandlerContext): string {
+    const p = principalOf(hctx);
+    const name = given === '' && p.kind === 'worker' ? p.workerName : checkWorkerName('worker_name', given);
+    requireSelf(p, name, 'worker_name');
+    return name;
+  }
   return {
+    async getServerVersion() {
+      return { version: VERSION, accepts: acceptedVersions(VERSION) };
+    },
+
     async registerWorker(req, hctx) {
       const name = checkWorkerName('name', req.name);
       const principal = principalOf(hctx);
@@ -91,23 +102,38 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
     },
 
     async *fetchJobs(req, handlerCtx) {
-      const name = checkWorkerName('worker_name', req.workerName);
-      requireSelf(principalOf(handlerCtx), name, 'worker_name');
+      const name = callingWorker(req.workerName, handlerCtx);
       const worker = await store.getWorker(name);
       if (!worker) throw notRegistered(name);
+      if (worker.state === 'OFFLINE') throw wentOffline(name);
       yield* dispatcher.connect(name, worker.queues, handlerCtx.signal);
     },
 
     async heartbeat(req, hctx) {
-      const name = checkWorkerName('worker_name', req.workerName);
-      requireSelf(principalOf(hctx), name, 'worker_name');
+      const name = callingWorker(req.workerName, hctx);
       const reported = workerStateFromWire(req.state);
       if (!reported || !REPORTABLE_WORKER_STATES.includes(reported)) throw invalid(`state must be one of ${REPORTABLE_WORKER_STATES.join(', ')}`);
       if (req.jobs.length > 10_000) throw invalid(`jobs has ${req.jobs.length} items; the limit is 10000`);
       const held = req.jobs.map((j, i) => ({ jobId: checkId(`jobs[${i}].job_id`, j.jobId), attempt: checkRange(`jobs[${i}].attempt`, j.attempt, 1, 1_000_000) }));
       const result = await store.heartbeat(name, reported, now(), { held, systemInfo: systemInfoFromWire(req.systemInfo) });
       if (!result) throw notRegistered(name);
-      const { worker } = result;
+      let { worker } = result;
+      // A worker that said goodbye has no stream: it must register before it gets jobs again.
+      if (worker.state === 'OFFLINE' && !dispatcher.endStream(name, wentOffline(name))) {
+        // Its stream may be on another replica: the change log tells that one to end it.
+        await store.recordWorkerChange(name, now());
+        ctx.feed.kick();
+      }
+      if (worker.state === 'OFFLINE' && worker.jobIds.length) {
+        // Nothing runs on a worker that said goodbye: what it still held ends (or goes back to its queue).
+        const released = await store.releaseJobsOfOfflineWorker(name, now());
+        for (const j of released) {
+          ctx.jobEvents.notify(j.id);
+          if (j.state === 'QUEUED') dispatcher.wakeQueue(j.queue);
+        }
+        ctx.feed.kick();
+        worker = (await store.getWorker(name)) ?? worker;
+      }
       ctx.metrics?.heartbeat();
       // A worker back from maintenance, or presumed lost and back, takes jobs again at once.
       if (ACCEPTING_WORKER_STATES.includes(worker.state)) dispatcher.wakeWorker(name);
@@ -115,18 +141,24 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
     },
 
     async updateJobState(req, hctx) {
-      const workerName = checkWorkerName('worker_name', req.workerName);
-      requireSelf(principalOf(hctx), workerName, 'worker_name');
+      const workerName = callingWorker(req.workerName, hctx);
       const jobId = checkId('job_id', req.jobId);
       await reportableJob(jobId, workerName, hctx);
       const attempt = checkRange('attempt', req.attempt, 1, 1_000_000);
-      if (!REPORTABLE_JOB_STATES.has(req.state)) throw invalid('state must be QUEUED, RUNNING, SUCCEEDED, FAILED or CANCELED');
+      const state = jobStateFromWire(req.state);
+      if (!state) throw invalid(`state must be one of ${REPORTABLE_JOB_STATES.join(', ')}`);
       if (req.signal.length > 32) throw invalid('signal is longer than 32 characters');
-      const state = jobStateFromWire(req.state)!;
-      const job = await store.reportJob(
-        { jobId, attempt, workerName, state, exitCode: req.exitCode ?? null, signal: req.signal || null, reason: req.reason.slice(0, 4096) },
-        now(),
-      );
+      const report = { state, exitCode: req.exitCode ?? null, signal: req.signal || null };
+      const problem = reportShapeProblem(report);
+      if (problem) throw invalid(problem);
+      const job = await store.reportJob({ jobId, attempt, workerName, ...report, reason: req.reason.slice(0, 4096) }, now());
+      if (state === 'RUNNING' && job.state === 'CANCELED') {
+        // The cancel was stored first and wins: the job is over, the process must not run.
+        ctx.jobEvents.notify(jobId);
+        ctx.feed.kick();
+        dispatcher.wakeWorker(workerName);
+        throw new ConnectError(`job ${jobId} was canceled before it started; do not run it`, Code.FailedPrecondition);
+      }
       if (state === 'RUNNING' && job.startedAt !== null) ctx.metrics?.jobStarted(job.queue, job.startedAt - job.createdAt);
       if (state === 'QUEUED') dispatcher.wakeQueue(job.queue);
       if (state === 'QUEUED' || TERMINAL_JOB_STATES.includes(state)) dispatcher.wakeWorker(workerName);

@@ -30,9 +30,12 @@ export async function endAttempt(trx: Knex.Transaction, job: JobRecord, outcome:
   const end = { state: outcome.state, exit_code: outcome.exitCode, signal: outcome.signal, reason: outcome.reason };
   await trx('job_attempts').where({ job_id: job.id, attempt: job.attempt }).update({ ...end, ended_at: now });
   let next: JobRecord;
-  if (outcome.state === 'FAILED' && job.attempt < job.maxAttempts && !job.cancelRequested) {
-    const delay = retryDelayMs(retry, job.attempt);
-    const reason = `attempt ${job.attempt} of ${job.maxAttempts} failed (${outcome.reason}); retrying in ${Math.round(delay / 1000)} s`;
+  // Attempts handed back before they started are on record but used none of the job's tries.
+  const tries = job.attempt - (await handedBackAttempts(trx, job.id));
+  if (outcome.state === 'FAILED' && tries < job.maxAttempts && !job.cancelRequested) {
+    const delay = retryDelayMs(retry, tries);
+    const which = tries === job.attempt ? `attempt ${job.attempt}` : `attempt ${job.attempt} (try ${tries})`;
+    const reason = `${which} of ${job.maxAttempts} failed (${outcome.reason}); retrying in ${Math.round(delay / 1000)} s`;
     await trx('jobs').where({ id: job.id }).update({
       state: 'QUEUED',
       worker_name: null,
@@ -53,11 +56,25 @@ export async function endAttempt(trx: Knex.Transaction, job: JobRecord, outcome:
   return next;
 }
 
-/** Puts an ASSIGNED job that never started back in its queue, as if the assignment never happened. */
-export async function unassign(trx: Knex.Transaction, job: JobRecord, now: number, reason = ''): Promise<JobRecord> {
-  await trx('jobs').where({ id: job.id }).update({ state: 'QUEUED', worker_name: null, attempt: job.attempt - 1, reason, updated_at: now });
-  await trx('job_attempts').where({ job_id: job.id, attempt: job.attempt }).delete();
-  const next: JobRecord = { ...job, state: 'QUEUED', workerName: null, attempt: job.attempt - 1, reason, updatedAt: now };
+/** Why a job whose cancel was stored before it started ended without running. */
+export const CANCELED_BEFORE_START = 'canceled by user before it started';
+
+/**
+ * Ends the attempt of an ASSIGNED job that never started (handed back by its worker, or not started
+ * within the assign timeout): the attempt stays on record as QUEUED with the reason, so a late report
+ * about it is told apart from the next attempt, and the job goes back to its queue. A job whose
+ * cancel was stored meanwhile ends CANCELED instead: a cancel wins over a start that has not happened.
+ */
+export async function unassign(trx: Knex.Transaction, job: JobRecord, now: number, reason: string): Promise<JobRecord> {
+  if (job.cancelRequested) return endAttempt(trx, job, { state: 'CANCELED', exitCode: null, signal: null, reason: CANCELED_BEFORE_START }, now, DEFAULT_RETRY);
+  await trx('job_attempts').where({ job_id: job.id, attempt: job.attempt }).update({ state: 'QUEUED', reason, ended_at: now });
+  await trx('jobs').where({ id: job.id }).update({ state: 'QUEUED', worker_name: null, reason, updated_at: now });
+  const next: JobRecord = { ...job, state: 'QUEUED', workerName: null, reason, updatedAt: now };
   await insertEvents(trx, [stateEvent(next, now)]);
   return next;
+}
+
+async function handedBackAttempts(trx: Knex.Transaction, jobId: string): Promise<number> {
+  const [row] = (await trx('job_attempts').where({ job_id: jobId, state: 'QUEUED' }).count({ n: '*' })) as [{ n: number | string }];
+  return Number(row.n);
 }

@@ -1,7 +1,9 @@
 import type { Knex } from 'knex';
 import { v7 as uuidv7 } from 'uuid';
 import { StoreError, notFound } from './errors.js';
-import { DEFAULT_RETRY, endAttempt, unassign, type RetryPolicy } from './attempt-outcome.js';
+import { CANCELED_BEFORE_START, DEFAULT_RETRY, endAttempt, unassign, type RetryPolicy } from './attempt-outcome.js';
+import { judgeReport } from '../domain/job-transitions.js';
+import { wentOfflineMessage } from '../domain/worker-states.js';
 import { insertEvents, lastEventSeq, readEvents, stateEvent, workerEvent } from './job-events.js';
 import { migrationSource } from './migrations/index.js';
 import {
@@ -164,7 +166,9 @@ export class KnexStore implements Store {
   }
 
   async heartbeat(name: string, state: WorkerStateName, now: number, report: HeartbeatReport = {}): Promise<HeartbeatResult | undefined> {
-    if (!(await workerOps.heartbeat(this.knex, name, state, report.systemInfo, now))) return undefined;
+    const stored = await workerOps.heartbeat(this.knex, name, state, report.systemInfo, now);
+    if (stored === 'offline') throw new StoreError('conflict', wentOfflineMessage(name));
+    if (!stored) return undefined;
     const worker = (await this.getWorker(name))!;
     const held = report.held ?? [];
     const holds = new Set(worker.jobIds);
@@ -311,22 +315,22 @@ export class KnexStore implements Store {
             `(the job is at attempt ${job.attempt}${job.workerName ? ` on worker ${job.workerName}` : ''})`,
         );
       }
+      const verdict = judgeReport({ from: job.state, state: report.state, cancelRequested: job.cancelRequested, exitCode: report.exitCode, signal: report.signal });
       // A re-sent report (after a reconnect) of a state already recorded changes nothing.
-      if (job.state === report.state) return job;
-      const where = { job_id: job.id, attempt: job.attempt };
-      if (report.state === 'QUEUED') {
-        if (job.state !== 'ASSIGNED') throw conflict(job, 'handed back');
-        return unassign(trx, job, now);
+      if (verdict.kind === 'repeat') return job;
+      if (verdict.kind === 'refused') throw new StoreError('conflict', `job ${job.id}: ${verdict.message}`);
+      if (verdict.kind === 'cancel-wins') {
+        return endAttempt(trx, job, { state: 'CANCELED', exitCode: null, signal: null, reason: CANCELED_BEFORE_START }, now, this.retry);
       }
+      const where = { job_id: job.id, attempt: job.attempt };
+      if (report.state === 'QUEUED') return unassign(trx, job, now, `handed back by worker ${job.workerName}`);
       if (report.state === 'RUNNING') {
-        if (job.state !== 'ASSIGNED') throw conflict(job, 'started');
         await trx('jobs').where({ id: job.id }).update({ state: 'RUNNING', started_at: now, updated_at: now });
         await trx('job_attempts').where(where).update({ state: 'RUNNING', started_at: now });
         const running: JobRecord = { ...job, state: 'RUNNING', startedAt: now, updatedAt: now };
         await insertEvents(trx, [stateEvent(running, now)]);
         return running;
       }
-      if (!HELD_JOB_STATES.includes(job.state)) throw conflict(job, `reported ${report.state}`);
       const state = report.state as 'SUCCEEDED' | 'FAILED' | 'CANCELED';
       return endAttempt(trx, job, { state, exitCode: report.exitCode, signal: report.signal, reason: report.reason }, now, this.retry);
     });
@@ -346,22 +350,33 @@ export class KnexStore implements Store {
         .update({ state: 'UNKNOWN', updated_at: now });
       if (!n) continue;
       workers.push(String(name));
-      const held = await this.knex('jobs').select('id').where({ worker_name: name }).whereIn('state', HELD_JOB_STATES);
-      for (const { id } of held) {
-        const job = await this.knex.transaction(async (trx) => {
-          const row = await this.locked(trx('jobs').where({ id })).first();
-          if (!row) return undefined;
-          const j = rowToJob(row);
-          if (j.workerName !== name || !HELD_JOB_STATES.includes(j.state)) return undefined;
-          const outcome = j.cancelRequested
-            ? ({ state: 'CANCELED', exitCode: null, signal: null, reason: 'canceled by user; its worker was lost' } as const)
-            : ({ state: 'FAILED', exitCode: null, signal: null, reason: 'worker lost' } as const);
-          return endAttempt(trx, j, outcome, now, this.retry);
-        });
-        if (job) jobs.push(job);
-      }
+      jobs.push(...(await this.endHeldJobs(String(name), now, 'worker lost', 'canceled by user; its worker was lost')));
     }
     return { workers, jobs };
+  }
+
+  async releaseJobsOfOfflineWorker(name: string, now: number): Promise<JobRecord[]> {
+    return this.endHeldJobs(name, now, 'worker went OFFLINE while holding it', 'canceled by user; its worker went OFFLINE');
+  }
+
+  /** Ends every attempt a worker holds (it is gone): FAILED (retried while tries remain), or CANCELED when asked. */
+  private async endHeldJobs(name: string, now: number, reason: string, canceledReason: string): Promise<JobRecord[]> {
+    const jobs: JobRecord[] = [];
+    const held = await this.knex('jobs').select('id').where({ worker_name: name }).whereIn('state', HELD_JOB_STATES);
+    for (const { id } of held) {
+      const job = await this.knex.transaction(async (trx) => {
+        const row = await this.locked(trx('jobs').where({ id })).first();
+        if (!row) return undefined;
+        const j = rowToJob(row);
+        if (j.workerName !== name || !HELD_JOB_STATES.includes(j.state)) return undefined;
+        const outcome = j.cancelRequested
+          ? ({ state: 'CANCELED', exitCode: null, signal: null, reason: canceledReason } as const)
+          : ({ state: 'FAILED', exitCode: null, signal: null, reason } as const);
+        return endAttempt(trx, j, outcome, now, this.retry);
+      });
+      if (job) jobs.push(job);
+    }
+    return jobs;
   }
 
   async requeueUnacknowledged(now: number, timeoutMs: number): Promise<JobRecord[]> {
@@ -504,6 +519,13 @@ export class KnexStore implements Store {
         throw new StoreError('out-of-range', `chunk starts at byte ${offset} but the log of attempt ${attempt} of job ${jobId} holds ${size} bytes`);
       }
       const end = offset + data.length;
+      // A re-sent chunk (after a reconnect) overlaps what is stored: it must say the same thing.
+      if (offset < size && !(await sameBytes(trx, jobId, attempt, offset, data.subarray(0, Math.min(end, size) - offset)))) {
+        throw new StoreError(
+          'conflict',
+          `chunk at byte ${offset} of attempt ${attempt} of job ${jobId} differs from the bytes already stored there; a log is written once`,
+        );
+      }
       if (end <= size) return size; // already stored: a re-sent chunk
       if (TERMINAL_JOB_STATES.includes(row.state)) {
         throw new StoreError('stale', `attempt ${attempt} of job ${jobId} has ended; its log takes no more bytes`);
@@ -620,8 +642,24 @@ function jobRow(job: JobRecord): Record<string, unknown> {
   };
 }
 
-function conflict(job: JobRecord, what: string): StoreError {
-  return new StoreError('conflict', `job ${job.id} is ${job.state} and cannot be ${what}`);
+/** Whether the stored log of an attempt holds exactly these bytes from this offset. */
+async function sameBytes(db: Db, jobId: string, attempt: number, offset: number, bytes: Uint8Array): Promise<boolean> {
+  if (!bytes.length) return true;
+  const until = offset + bytes.length;
+  const chunks = await db('log_chunks')
+    .select('start_offset', 'data')
+    .where({ job_id: jobId, attempt })
+    .where('start_offset', '<', until)
+    .whereRaw('start_offset + byte_count > ?', [offset])
+    .orderBy('start_offset');
+  const stored = Buffer.concat(
+    chunks.map((c) => {
+      const start = Number(c.start_offset);
+      const buf = c.data as Buffer;
+      return buf.subarray(Math.max(0, offset - start), Math.min(buf.length, until - start));
+    }),
+  );
+  return stored.equals(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));
 }
 
 async function heldBy(db: Db, workerName: string): Promise<{ jobIds: string[]; usedSlots: number }> {

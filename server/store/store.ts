@@ -99,9 +99,15 @@ export interface Store {
   registerWorker(input: RegisterInput, now: number): Promise<WorkerRecord & { endedJobs: JobRecord[] }>;
   /**
    * Stores a heartbeat; the stored state also follows what operators want (see worker-states).
-   * Says which of the attempts the worker reports holding it no longer holds.
+   * Says which of the attempts the worker reports holding it no longer holds. A worker that
+   * reported OFFLINE must register again: its later heartbeats are refused (conflict).
    */
   heartbeat(name: string, state: WorkerStateName, now: number, report?: HeartbeatReport): Promise<HeartbeatResult | undefined>;
+  /**
+   * Ends the attempts a worker still holds when it reports OFFLINE: a worker that said goodbye runs
+   * nothing, so they end as if it were lost (FAILED and retried while tries remain, or CANCELED).
+   */
+  releaseJobsOfOfflineWorker(name: string, now: number): Promise<JobRecord[]>;
   getWorker(name: string): Promise<WorkerRecord | undefined>;
   listWorkers(limit: number, afterName?: string, states?: WorkerStateName[], team?: string): Promise<WorkerRecord[]>;
   /** Operators' changes to a worker; each returns the worker after it. */

@@ -1,5 +1,12 @@
 import type { Knex } from 'knex';
-import { GONE_WORKER_STATES, resolveReportedState, stateAfterMaintenanceChange, stateAtRegistration } from '../domain/worker-states.js';
+import {
+  GONE_WORKER_STATES,
+  REGISTER_AGAIN_WORKER_STATES,
+  reportedGivenHoldings,
+  resolveReportedState,
+  stateAfterMaintenanceChange,
+  stateAtRegistration,
+} from '../domain/worker-states.js';
 import { StoreError, notFound } from './errors.js';
 import { endAttempt, type RetryPolicy } from './attempt-outcome.js';
 import { rowToJob } from './rows.js';
@@ -81,9 +88,10 @@ export async function registerWorker(knex: Knex, mysql: boolean, input: Register
 }
 
 /**
- * Stores a heartbeat; false when the worker is unknown. One UPDATE, no transaction: heartbeats are
- * the most frequent write. The stored state depends on the operators' wishes in the same row, so the
- * statement picks among the outcomes resolveReportedState gives for each combination of them.
+ * Stores a heartbeat; false when the worker is unknown, 'offline' when it reported OFFLINE before
+ * and must register again. One UPDATE, no transaction: heartbeats are the most frequent write. The
+ * stored state depends on the operators' wishes in the same row, so the statement picks among the
+ * outcomes resolveReportedState gives for each combination of them.
  */
 export async function heartbeat(
   knex: Knex,
@@ -91,14 +99,18 @@ export async function heartbeat(
   reported: WorkerStateName,
   systemInfo: SystemInfoRecord | undefined,
   now: number,
-): Promise<boolean> {
-  const pick = (maintenance: boolean, shutdownRequested: boolean) => resolveReportedState(reported, { maintenance, shutdownRequested });
+): Promise<boolean | 'offline'> {
+  const holds = await knex('jobs').select('id').where({ worker_name: name }).whereIn('state', HELD_JOB_STATES).first();
+  const squared = reportedGivenHoldings(reported, holds !== undefined);
+  const pick = (maintenance: boolean, shutdownRequested: boolean) => resolveReportedState(squared, { maintenance, shutdownRequested });
   // A shutdown request wins over maintenance (see resolveReportedState), so three branches suffice.
   const state = knex.raw('CASE WHEN shutdown_requested <> 0 THEN ? WHEN maintenance <> 0 THEN ? ELSE ? END', [pick(false, true), pick(true, false), pick(false, false)]);
-  const n = await knex('workers')
-    .where({ name })
-    .update({ state, last_heartbeat_at: now, updated_at: now, ...systemInfoColumn(systemInfo) });
-  return n > 0;
+  const q = knex('workers').where({ name });
+  // A goodbye repeated is harmless; anything else from a worker that said goodbye is refused.
+  if (reported !== 'OFFLINE') q.whereNotIn('state', REGISTER_AGAIN_WORKER_STATES);
+  const n = await q.update({ state, last_heartbeat_at: now, updated_at: now, ...systemInfoColumn(systemInfo) });
+  if (n > 0) return true;
+  return (await knex('workers').select('name').where({ name }).first()) ? 'offline' : false;
 }
 
 export async function setMaintenance(knex: Knex, mysql: boolean, input: MaintenanceInput, now: number): Promise<void> {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { versionProblem } from '../../server/domain/versions.js';
-import { resolveReportedState, stateAfterMaintenanceChange, stateAtRegistration } from '../../server/domain/worker-states.js';
+import { reportedGivenHoldings, resolveReportedState, stateAfterMaintenanceChange, stateAtRegistration } from '../../server/domain/worker-states.js';
 
 describe('worker states: what is stored follows reports and operators\' wishes', () => {
   const none = { maintenance: false, shutdownRequested: false };
@@ -44,7 +44,18 @@ describe('worker states: what is stored follows reports and operators\' wishes',
 
   it('starts a restarted worker in maintenance when an operator still wants it there', () => {
     assert.equal(stateAtRegistration(true), 'MAINTENANCE_REQUEST');
-    assert.equal(stateAtRegistration(false), 'IDLE');
+    assert.equal(stateAtRegistration(false), 'STARTING');
+  });
+});
+
+describe('worker states: a report squares with the jobs the worker holds', () => {
+  it('stores RUNNING for a worker that says IDLE with jobs, IDLE for one that says RUNNING with none', () => {
+    assert.equal(reportedGivenHoldings('IDLE', true), 'RUNNING');
+    assert.equal(reportedGivenHoldings('RUNNING', false), 'IDLE');
+    assert.equal(reportedGivenHoldings('IDLE', false), 'IDLE');
+    assert.equal(reportedGivenHoldings('RUNNING', true), 'RUNNING');
+    assert.equal(reportedGivenHoldings('MAINTENANCE_PENDING', false), 'MAINTENANCE_PENDING');
+    assert.equal(reportedGivenHoldings('TERMINATING', true), 'TERMINATING');
   });
 });
 

@@ -66,6 +66,7 @@ for (const db of DATABASES) {
       assert.deepEqual(first.map((g) => g.job.id), [two.id, one.id]);
       assert.deepEqual(await store.claimJobs('w', tick(), 10), []);
       assert.equal((await store.getWorker('w'))!.usedSlots, 3);
+      await store.reportJob({ jobId: two.id, attempt: 1, workerName: 'w', state: 'RUNNING', exitCode: null, signal: null, reason: '' }, tick());
       await store.reportJob({ jobId: two.id, attempt: 1, workerName: 'w', state: 'SUCCEEDED', exitCode: 0, signal: null, reason: '' }, tick());
       const second = await store.claimJobs('w', tick(), 10);
       assert.deepEqual(second.map((g) => g.job.id), [twoMore.id]);
@@ -117,15 +118,31 @@ for (const db of DATABASES) {
       assert.equal(attempt!.workerName, 'w');
     });
 
-    it('puts a handed-back job back in its queue', async () => {
+    it('puts a handed-back job back in its queue, the handed-back attempt on record', async () => {
       await worker('w');
       const job = await store.submitJob(spec(), tick());
       await store.claimJobs('w', tick(), 1);
       const back = await store.reportJob({ jobId: job.id, attempt: 1, workerName: 'w', state: 'QUEUED', exitCode: null, signal: null, reason: '' }, tick());
       assert.equal(back.state, 'QUEUED');
-      assert.equal(back.attempt, 0);
-      assert.deepEqual(await store.listAttempts(job.id), []);
-      assert.equal((await store.claimJobs('w', tick(), 1))[0]!.attempt, 1);
+      assert.equal(back.attempt, 1);
+      const [first] = await store.listAttempts(job.id);
+      assert.equal(first!.state, 'QUEUED');
+      assert.equal(first!.reason, 'handed back by worker w');
+      assert.notEqual(first!.endedAt, null);
+      // The next run is a new attempt: a late report about the handed-back one is stale.
+      assert.equal((await store.claimJobs('w', tick(), 1))[0]!.attempt, 2);
+      await assert.rejects(store.reportJob({ jobId: job.id, attempt: 1, workerName: 'w', state: 'RUNNING', exitCode: null, signal: null, reason: '' }, tick()), { kind: 'stale' });
+    });
+
+    it('never lets overlapping log bytes differ from what is stored', async () => {
+      await worker('w');
+      const job = await store.submitJob(spec(), tick());
+      await store.claimJobs('w', tick(), 1);
+      await store.appendLog(job.id, 1, 0, Buffer.from('hello world'));
+      assert.equal(await store.appendLog(job.id, 1, 6, Buffer.from('world!')), 12);
+      await assert.rejects(store.appendLog(job.id, 1, 6, Buffer.from('WORLD!!')), { kind: 'conflict' });
+      await assert.rejects(store.appendLog(job.id, 1, 0, Buffer.from('hallo')), { kind: 'conflict' });
+      assert.equal((await store.readLog(job.id, 1, 0, 100)).data.toString(), 'hello world!');
     });
 
     it('cancels a queued job at once and flags a held one', async () => {
@@ -161,6 +178,7 @@ for (const db of DATABASES) {
       const bin = Buffer.from([0, 255, 1, 254]);
       await store.appendLog(job.id, 1, 11, bin);
       assert.deepEqual((await store.readLog(job.id, 1, 11, 10)).data, bin);
+      await store.reportJob({ jobId: job.id, attempt: 1, workerName: 'w', state: 'RUNNING', exitCode: null, signal: null, reason: '' }, tick());
       await store.reportJob({ jobId: job.id, attempt: 1, workerName: 'w', state: 'SUCCEEDED', exitCode: 0, signal: null, reason: '' }, tick());
       assert.equal((await store.readLog(job.id, 1, 0, 100)).ended, true);
       await assert.rejects(store.appendLog(job.id, 1, 15, Buffer.from('late')), { kind: 'stale' });

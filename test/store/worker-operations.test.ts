@@ -132,7 +132,7 @@ for (const db of DATABASES) {
       assert.deepEqual(m.queues, [{ queue: 'q', depth: 2, oldestCreatedAt: created }]);
       assert.deepEqual(
         [...m.workers].sort((a, b) => a.state.localeCompare(b.state)),
-        [{ state: 'IDLE', count: 1 }, { state: 'MAINTENANCE_REQUEST', count: 1 }],
+        [{ state: 'MAINTENANCE_REQUEST', count: 1 }, { state: 'STARTING', count: 1 }],
       );
     });
   });

@@ -716,8 +716,11 @@ export const JobService: GenService<{
   },
   /**
    * Cancels a job that has not ended. A QUEUED job is CANCELED at once; an ASSIGNED or RUNNING one
-   * is stopped on its worker (SIGTERM to its process group, SIGKILL after a grace period) and then
-   * becomes CANCELED.
+   * answers with cancel_requested set, is stopped on its worker (SIGTERM to its process group,
+   * SIGKILL after a grace period) and then becomes CANCELED. A cancel always wins over a start that
+   * has not happened: an ASSIGNED job never starts (its worker's RUNNING report is refused) and,
+   * if its worker does not answer, ends CANCELED at the assign timeout, never QUEUED again.
+   * The worker is told once, on its FetchJobs stream.
    *
    * @generated from rpc edge.v1.JobService.CancelJob
    */
@@ -739,6 +742,9 @@ export const JobService: GenService<{
   /**
    * Streams job state changes from a cursor, so a scheduler learns how its jobs end without polling.
    * After a disconnect, a client resumes from the last cursor it received and misses nothing.
+   * The first message (no events, the cursor it starts from) is sent as soon as the stream is
+   * live; a quiet watch sends the same kind of message, with the cursor reached, every 30 s by
+   * default. A cursor past the newest change is refused (INVALID_ARGUMENT).
    *
    * @generated from rpc edge.v1.JobService.WatchJobs
    */

@@ -237,7 +237,9 @@ export const TailLogsRequestSchema: GenMessage<TailLogsRequest> = /*@__PURE__*/
   messageDesc(file_edge_v1_log_service, 5);
 
 /**
- * TailLogsResponse carries new bytes of the log.
+ * TailLogsResponse carries new bytes of the log. The first message of a tail is sent as soon as
+ * the stream is live and may carry no data; a message with no data (the offset it has reached) is
+ * also sent now and then while the log is quiet, as a keepalive.
  *
  * @generated from message edge.v1.TailLogsResponse
  */

@@ -286,7 +286,8 @@ export enum WorkerState {
   UNSPECIFIED = 0,
 
   /**
-   * Registered, not yet ready for jobs.
+   * Registered and not heard from since: RegisterWorker stores it, the first heartbeat replaces it
+   * with what the worker reports. Jobs reach it once its FetchJobs stream is open.
    *
    * @generated from enum value: WORKER_STATE_STARTING = 1;
    */

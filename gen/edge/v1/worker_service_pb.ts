@@ -14,7 +14,50 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file edge/v1/worker_service.proto.
  */
 export const file_edge_v1_worker_service: GenFile = /*@__PURE__*/
-  fileDesc("ChxlZGdlL3YxL3dvcmtlcl9zZXJ2aWNlLnByb3RvEgdlZGdlLnYxIqABCg5Xb3JrZXJTZXR0aW5ncxIOCgZxdWV1ZXMYASADKAkSEwoLY29uY3VycmVuY3kYAiABKAUSEwoLbWFpbnRlbmFuY2UYAyABKAgSOAoTbWFpbnRlbmFuY2VfY29tbWVudBgEIAEoCzIbLmVkZ2UudjEuTWFpbnRlbmFuY2VDb21tZW50EhoKEnNodXRkb3duX3JlcXVlc3RlZBgFIAEoCCKFAQoVUmVnaXN0ZXJXb3JrZXJSZXF1ZXN0EgwKBG5hbWUYASABKAkSDgoGcXVldWVzGAIgAygJEhMKC2NvbmN1cnJlbmN5GAMgASgFEg8KB3ZlcnNpb24YBCABKAkSKAoLc3lzdGVtX2luZm8YBSABKAsyEy5lZGdlLnYxLlN5c3RlbUluZm8ingEKFlJlZ2lzdGVyV29ya2VyUmVzcG9uc2USHwoGd29ya2VyGAEgASgLMg8uZWRnZS52MS5Xb3JrZXISIgoaaGVhcnRiZWF0X2ludGVydmFsX3NlY29uZHMYAiABKAUSKQoIc2V0dGluZ3MYAyABKAsyFy5lZGdlLnYxLldvcmtlclNldHRpbmdzEhQKDHdvcmtlcl90b2tlbhgEIAEoCSInChBGZXRjaEpvYnNSZXF1ZXN0EhMKC3dvcmtlcl9uYW1lGAEgASgJIjsKDUpvYkFzc2lnbm1lbnQSGQoDam9iGAEgASgLMgwuZWRnZS52MS5Kb2ISDwoHYXR0ZW1wdBgCIAEoBSJCCg9Kb2JDYW5jZWxsYXRpb24SDgoGam9iX2lkGAEgASgJEg8KB2F0dGVtcHQYAiABKAUSDgoGcmVhc29uGAMgASgJIqkBChFGZXRjaEpvYnNSZXNwb25zZRIsCgphc3NpZ25tZW50GAEgASgLMhYuZWRnZS52MS5Kb2JBc3NpZ25tZW50SAASMAoMY2FuY2VsbGF0aW9uGAIgASgLMhguZWRnZS52MS5Kb2JDYW5jZWxsYXRpb25IABIrCghzZXR0aW5ncxgDIAEoCzIXLmVkZ2UudjEuV29ya2VyU2V0dGluZ3NIAEIHCgVldmVudCItCgpSdW5uaW5nSm9iEg4KBmpvYl9pZBgBIAEoCRIPCgdhdHRlbXB0GAIgASgFIpkBChBIZWFydGJlYXRSZXF1ZXN0EhMKC3dvcmtlcl9uYW1lGAEgASgJEiMKBXN0YXRlGAIgASgOMhQuZWRnZS52MS5Xb3JrZXJTdGF0ZRIhCgRqb2JzGAMgAygLMhMuZWRnZS52MS5SdW5uaW5nSm9iEigKC3N5c3RlbV9pbmZvGAQgASgLMhMuZWRnZS52MS5TeXN0ZW1JbmZvIooBChFIZWFydGJlYXRSZXNwb25zZRIfCgZ3b3JrZXIYASABKAsyDy5lZGdlLnYxLldvcmtlchIpCghzZXR0aW5ncxgCIAEoCzIXLmVkZ2UudjEuV29ya2VyU2V0dGluZ3MSKQoMcmV2b2tlZF9qb2JzGAMgAygLMhMuZWRnZS52MS5SdW5uaW5nSm9iIrUBChVVcGRhdGVKb2JTdGF0ZVJlcXVlc3QSDgoGam9iX2lkGAEgASgJEg8KB2F0dGVtcHQYAiABKAUSIAoFc3RhdGUYAyABKA4yES5lZGdlLnYxLkpvYlN0YXRlEhYKCWV4aXRfY29kZRgEIAEoBUgAiAEBEg4KBnNpZ25hbBgFIAEoCRIOCgZyZWFzb24YBiABKAkSEwoLd29ya2VyX25hbWUYByABKAlCDAoKX2V4aXRfY29kZSIzChZVcGRhdGVKb2JTdGF0ZVJlc3BvbnNlEhkKA2pvYhgBIAEoCzIMLmVkZ2UudjEuSm9iImEKEkxpc3RXb3JrZXJzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIkCgZzdGF0ZXMYAyADKA4yFC5lZGdlLnYxLldvcmtlclN0YXRlIlAKE0xpc3RXb3JrZXJzUmVzcG9uc2USIAoHd29ya2VycxgBIAMoCzIPLmVkZ2UudjEuV29ya2VyEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIgChBHZXRXb3JrZXJSZXF1ZXN0EgwKBG5hbWUYASABKAkiNAoRR2V0V29ya2VyUmVzcG9uc2USHwoGd29ya2VyGAEgASgLMg8uZWRnZS52MS5Xb3JrZXIieAobU2V0V29ya2VyTWFpbnRlbmFuY2VSZXF1ZXN0EgwKBG5hbWUYASABKAkSKgoGY2hhbmdlGAIgASgOMhouZWRnZS52MS5NYWludGVuYW5jZUNoYW5nZRIPCgdjb21tZW50GAMgASgJEg4KBmF1dGhvchgEIAEoCSI/ChxTZXRXb3JrZXJNYWludGVuYW5jZVJlc3BvbnNlEh8KBndvcmtlchgBIAEoCzIPLmVkZ2UudjEuV29ya2VyIngKE1VwZGF0ZVdvcmtlclJlcXVlc3QSDAoEbmFtZRgBIAEoCRISCgphZGRfcXVldWVzGAIgAygJEhUKDXJlbW92ZV9xdWV1ZXMYAyADKAkSGAoLY29uY3VycmVuY3kYBCABKAVIAIgBAUIOCgxfY29uY3VycmVuY3kiNwoUVXBkYXRlV29ya2VyUmVzcG9uc2USHwoGd29ya2VyGAEgASgLMg8uZWRnZS52MS5Xb3JrZXIiJQoVU2h1dGRvd25Xb3JrZXJSZXF1ZXN0EgwKBG5hbWUYASABKAkiOQoWU2h1dGRvd25Xb3JrZXJSZXNwb25zZRIfCgZ3b3JrZXIYASABKAsyDy5lZGdlLnYxLldvcmtlciIjChNSZW1vdmVXb3JrZXJSZXF1ZXN0EgwKBG5hbWUYASABKAkiNwoUUmVtb3ZlV29ya2VyUmVzcG9uc2USHwoGd29ya2VyGAEgASgLMg8uZWRnZS52MS5Xb3JrZXIqkgEKEU1haW50ZW5hbmNlQ2hhbmdlEiIKHk1BSU5URU5BTkNFX0NIQU5HRV9VTlNQRUNJRklFRBAAEhwKGE1BSU5URU5BTkNFX0NIQU5HRV9FTlRFUhABEhsKF01BSU5URU5BTkNFX0NIQU5HRV9FWElUEAISHgoaTUFJTlRFTkFOQ0VfQ0hBTkdFX0NPTU1FTlQQAzKfBgoNV29ya2VyU2VydmljZRJRCg5SZWdpc3RlcldvcmtlchIeLmVkZ2UudjEuUmVnaXN0ZXJXb3JrZXJSZXF1ZXN0Gh8uZWRnZS52MS5SZWdpc3RlcldvcmtlclJlc3BvbnNlEkQKCUZldGNoSm9icxIZLmVkZ2UudjEuRmV0Y2hKb2JzUmVxdWVzdBoaLmVkZ2UudjEuRmV0Y2hKb2JzUmVzcG9uc2UwARJCCglIZWFydGJlYXQSGS5lZGdlLnYxLkhlYXJ0YmVhdFJlcXVlc3QaGi5lZGdlLnYxLkhlYXJ0YmVhdFJlc3BvbnNlElEKDlVwZGF0ZUpvYlN0YXRlEh4uZWRnZS52MS5VcGRhdGVKb2JTdGF0ZVJlcXVlc3QaHy5lZGdlLnYxLlVwZGF0ZUpvYlN0YXRlUmVzcG9uc2USSAoLTGlzdFdvcmtlcnMSGy5lZGdlLnYxLkxpc3RXb3JrZXJzUmVxdWVzdBocLmVkZ2UudjEuTGlzdFdvcmtlcnNSZXNwb25zZRJCCglHZXRXb3JrZXISGS5lZGdlLnYxLkdldFdvcmtlclJlcXVlc3QaGi5lZGdlLnYxLkdldFdvcmtlclJlc3BvbnNlEmMKFFNldFdvcmtlck1haW50ZW5hbmNlEiQuZWRnZS52MS5TZXRXb3JrZXJNYWludGVuYW5jZVJlcXVlc3QaJS5lZGdlLnYxLlNldFdvcmtlck1haW50ZW5hbmNlUmVzcG9uc2USSwoMVXBkYXRlV29ya2VyEhwuZWRnZS52MS5VcGRhdGVXb3JrZXJSZXF1ZXN0Gh0uZWRnZS52MS5VcGRhdGVXb3JrZXJSZXNwb25zZRJRCg5TaHV0ZG93bldvcmtlchIeLmVkZ2UudjEuU2h1dGRvd25Xb3JrZXJSZXF1ZXN0Gh8uZWRnZS52MS5TaHV0ZG93bldvcmtlclJlc3BvbnNlEksKDFJlbW92ZVdvcmtlchIcLmVkZ2UudjEuUmVtb3ZlV29ya2VyUmVxdWVzdBodLmVkZ2UudjEuUmVtb3ZlV29ya2VyUmVzcG9uc2ViBnByb3RvMw", [file_edge_v1_job, file_edge_v1_worker]);
+  fileDesc("ChxlZGdlL3YxL3dvcmtlcl9zZXJ2aWNlLnByb3RvEgdlZGdlLnYxIhkKF0dldFNlcnZlclZlcnNpb25SZXF1ZXN0IjwKGEdldFNlcnZlclZlcnNpb25SZXNwb25zZRIPCgd2ZXJzaW9uGAEgASgJEg8KB2FjY2VwdHMYAiABKAkioAEKDldvcmtlclNldHRpbmdzEg4KBnF1ZXVlcxgBIAMoCRITCgtjb25jdXJyZW5jeRgCIAEoBRITCgttYWludGVuYW5jZRgDIAEoCBI4ChNtYWludGVuYW5jZV9jb21tZW50GAQgASgLMhsuZWRnZS52MS5NYWludGVuYW5jZUNvbW1lbnQSGgoSc2h1dGRvd25fcmVxdWVzdGVkGAUgASgIIoUBChVSZWdpc3RlcldvcmtlclJlcXVlc3QSDAoEbmFtZRgBIAEoCRIOCgZxdWV1ZXMYAiADKAkSEwoLY29uY3VycmVuY3kYAyABKAUSDwoHdmVyc2lvbhgEIAEoCRIoCgtzeXN0ZW1faW5mbxgFIAEoCzITLmVkZ2UudjEuU3lzdGVtSW5mbyKeAQoWUmVnaXN0ZXJXb3JrZXJSZXNwb25zZRIfCgZ3b3JrZXIYASABKAsyDy5lZGdlLnYxLldvcmtlchIiChpoZWFydGJlYXRfaW50ZXJ2YWxfc2Vjb25kcxgCIAEoBRIpCghzZXR0aW5ncxgDIAEoCzIXLmVkZ2UudjEuV29ya2VyU2V0dGluZ3MSFAoMd29ya2VyX3Rva2VuGAQgASgJIicKEEZldGNoSm9ic1JlcXVlc3QSEwoLd29ya2VyX25hbWUYASABKAkiLgoPU3RyZWFtS2VlcGFsaXZlEhsKE3NlcnZlcl90aW1lX3VuaXhfbXMYASABKAMiOwoNSm9iQXNzaWdubWVudBIZCgNqb2IYASABKAsyDC5lZGdlLnYxLkpvYhIPCgdhdHRlbXB0GAIgASgFIkIKD0pvYkNhbmNlbGxhdGlvbhIOCgZqb2JfaWQYASABKAkSDwoHYXR0ZW1wdBgCIAEoBRIOCgZyZWFzb24YAyABKAki2AEKEUZldGNoSm9ic1Jlc3BvbnNlEiwKCmFzc2lnbm1lbnQYASABKAsyFi5lZGdlLnYxLkpvYkFzc2lnbm1lbnRIABIwCgxjYW5jZWxsYXRpb24YAiABKAsyGC5lZGdlLnYxLkpvYkNhbmNlbGxhdGlvbkgAEisKCHNldHRpbmdzGAMgASgLMhcuZWRnZS52MS5Xb3JrZXJTZXR0aW5nc0gAEi0KCWtlZXBhbGl2ZRgEIAEoCzIYLmVkZ2UudjEuU3RyZWFtS2VlcGFsaXZlSABCBwoFZXZlbnQiLQoKUnVubmluZ0pvYhIOCgZqb2JfaWQYASABKAkSDwoHYXR0ZW1wdBgCIAEoBSKZAQoQSGVhcnRiZWF0UmVxdWVzdBITCgt3b3JrZXJfbmFtZRgBIAEoCRIjCgVzdGF0ZRgCIAEoDjIULmVkZ2UudjEuV29ya2VyU3RhdGUSIQoEam9icxgDIAMoCzITLmVkZ2UudjEuUnVubmluZ0pvYhIoCgtzeXN0ZW1faW5mbxgEIAEoCzITLmVkZ2UudjEuU3lzdGVtSW5mbyKKAQoRSGVhcnRiZWF0UmVzcG9uc2USHwoGd29ya2VyGAEgASgLMg8uZWRnZS52MS5Xb3JrZXISKQoIc2V0dGluZ3MYAiABKAsyFy5lZGdlLnYxLldvcmtlclNldHRpbmdzEikKDHJldm9rZWRfam9icxgDIAMoCzITLmVkZ2UudjEuUnVubmluZ0pvYiK1AQoVVXBkYXRlSm9iU3RhdGVSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRIPCgdhdHRlbXB0GAIgASgFEiAKBXN0YXRlGAMgASgOMhEuZWRnZS52MS5Kb2JTdGF0ZRIWCglleGl0X2NvZGUYBCABKAVIAIgBARIOCgZzaWduYWwYBSABKAkSDgoGcmVhc29uGAYgASgJEhMKC3dvcmtlcl9uYW1lGAcgASgJQgwKCl9leGl0X2NvZGUiMwoWVXBkYXRlSm9iU3RhdGVSZXNwb25zZRIZCgNqb2IYASABKAsyDC5lZGdlLnYxLkpvYiJhChJMaXN0V29ya2Vyc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSJAoGc3RhdGVzGAMgAygOMhQuZWRnZS52MS5Xb3JrZXJTdGF0ZSJQChNMaXN0V29ya2Vyc1Jlc3BvbnNlEiAKB3dvcmtlcnMYASADKAsyDy5lZGdlLnYxLldvcmtlchIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiIAoQR2V0V29ya2VyUmVxdWVzdBIMCgRuYW1lGAEgASgJIjQKEUdldFdvcmtlclJlc3BvbnNlEh8KBndvcmtlchgBIAEoCzIPLmVkZ2UudjEuV29ya2VyIngKG1NldFdvcmtlck1haW50ZW5hbmNlUmVxdWVzdBIMCgRuYW1lGAEgASgJEioKBmNoYW5nZRgCIAEoDjIaLmVkZ2UudjEuTWFpbnRlbmFuY2VDaGFuZ2USDwoHY29tbWVudBgDIAEoCRIOCgZhdXRob3IYBCABKAkiPwocU2V0V29ya2VyTWFpbnRlbmFuY2VSZXNwb25zZRIfCgZ3b3JrZXIYASABKAsyDy5lZGdlLnYxLldvcmtlciJ4ChNVcGRhdGVXb3JrZXJSZXF1ZXN0EgwKBG5hbWUYASABKAkSEgoKYWRkX3F1ZXVlcxgCIAMoCRIVCg1yZW1vdmVfcXVldWVzGAMgAygJEhgKC2NvbmN1cnJlbmN5GAQgASgFSACIAQFCDgoMX2NvbmN1cnJlbmN5IjcKFFVwZGF0ZVdvcmtlclJlc3BvbnNlEh8KBndvcmtlchgBIAEoCzIPLmVkZ2UudjEuV29ya2VyIiUKFVNodXRkb3duV29ya2VyUmVxdWVzdBIMCgRuYW1lGAEgASgJIjkKFlNodXRkb3duV29ya2VyUmVzcG9uc2USHwoGd29ya2VyGAEgASgLMg8uZWRnZS52MS5Xb3JrZXIiIwoTUmVtb3ZlV29ya2VyUmVxdWVzdBIMCgRuYW1lGAEgASgJIjcKFFJlbW92ZVdvcmtlclJlc3BvbnNlEh8KBndvcmtlchgBIAEoCzIPLmVkZ2UudjEuV29ya2VyKpIBChFNYWludGVuYW5jZUNoYW5nZRIiCh5NQUlOVEVOQU5DRV9DSEFOR0VfVU5TUEVDSUZJRUQQABIcChhNQUlOVEVOQU5DRV9DSEFOR0VfRU5URVIQARIbChdNQUlOVEVOQU5DRV9DSEFOR0VfRVhJVBACEh4KGk1BSU5URU5BTkNFX0NIQU5HRV9DT01NRU5UEAMy+AYKDVdvcmtlclNlcnZpY2USVwoQR2V0U2VydmVyVmVyc2lvbhIgLmVkZ2UudjEuR2V0U2VydmVyVmVyc2lvblJlcXVlc3QaIS5lZGdlLnYxLkdldFNlcnZlclZlcnNpb25SZXNwb25zZRJRCg5SZWdpc3RlcldvcmtlchIeLmVkZ2UudjEuUmVnaXN0ZXJXb3JrZXJSZXF1ZXN0Gh8uZWRnZS52MS5SZWdpc3RlcldvcmtlclJlc3BvbnNlEkQKCUZldGNoSm9icxIZLmVkZ2UudjEuRmV0Y2hKb2JzUmVxdWVzdBoaLmVkZ2UudjEuRmV0Y2hKb2JzUmVzcG9uc2UwARJCCglIZWFydGJlYXQSGS5lZGdlLnYxLkhlYXJ0YmVhdFJlcXVlc3QaGi5lZGdlLnYxLkhlYXJ0YmVhdFJlc3BvbnNlElEKDlVwZGF0ZUpvYlN0YXRlEh4uZWRnZS52MS5VcGRhdGVKb2JTdGF0ZVJlcXVlc3QaHy5lZGdlLnYxLlVwZGF0ZUpvYlN0YXRlUmVzcG9uc2USSAoLTGlzdFdvcmtlcnMSGy5lZGdlLnYxLkxpc3RXb3JrZXJzUmVxdWVzdBocLmVkZ2UudjEuTGlzdFdvcmtlcnNSZXNwb25zZRJCCglHZXRXb3JrZXISGS5lZGdlLnYxLkdldFdvcmtlclJlcXVlc3QaGi5lZGdlLnYxLkdldFdvcmtlclJlc3BvbnNlEmMKFFNldFdvcmtlck1haW50ZW5hbmNlEiQuZWRnZS52MS5TZXRXb3JrZXJNYWludGVuYW5jZVJlcXVlc3QaJS5lZGdlLnYxLlNldFdvcmtlck1haW50ZW5hbmNlUmVzcG9uc2USSwoMVXBkYXRlV29ya2VyEhwuZWRnZS52MS5VcGRhdGVXb3JrZXJSZXF1ZXN0Gh0uZWRnZS52MS5VcGRhdGVXb3JrZXJSZXNwb25zZRJRCg5TaHV0ZG93bldvcmtlchIeLmVkZ2UudjEuU2h1dGRvd25Xb3JrZXJSZXF1ZXN0Gh8uZWRnZS52MS5TaHV0ZG93bldvcmtlclJlc3BvbnNlEksKDFJlbW92ZVdvcmtlchIcLmVkZ2UudjEuUmVtb3ZlV29ya2VyUmVxdWVzdBodLmVkZ2UudjEuUmVtb3ZlV29ya2VyUmVzcG9uc2ViBnByb3RvMw", [file_edge_v1_job, file_edge_v1_worker]);
+
+/**
+ * GetServerVersionRequest asks for the server's version.
+ *
+ * @generated from message edge.v1.GetServerVersionRequest
+ */
+export type GetServerVersionRequest = Message<"edge.v1.GetServerVersionRequest"> & {
+};
+
+/**
+ * Describes the message edge.v1.GetServerVersionRequest.
+ * Use `create(GetServerVersionRequestSchema)` to create a new message.
+ */
+export const GetServerVersionRequestSchema: GenMessage<GetServerVersionRequest> = /*@__PURE__*/
+  messageDesc(file_edge_v1_worker_service, 0);
+
+/**
+ * GetServerVersionResponse tells the server's version.
+ *
+ * @generated from message edge.v1.GetServerVersionResponse
+ */
+export type GetServerVersionResponse = Message<"edge.v1.GetServerVersionResponse"> & {
+  /**
+   * The server's version, major.minor.patch.
+   *
+   * @generated from field: string version = 1;
+   */
+  version: string;
+
+  /**
+   * Which worker versions it accepts, in words (e.g. "0.1.x").
+   *
+   * @generated from field: string accepts = 2;
+   */
+  accepts: string;
+};
+
+/**
+ * Describes the message edge.v1.GetServerVersionResponse.
+ * Use `create(GetServerVersionResponseSchema)` to create a new message.
+ */
+export const GetServerVersionResponseSchema: GenMessage<GetServerVersionResponse> = /*@__PURE__*/
+  messageDesc(file_edge_v1_worker_service, 1);
 
 /**
  * WorkerSettings is what the server wants of a worker: sent on registration, in every heartbeat
@@ -64,7 +107,7 @@ export type WorkerSettings = Message<"edge.v1.WorkerSettings"> & {
  * Use `create(WorkerSettingsSchema)` to create a new message.
  */
 export const WorkerSettingsSchema: GenMessage<WorkerSettings> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 0);
+  messageDesc(file_edge_v1_worker_service, 2);
 
 /**
  * RegisterWorkerRequest describes the worker that joins.
@@ -113,7 +156,7 @@ export type RegisterWorkerRequest = Message<"edge.v1.RegisterWorkerRequest"> & {
  * Use `create(RegisterWorkerRequestSchema)` to create a new message.
  */
 export const RegisterWorkerRequestSchema: GenMessage<RegisterWorkerRequest> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 1);
+  messageDesc(file_edge_v1_worker_service, 3);
 
 /**
  * RegisterWorkerResponse returns the worker as stored and its settings.
@@ -157,7 +200,7 @@ export type RegisterWorkerResponse = Message<"edge.v1.RegisterWorkerResponse"> &
  * Use `create(RegisterWorkerResponseSchema)` to create a new message.
  */
 export const RegisterWorkerResponseSchema: GenMessage<RegisterWorkerResponse> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 2);
+  messageDesc(file_edge_v1_worker_service, 4);
 
 /**
  * FetchJobsRequest opens the worker's job stream.
@@ -166,7 +209,8 @@ export const RegisterWorkerResponseSchema: GenMessage<RegisterWorkerResponse> = 
  */
 export type FetchJobsRequest = Message<"edge.v1.FetchJobsRequest"> & {
   /**
-   * The worker's name, as registered.
+   * The worker's name, as registered; may be left empty when the call carries the worker's own
+   * token, which names the worker.
    *
    * @generated from field: string worker_name = 1;
    */
@@ -178,7 +222,29 @@ export type FetchJobsRequest = Message<"edge.v1.FetchJobsRequest"> & {
  * Use `create(FetchJobsRequestSchema)` to create a new message.
  */
 export const FetchJobsRequestSchema: GenMessage<FetchJobsRequest> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 3);
+  messageDesc(file_edge_v1_worker_service, 5);
+
+/**
+ * StreamKeepalive says a stream is live: the first message of FetchJobs, and repeated while the
+ * stream is quiet. It asks for nothing.
+ *
+ * @generated from message edge.v1.StreamKeepalive
+ */
+export type StreamKeepalive = Message<"edge.v1.StreamKeepalive"> & {
+  /**
+   * The server's clock, milliseconds since the Unix epoch.
+   *
+   * @generated from field: int64 server_time_unix_ms = 1;
+   */
+  serverTimeUnixMs: bigint;
+};
+
+/**
+ * Describes the message edge.v1.StreamKeepalive.
+ * Use `create(StreamKeepaliveSchema)` to create a new message.
+ */
+export const StreamKeepaliveSchema: GenMessage<StreamKeepalive> = /*@__PURE__*/
+  messageDesc(file_edge_v1_worker_service, 6);
 
 /**
  * JobAssignment hands a job to the worker.
@@ -206,7 +272,7 @@ export type JobAssignment = Message<"edge.v1.JobAssignment"> & {
  * Use `create(JobAssignmentSchema)` to create a new message.
  */
 export const JobAssignmentSchema: GenMessage<JobAssignment> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 4);
+  messageDesc(file_edge_v1_worker_service, 7);
 
 /**
  * JobCancellation asks the worker to stop a job it holds.
@@ -241,7 +307,7 @@ export type JobCancellation = Message<"edge.v1.JobCancellation"> & {
  * Use `create(JobCancellationSchema)` to create a new message.
  */
 export const JobCancellationSchema: GenMessage<JobCancellation> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 5);
+  messageDesc(file_edge_v1_worker_service, 8);
 
 /**
  * FetchJobsResponse is one event pushed to the worker.
@@ -278,6 +344,14 @@ export type FetchJobsResponse = Message<"edge.v1.FetchJobsResponse"> & {
      */
     value: WorkerSettings;
     case: "settings";
+  } | {
+    /**
+     * Nothing to do: the stream is live (the first message) or only quiet.
+     *
+     * @generated from field: edge.v1.StreamKeepalive keepalive = 4;
+     */
+    value: StreamKeepalive;
+    case: "keepalive";
   } | { case: undefined; value?: undefined };
 };
 
@@ -286,7 +360,7 @@ export type FetchJobsResponse = Message<"edge.v1.FetchJobsResponse"> & {
  * Use `create(FetchJobsResponseSchema)` to create a new message.
  */
 export const FetchJobsResponseSchema: GenMessage<FetchJobsResponse> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 6);
+  messageDesc(file_edge_v1_worker_service, 9);
 
 /**
  * RunningJob names one attempt a worker holds.
@@ -314,7 +388,7 @@ export type RunningJob = Message<"edge.v1.RunningJob"> & {
  * Use `create(RunningJobSchema)` to create a new message.
  */
 export const RunningJobSchema: GenMessage<RunningJob> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 7);
+  messageDesc(file_edge_v1_worker_service, 10);
 
 /**
  * HeartbeatRequest tells the server the worker is alive.
@@ -323,7 +397,7 @@ export const RunningJobSchema: GenMessage<RunningJob> = /*@__PURE__*/
  */
 export type HeartbeatRequest = Message<"edge.v1.HeartbeatRequest"> & {
   /**
-   * The worker's name, as registered.
+   * The worker's name, as registered; may be left empty when the call carries the worker's own token.
    *
    * @generated from field: string worker_name = 1;
    */
@@ -331,7 +405,8 @@ export type HeartbeatRequest = Message<"edge.v1.HeartbeatRequest"> & {
 
   /**
    * The state the worker reports: IDLE, RUNNING, MAINTENANCE_PENDING, MAINTENANCE_MODE,
-   * TERMINATING or OFFLINE (its last heartbeat).
+   * TERMINATING or OFFLINE (its last heartbeat). The server stores RUNNING for a worker that
+   * reports IDLE while it holds jobs, and IDLE for one that reports RUNNING while it holds none.
    *
    * @generated from field: edge.v1.WorkerState state = 2;
    */
@@ -357,7 +432,7 @@ export type HeartbeatRequest = Message<"edge.v1.HeartbeatRequest"> & {
  * Use `create(HeartbeatRequestSchema)` to create a new message.
  */
 export const HeartbeatRequestSchema: GenMessage<HeartbeatRequest> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 8);
+  messageDesc(file_edge_v1_worker_service, 11);
 
 /**
  * HeartbeatResponse returns the worker as the server sees it.
@@ -393,7 +468,7 @@ export type HeartbeatResponse = Message<"edge.v1.HeartbeatResponse"> & {
  * Use `create(HeartbeatResponseSchema)` to create a new message.
  */
 export const HeartbeatResponseSchema: GenMessage<HeartbeatResponse> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 9);
+  messageDesc(file_edge_v1_worker_service, 12);
 
 /**
  * UpdateJobStateRequest reports how a job stands on the worker.
@@ -423,14 +498,15 @@ export type UpdateJobStateRequest = Message<"edge.v1.UpdateJobStateRequest"> & {
   state: JobState;
 
   /**
-   * Exit code of the process, when it exited normally.
+   * Exit code of the process, when it exited normally: required (0) for SUCCEEDED, never 0 for
+   * FAILED, absent for RUNNING and QUEUED.
    *
    * @generated from field: optional int32 exit_code = 4;
    */
   exitCode?: number | undefined;
 
   /**
-   * Name of the signal that ended the process, if one did.
+   * Name of the signal that ended the process, if one did; never together with exit_code.
    *
    * @generated from field: string signal = 5;
    */
@@ -444,7 +520,7 @@ export type UpdateJobStateRequest = Message<"edge.v1.UpdateJobStateRequest"> & {
   reason: string;
 
   /**
-   * The worker's name, as registered.
+   * The worker's name, as registered; may be left empty when the call carries the worker's own token.
    *
    * @generated from field: string worker_name = 7;
    */
@@ -456,7 +532,7 @@ export type UpdateJobStateRequest = Message<"edge.v1.UpdateJobStateRequest"> & {
  * Use `create(UpdateJobStateRequestSchema)` to create a new message.
  */
 export const UpdateJobStateRequestSchema: GenMessage<UpdateJobStateRequest> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 10);
+  messageDesc(file_edge_v1_worker_service, 13);
 
 /**
  * UpdateJobStateResponse returns the job after the update.
@@ -477,7 +553,7 @@ export type UpdateJobStateResponse = Message<"edge.v1.UpdateJobStateResponse"> &
  * Use `create(UpdateJobStateResponseSchema)` to create a new message.
  */
 export const UpdateJobStateResponseSchema: GenMessage<UpdateJobStateResponse> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 11);
+  messageDesc(file_edge_v1_worker_service, 14);
 
 /**
  * ListWorkersRequest pages the worker list.
@@ -512,7 +588,7 @@ export type ListWorkersRequest = Message<"edge.v1.ListWorkersRequest"> & {
  * Use `create(ListWorkersRequestSchema)` to create a new message.
  */
 export const ListWorkersRequestSchema: GenMessage<ListWorkersRequest> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 12);
+  messageDesc(file_edge_v1_worker_service, 15);
 
 /**
  * ListWorkersResponse is one page of workers.
@@ -540,7 +616,7 @@ export type ListWorkersResponse = Message<"edge.v1.ListWorkersResponse"> & {
  * Use `create(ListWorkersResponseSchema)` to create a new message.
  */
 export const ListWorkersResponseSchema: GenMessage<ListWorkersResponse> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 13);
+  messageDesc(file_edge_v1_worker_service, 16);
 
 /**
  * GetWorkerRequest names a worker.
@@ -561,7 +637,7 @@ export type GetWorkerRequest = Message<"edge.v1.GetWorkerRequest"> & {
  * Use `create(GetWorkerRequestSchema)` to create a new message.
  */
 export const GetWorkerRequestSchema: GenMessage<GetWorkerRequest> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 14);
+  messageDesc(file_edge_v1_worker_service, 17);
 
 /**
  * GetWorkerResponse returns one worker.
@@ -582,7 +658,7 @@ export type GetWorkerResponse = Message<"edge.v1.GetWorkerResponse"> & {
  * Use `create(GetWorkerResponseSchema)` to create a new message.
  */
 export const GetWorkerResponseSchema: GenMessage<GetWorkerResponse> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 15);
+  messageDesc(file_edge_v1_worker_service, 18);
 
 /**
  * SetWorkerMaintenanceRequest changes a worker's maintenance.
@@ -624,7 +700,7 @@ export type SetWorkerMaintenanceRequest = Message<"edge.v1.SetWorkerMaintenanceR
  * Use `create(SetWorkerMaintenanceRequestSchema)` to create a new message.
  */
 export const SetWorkerMaintenanceRequestSchema: GenMessage<SetWorkerMaintenanceRequest> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 16);
+  messageDesc(file_edge_v1_worker_service, 19);
 
 /**
  * SetWorkerMaintenanceResponse returns the worker after the change.
@@ -645,7 +721,7 @@ export type SetWorkerMaintenanceResponse = Message<"edge.v1.SetWorkerMaintenance
  * Use `create(SetWorkerMaintenanceResponseSchema)` to create a new message.
  */
 export const SetWorkerMaintenanceResponseSchema: GenMessage<SetWorkerMaintenanceResponse> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 17);
+  messageDesc(file_edge_v1_worker_service, 20);
 
 /**
  * UpdateWorkerRequest changes a worker's queues or concurrency.
@@ -687,7 +763,7 @@ export type UpdateWorkerRequest = Message<"edge.v1.UpdateWorkerRequest"> & {
  * Use `create(UpdateWorkerRequestSchema)` to create a new message.
  */
 export const UpdateWorkerRequestSchema: GenMessage<UpdateWorkerRequest> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 18);
+  messageDesc(file_edge_v1_worker_service, 21);
 
 /**
  * UpdateWorkerResponse returns the worker after the change.
@@ -708,7 +784,7 @@ export type UpdateWorkerResponse = Message<"edge.v1.UpdateWorkerResponse"> & {
  * Use `create(UpdateWorkerResponseSchema)` to create a new message.
  */
 export const UpdateWorkerResponseSchema: GenMessage<UpdateWorkerResponse> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 19);
+  messageDesc(file_edge_v1_worker_service, 22);
 
 /**
  * ShutdownWorkerRequest names the worker to stop.
@@ -729,7 +805,7 @@ export type ShutdownWorkerRequest = Message<"edge.v1.ShutdownWorkerRequest"> & {
  * Use `create(ShutdownWorkerRequestSchema)` to create a new message.
  */
 export const ShutdownWorkerRequestSchema: GenMessage<ShutdownWorkerRequest> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 20);
+  messageDesc(file_edge_v1_worker_service, 23);
 
 /**
  * ShutdownWorkerResponse returns the worker after the request.
@@ -750,7 +826,7 @@ export type ShutdownWorkerResponse = Message<"edge.v1.ShutdownWorkerResponse"> &
  * Use `create(ShutdownWorkerResponseSchema)` to create a new message.
  */
 export const ShutdownWorkerResponseSchema: GenMessage<ShutdownWorkerResponse> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 21);
+  messageDesc(file_edge_v1_worker_service, 24);
 
 /**
  * RemoveWorkerRequest names the worker to forget.
@@ -771,7 +847,7 @@ export type RemoveWorkerRequest = Message<"edge.v1.RemoveWorkerRequest"> & {
  * Use `create(RemoveWorkerRequestSchema)` to create a new message.
  */
 export const RemoveWorkerRequestSchema: GenMessage<RemoveWorkerRequest> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 22);
+  messageDesc(file_edge_v1_worker_service, 25);
 
 /**
  * RemoveWorkerResponse confirms the removal.
@@ -792,7 +868,7 @@ export type RemoveWorkerResponse = Message<"edge.v1.RemoveWorkerResponse"> & {
  * Use `create(RemoveWorkerResponseSchema)` to create a new message.
  */
 export const RemoveWorkerResponseSchema: GenMessage<RemoveWorkerResponse> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 23);
+  messageDesc(file_edge_v1_worker_service, 26);
 
 /**
  * MaintenanceChange says what SetWorkerMaintenance does.
@@ -842,7 +918,24 @@ export const MaintenanceChangeSchema: GenEnum<MaintenanceChange> = /*@__PURE__*/
  */
 export const WorkerService: GenService<{
   /**
-   * Registers (or re-registers) a worker under its name and returns its settings.
+   * Returns the server's version, so a worker can check it before it registers: the server accepts
+   * workers of the same major.minor (any patch). Any valid credential may ask (metadata
+   * `authorization: Bearer <registration secret, worker token or admin token>`).
+   *
+   * @generated from rpc edge.v1.WorkerService.GetServerVersion
+   */
+  getServerVersion: {
+    methodKind: "unary";
+    input: typeof GetServerVersionRequestSchema;
+    output: typeof GetServerVersionResponseSchema;
+  },
+  /**
+   * Registers (or re-registers) a worker under its name and returns its settings. A new worker
+   * calls it with the operator's registration secret as `authorization: Bearer <secret>` metadata
+   * (HTTP header) and receives its own worker token, bound to its name; a registered worker may
+   * call it again with that token. A worker name held by a live worker is refused (AlreadyExists);
+   * a version of another major.minor is refused (FailedPrecondition naming both versions).
+   * The worker starts STARTING and becomes what it reports (IDLE) at its first heartbeat.
    *
    * @generated from rpc edge.v1.WorkerService.RegisterWorker
    */
@@ -853,7 +946,12 @@ export const WorkerService: GenService<{
   },
   /**
    * Holds a stream on which the server pushes work to the worker the moment it fits:
-   * jobs to run and cancellations. The worker keeps exactly one such stream open.
+   * jobs to run, cancellations and settings. The first message, sent as soon as the stream is live,
+   * is a keepalive; more keepalives follow when the stream is quiet (every 30 s by default), and
+   * the server also pings the HTTP/2 connection: an idle stream is never cut by the server.
+   * The worker keeps exactly one such stream open: a second one for the same worker ends the
+   * first with ABORTED. After the worker reported OFFLINE its stream ends with FAILED_PRECONDITION
+   * and it must register again.
    *
    * @generated from rpc edge.v1.WorkerService.FetchJobs
    */
@@ -863,7 +961,10 @@ export const WorkerService: GenService<{
     output: typeof FetchJobsResponseSchema;
   },
   /**
-   * Tells the server the worker is alive, and how it stands.
+   * Tells the server the worker is alive, and how it stands. OFFLINE is a goodbye: jobs the worker
+   * still holds then end (FAILED, retried while tries remain, or CANCELED when asked) and its
+   * FetchJobs stream ends; it must register again (FAILED_PRECONDITION until it does). A worker
+   * presumed lost (UNKNOWN) is taken back by a heartbeat.
    *
    * @generated from rpc edge.v1.WorkerService.Heartbeat
    */
@@ -873,8 +974,14 @@ export const WorkerService: GenService<{
     output: typeof HeartbeatResponseSchema;
   },
   /**
-   * Reports a job's progress: RUNNING when its process started, then how it ended.
-   * A worker may hand back an ASSIGNED job it will not run by reporting QUEUED.
+   * Reports a job's progress along ASSIGNED -> RUNNING -> SUCCEEDED | FAILED | CANCELED; the
+   * server refuses any other move (FAILED_PRECONDITION) and any report of an inconsistent shape
+   * (INVALID_ARGUMENT): SUCCEEDED only with exit_code 0; exit_code and signal never together.
+   * A worker may hand back an ASSIGNED job it will not run by reporting QUEUED: that attempt ends
+   * on record (its state stays QUEUED in ListJobAttempts) and the next run is a new attempt. An
+   * ASSIGNED job may also end FAILED (its process could not start) or CANCELED (after a
+   * cancellation). A RUNNING report for a job whose cancel was stored first is refused
+   * (FAILED_PRECONDITION) and the job ends CANCELED: the worker must not run it.
    *
    * @generated from rpc edge.v1.WorkerService.UpdateJobState
    */

@@ -295,6 +295,10 @@ export class EdgeWorker {
       }
       case 'settings':
         return this.applySettings(ev.event.value);
+      case 'keepalive':
+        // The first one says the stream is live: tell the server at once that we are ready (it
+        // shows us STARTING until our first heartbeat).
+        return this.stateMayHaveChanged();
     }
   }
 
