@@ -61,11 +61,14 @@ describe('conformance: long streams live as long as their clients want (raw gRPC
       await watch.until('the change', (s) => s.messages.some((m) => m.events.some((e) => e.jobId === job.id)));
       for (const s of [fetch, watch, tail]) (s as OpenStream<unknown>).cancel();
 
-      // A connection with no stream at all is closed after the idle limit; the server pings it meanwhile.
+      // A connection whose streams have all ended is closed after the idle limit; the server pings it meanwhile.
       const session = http2.connect(server.url);
       let pings = 0;
       session.on('ping', () => (pings += 1));
       const closed = new Promise<void>((resolve) => session.once('close', () => resolve()));
+      const req = session.request({ ':path': '/no-such-page' });
+      req.resume();
+      await new Promise<void>((resolve) => req.once('close', () => resolve()));
       const started = Date.now();
       await Promise.race([closed, sleep(5000).then(() => assert.fail('an idle connection was never closed'))]);
       assert.ok(Date.now() - started >= 250, 'closed before its idle limit');

@@ -62,6 +62,13 @@ for (const { name: dbName, create } of DATABASES) {
       return { token: res.workerToken, workers: createClient(WorkerService, t), logs: createClient(LogService, t) };
     }
 
+    /** Registers again with the worker's own token, as a restarted worker does. */
+    async function registerWithToken(name: string, queue: string, token: string) {
+      await createClient(WorkerService, transport(token)).registerWorker({ name, queues: [queue], concurrency: 1, version: VERSION });
+      const t = transport(token);
+      return { token, workers: createClient(WorkerService, t), logs: createClient(LogService, t) };
+    }
+
     /** Waits on a worker's job stream for the assignment of a job; returns its attempt. */
     async function assignment(w: { workers: Client<typeof WorkerService> }, name: string, jobId: string): Promise<number> {
       const ac = new AbortController();
@@ -89,16 +96,18 @@ for (const { name: dbName, create } of DATABASES) {
       const { job } = await a.jobs.submitJob({ spec: { argv: ['true'], queue: 'name-q', env: { SECRET: 'team-a-secret' }, maxAttempts: 1 } });
       const attempt = await assignment(wa, 'name-held', job!.id);
       await wa.workers.updateJobState({ workerName: 'name-held', jobId: job!.id, attempt, state: JobState.RUNNING });
-      // Team A's worker goes away (or misses its heartbeats): its name is still team A's.
+      // Team A's worker says goodbye (the job it held ends with it): its name is still team A's.
       await wa.workers.heartbeat({ workerName: 'name-held', state: WorkerState.OFFLINE });
       const e = await codeOf(createClient(WorkerService, transport(b.regSecret)).registerWorker({ name: 'name-held', queues: ['name-q'], concurrency: 1, version: VERSION }));
       assert.equal(e.code, Code.AlreadyExists);
       assert.match(e.message, /worker name name-held belongs to another team; choose another name/);
-      // Nothing moved: team A's worker token works, its job is still its own, untouched.
-      await wa.workers.heartbeat({ workerName: 'name-held', state: WorkerState.RUNNING });
+      // Nothing moved: the job ended for the goodbye, not for team B, and team A takes its name back.
       const still = (await a.jobs.getJob({ id: job!.id })).job!;
-      assert.equal(still.state, JobState.RUNNING);
       assert.equal(still.workerName, 'name-held');
+      const { attempts } = await a.jobs.listJobAttempts({ jobId: job!.id });
+      assert.notEqual(attempts[0]!.reason, 'worker re-registered');
+      const back = await register('name-held', 'name-q', a.regSecret);
+      assert.ok(back.token);
     });
 
     it('1. refuses a report on another team\'s job, with the same answer as for a job that does not exist', async () => {
@@ -126,17 +135,16 @@ for (const { name: dbName, create } of DATABASES) {
       const { job } = await a.jobs.submitJob({ spec: { argv: ['true'], queue: 'rereg-q', maxAttempts: 2 } });
       const attempt = await assignment(wa, 'rereg-w', job!.id);
       await wa.workers.updateJobState({ workerName: 'rereg-w', jobId: job!.id, attempt, state: JobState.RUNNING });
-      await wa.workers.heartbeat({ workerName: 'rereg-w', state: WorkerState.OFFLINE });
-      // A new run of the worker (its state dir lost, say) registers with the secret again.
-      const again = await register('rereg-w', 'rereg-q', a.regSecret);
+      // A new run of the worker (restarted with its saved token, without a goodbye) registers again.
+      const again = await registerWithToken('rereg-w', 'rereg-q', wa.token);
       const { attempts } = await admin().jobs.listJobAttempts({ jobId: job!.id });
       assert.equal(attempts[0]!.state, JobState.FAILED);
       assert.equal(attempts[0]!.reason, 'worker re-registered');
       // Attempts remain: it runs again, on the new run of the worker.
       const second = await assignment(again, 'rereg-w', job!.id);
       assert.equal(second, 2);
-      // The old run's token was replaced: it cannot report on the attempt it lost.
-      assert.equal((await codeOf(wa.workers.updateJobState({ workerName: 'rereg-w', jobId: job!.id, attempt, state: JobState.SUCCEEDED }))).code, Code.Unauthenticated);
+      // The old run cannot report on the attempt it lost.
+      assert.equal((await codeOf(wa.workers.updateJobState({ workerName: 'rereg-w', jobId: job!.id, attempt, state: JobState.SUCCEEDED, exitCode: 0 }))).code, Code.FailedPrecondition);
     });
 
     it('2. fences log writes and reads by the attempt the worker holds now', async () => {
