@@ -20,7 +20,16 @@ export interface JobRunnerOptions {
   killGraceMs?: number;
   /** Variables removed from the environment the job inherits from the worker. */
   hiddenEnv?: readonly string[];
+  /** How job processes are started and signalled; tests pass stand-ins that start no process. */
+  processes?: JobProcesses;
 }
+
+export interface JobProcesses {
+  spawn: typeof spawn;
+  signalGroup: typeof signalGroup;
+}
+
+const REAL_PROCESSES: JobProcesses = { spawn, signalGroup };
 
 interface Ending {
   state: JobState;
@@ -95,8 +104,9 @@ export class JobRunner {
     this.stopCause ??= cause;
     const child = this.child;
     if (!child?.pid || child.exitCode !== null || child.signalCode !== null) return;
-    signalGroup(child.pid, 'SIGTERM');
-    this.killTimer ??= setTimeout(() => signalGroup(child.pid!, 'SIGKILL'), this.opts.killGraceMs ?? 10_000);
+    const { signalGroup: signal } = this.opts.processes ?? REAL_PROCESSES;
+    signal(child.pid, 'SIGTERM');
+    this.killTimer ??= setTimeout(() => signal(child.pid!, 'SIGKILL'), this.opts.killGraceMs ?? 10_000);
   }
 
   private async run(): Promise<void> {
@@ -131,7 +141,7 @@ export class JobRunner {
       const out = fs.openSync(this.spoolPath, 'a');
       let child: ChildProcess;
       try {
-        child = spawn(cmd!, args, { cwd: spec.cwd || undefined, env, detached: true, stdio: ['ignore', out, out] });
+        child = (this.opts.processes ?? REAL_PROCESSES).spawn(cmd!, args, { cwd: spec.cwd || undefined, env, detached: true, stdio: ['ignore', out, out] });
       } catch (err) {
         fs.closeSync(out);
         resolve(this.failedToStart(err));

@@ -14,7 +14,7 @@ function invalid(fn: () => unknown, message: RegExp): void {
   });
 }
 
-const spec = (fields: Partial<JobSpec>) => create(JobSpecSchema, { argv: ['true'], ...fields });
+const spec = (fields: Omit<Partial<JobSpec>, '$typeName'>) => create(JobSpecSchema, { argv: ['true'], ...fields });
 
 describe('validate: request checks name the field and the problem', () => {
   it('fills a spec\'s defaults: queue default, 1 slot, 1 attempt, and copies what it keeps', () => {
