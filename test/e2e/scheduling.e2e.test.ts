@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import { timestampMs } from '@bufbuild/protobuf/wkt';
-import type { Knex } from 'knex';
 import { JobState, type Job } from '../../gen/edge/v1/job_pb.js';
 import type { JobEvent } from '../../gen/edge/v1/job_service_pb.js';
 import { WorkerState } from '../../gen/edge/v1/worker_pb.js';
 import { connectApi, type Api } from '../../worker-cli/src/lib/api.js';
 import { TEST_ADMIN_TOKEN } from '../helpers/credentials.js';
 import { DATABASES, type TestDatabase } from '../helpers/databases.js';
-import { attemptsWithSlots, inspectDatabase, peakSlotsByWorker } from '../helpers/inspect.js';
+import { attemptsOf, peakSlotsByWorker } from '../helpers/attempts.js';
 import { runEdge, startServerProcess, startWorkerProcess, type ServerProc, type WorkerProc } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -20,14 +19,12 @@ for (const dbKind of DATABASES) {
     let db: TestDatabase;
     let server: ServerProc;
     let api: Api;
-    let inspect: Knex;
     const workers: WorkerProc[] = [];
 
     before(async () => {
       db = await dbKind.create();
       server = await startServerProcess(db.url, ['--reserve-after', '1']);
       api = connectApi(server.url, TEST_ADMIN_TOKEN);
-      inspect = inspectDatabase(db.url);
     });
 
     afterEach(async () => {
@@ -36,7 +33,6 @@ for (const dbKind of DATABASES) {
 
     after(async () => {
       api?.close();
-      await inspect?.destroy();
       await server?.stop('SIGTERM');
       await db?.drop();
     });
@@ -65,7 +61,8 @@ for (const dbKind of DATABASES) {
       for (let i = 0; i < 3; i++) smalls.push(await submit('q-seed', ['sleep', '0.4']));
       const all = await Promise.all([big, bigToo, ...smalls].map((j) => ended(j.id)));
       assert.ok(all.every((j) => j.state === JobState.SUCCEEDED));
-      const attempts = (await attemptsWithSlots(inspect)).filter((a) => a.worker_name === 'seed');
+      const attempts = await attemptsOf(api, all);
+      assert.ok(attempts.every((a) => a.workerName === 'seed'));
       assert.equal(peakSlotsByWorker(attempts).get('seed'), 3, 'the worker used all 3 slots and never more');
       const [b, , s0] = all;
       assert.ok(ms(s0!, 'startTime') < ms(b!, 'endTime'), 'a 1-slot job ran beside the 2-slot job');
