@@ -30,7 +30,6 @@ ensure() {
   local missing
   missing=$(missing_packages | tr '\n' ' ')
   if [ -n "${missing// /}" ]; then
-    [ "$(id -u)" -eq 0 ] || fail "missing ${missing% }; install them as root: apt-get install -y ${missing% }"
     command -v apt-get >/dev/null 2>&1 || fail "missing ${missing% } and there is no apt-get to install them with"
     echo "test prerequisites: installing ${missing% } (apt-get)" >&2
     apt-get update -qq >/dev/null 2>&1 || fail "apt-get update failed; install by hand: apt-get install -y ${missing% }"
@@ -42,7 +41,6 @@ ensure() {
   fi
 
   if ! mariadb_up; then
-    [ "$(id -u)" -eq 0 ] || fail "MariaDB does not answer at 127.0.0.1:3306 and only root can start it here"
     install -d -o mysql -g mysql /run/mysqld
     start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql >/dev/null 2>&1
     for _ in $(seq 1 60); do
@@ -55,8 +53,17 @@ ensure() {
   fi
 }
 
+all_there() { [ -z "$(missing_packages)" ] && mariadb_up; }
+all_there && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  missing=$(missing_packages | tr '\n' ' ')
+  [ -n "${missing// /}" ] && fail "missing ${missing% }; as root: scripts/test-prereqs.sh, or apt-get install -y ${missing% }"
+  fail "MariaDB does not answer at 127.0.0.1:3306 as root with an empty password; as root, scripts/test-prereqs.sh starts it"
+fi
+
 # Two runs at once (two terminals, CI jobs on one machine) would fight over apt's lock or start MariaDB twice.
 lock=${TMPDIR:-/tmp}/edge-test-prereqs.lock
-exec 9>"$lock" || fail "cannot open the lock file $lock"
+exec 9>>"$lock" || fail "cannot open the lock file $lock"
 flock 9 || fail "cannot take the lock $lock"
 ensure
