@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { tempDir } from '../helpers/databases.js';
@@ -29,18 +29,24 @@ export function quickBench(group: string): void {
   const { scenarios, charts } = GROUPS[group]!;
   describe(`bench --quick --only ${scenarios.join(',')} (smoke)`, function () {
     this.timeout(10 * 60_000);
+    let child: ChildProcess | undefined;
+    // A test that timed out must not leave the bench, and the servers it started, running.
+    const stop = () => void (child?.exitCode === null && child.signalCode === null && child.kill('SIGTERM'));
+    after(stop);
+    process.once('exit', stop);
 
     it('runs each scenario and writes a well-formed results file and charts', async () => {
       const out = tempDir('bench');
       const name = `ci-smoke-${group}`;
       let output = '';
-      const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/run.ts'), '--quick', '--only', scenarios.join(','), '--name', name, '--out', out], {
+      child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/run.ts'), '--quick', '--only', scenarios.join(','), '--name', name, '--out', out], {
         cwd: ROOT,
         stdio: ['ignore', 'pipe', 'pipe'],
       });
-      child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-      const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+      child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+      child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+      const started = child;
+      const code = await new Promise<number | null>((resolve) => started.once('exit', (c) => resolve(c)));
       assert.equal(code, 0, `bench --quick exited ${code}:\n${output.slice(-4000)}`);
 
       const results = JSON.parse(fs.readFileSync(path.join(out, `${name}.json`), 'utf8')) as Results;

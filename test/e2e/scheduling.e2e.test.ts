@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { timestampMs } from '@bufbuild/protobuf/wkt';
 import { JobState, type Job } from '../../gen/edge/v1/job_pb.js';
 import type { JobEvent } from '../../gen/edge/v1/job_service_pb.js';
 import { WorkerState } from '../../gen/edge/v1/worker_pb.js';
 import { connectApi, type Api } from '../../worker-cli/src/lib/api.js';
 import { TEST_ADMIN_TOKEN } from '../helpers/credentials.js';
-import { DATABASES, type TestDatabase } from '../helpers/databases.js';
+import { DATABASES, tempDir, type TestDatabase } from '../helpers/databases.js';
 import { attemptsOf, peakSlotsByWorker } from '../helpers/attempts.js';
 import { runEdge, startServerProcess, startWorkerProcess, type ServerProc, type WorkerProc } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
@@ -84,13 +86,16 @@ for (const dbKind of DATABASES) {
 
     it('runs higher priority first, then in submission order', async () => {
       await worker('prio', 'q-prio', 1);
-      const blocker = await submit('q-prio', ['sleep', '0.8']);
+      // The blocker holds the only slot until all five are queued, however slow the machine is.
+      const release = path.join(tempDir('prio'), 'release');
+      const blocker = await submit('q-prio', ['sh', '-c', `while [ ! -e '${release}' ]; do sleep 0.05; done`]);
       await waitFor('the blocker to run', async () => (await get(blocker.id)).state === JobState.RUNNING);
       const low1 = await submit('q-prio', ['true'], { priority: -5 });
       const mid1 = await submit('q-prio', ['true'], { priority: 0 });
       const high = await submit('q-prio', ['true'], { priority: 10 });
       const mid2 = await submit('q-prio', ['true'], { priority: 0 });
       const low2 = await submit('q-prio', ['true'], { priority: -5 });
+      fs.writeFileSync(release, '');
       const done = await Promise.all([high, mid1, mid2, low1, low2].map((j) => ended(j.id)));
       const starts = done.map((j) => ms(j, 'startTime'));
       assert.deepEqual([...starts].sort((x, y) => x - y), starts, 'start order is high, mid1, mid2, low1, low2');
