@@ -19,9 +19,10 @@ import { latency } from './scenarios/latency.js';
 import { logs } from './scenarios/logs.js';
 import { peers } from './scenarios/peers.js';
 import { throughput } from './scenarios/throughput.js';
+import { webPages } from './scenarios/web-pages.js';
 import { workerOverhead } from './scenarios/worker-overhead.js';
 
-const SCENARIOS: Scenario[] = [latency, throughput, peers, fleet, workerOverhead, logs];
+const SCENARIOS: Scenario[] = [latency, throughput, peers, fleet, workerOverhead, logs, webPages];
 
 const { values } = parseArgs({
   options: {

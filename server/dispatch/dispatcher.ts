@@ -258,6 +258,8 @@ export class Dispatcher {
     const run = this.claimLoop(session).finally(() => {
       session.claiming = false;
       this.inflight.delete(run);
+      // A wake-up between the loop's last check and here would otherwise wait for the sweep.
+      if (session.again && !session.channel.isClosed) this.claimFor(session);
     });
     this.inflight.add(run);
   }

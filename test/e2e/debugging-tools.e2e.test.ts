@@ -127,7 +127,7 @@ describe('debugging and telemetry with standard tools: reflection, health, /metr
       out = await run(PYTHON, [example, '--api', server.url.replace('http://', ''), '--', 'sh', '-c', 'echo hello from python; exit 0'], { cwd: ROOT });
     } catch (err) {
       const e = err as { stderr?: string; message: string };
-      throw new Error(`the Python example failed (needs ${PYTHON} with python3-grpcio, protoc and grpc_python_plugin; .ci/run installs them): ${e.stderr ?? e.message}`);
+      throw new Error(`the Python example failed (needs ${PYTHON} with python3-grpcio, protoc and grpc_python_plugin; scripts/test-prereqs.sh, run by npm test, installs them): ${e.stderr ?? e.message}`);
     }
     assert.equal(out.stdout, 'hello from python\n');
     assert.match(out.stderr, /job \S+ JOB_STATE_SUCCEEDED \(exit code 0\)/);

@@ -65,6 +65,9 @@ describe('recovery, timeouts, retries, drain and retention', function () {
   });
 
   it('queues again a job pushed to a worker that never starts it (assign timeout)', async () => {
+    // The worker that will run it is up before the job comes back (the 2 s queued timeout leaves no
+    // time to start a process under load), serving the queue only once an operator adds it.
+    await worker('speaker', 'q-speaker-idle');
     const mute = await registerAsWorker(server.url, { name: 'mute', queues: ['q-mute'], concurrency: 1, version: '0.1.0' });
     const ac = new AbortController();
     const stream = mute.workers.fetchJobs({ workerName: 'mute' }, { signal: ac.signal })[Symbol.asyncIterator]();
@@ -82,7 +85,7 @@ describe('recovery, timeouts, retries, drain and retention', function () {
     assert.equal(back.reason, 'worker mute did not start attempt 1 in time; queued again');
     await mute.workers.heartbeat({ workerName: 'mute', state: WorkerState.OFFLINE });
     mute.close();
-    await worker('speaker', 'q-mute');
+    await api.workers.updateWorker({ name: 'speaker', addQueues: ['q-mute'] });
     const done = await ended(j.id);
     assert.equal(done.state, JobState.SUCCEEDED);
     // The attempt that never started stays on record; the run is a new attempt.

@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { timestampMs } from '@bufbuild/protobuf/wkt';
-import type { Knex } from 'knex';
 import { JobState, type Job } from '../../gen/edge/v1/job_pb.js';
 import type { JobEvent } from '../../gen/edge/v1/job_service_pb.js';
 import { WorkerState } from '../../gen/edge/v1/worker_pb.js';
 import { connectApi, type Api } from '../../worker-cli/src/lib/api.js';
 import { TEST_ADMIN_TOKEN } from '../helpers/credentials.js';
-import { DATABASES, type TestDatabase } from '../helpers/databases.js';
-import { attemptsWithSlots, inspectDatabase, peakSlotsByWorker } from '../helpers/inspect.js';
+import { DATABASES, tempDir, type TestDatabase } from '../helpers/databases.js';
+import { attemptsOf, peakSlotsByWorker } from '../helpers/attempts.js';
 import { runEdge, startServerProcess, startWorkerProcess, type ServerProc, type WorkerProc } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -20,14 +21,12 @@ for (const dbKind of DATABASES) {
     let db: TestDatabase;
     let server: ServerProc;
     let api: Api;
-    let inspect: Knex;
     const workers: WorkerProc[] = [];
 
     before(async () => {
       db = await dbKind.create();
       server = await startServerProcess(db.url, ['--reserve-after', '1']);
       api = connectApi(server.url, TEST_ADMIN_TOKEN);
-      inspect = inspectDatabase(db.url);
     });
 
     afterEach(async () => {
@@ -36,7 +35,6 @@ for (const dbKind of DATABASES) {
 
     after(async () => {
       api?.close();
-      await inspect?.destroy();
       await server?.stop('SIGTERM');
       await db?.drop();
     });
@@ -65,7 +63,8 @@ for (const dbKind of DATABASES) {
       for (let i = 0; i < 3; i++) smalls.push(await submit('q-seed', ['sleep', '0.4']));
       const all = await Promise.all([big, bigToo, ...smalls].map((j) => ended(j.id)));
       assert.ok(all.every((j) => j.state === JobState.SUCCEEDED));
-      const attempts = (await attemptsWithSlots(inspect)).filter((a) => a.worker_name === 'seed');
+      const attempts = await attemptsOf(api, all);
+      assert.ok(attempts.every((a) => a.workerName === 'seed'));
       assert.equal(peakSlotsByWorker(attempts).get('seed'), 3, 'the worker used all 3 slots and never more');
       const [b, , s0] = all;
       assert.ok(ms(s0!, 'startTime') < ms(b!, 'endTime'), 'a 1-slot job ran beside the 2-slot job');
@@ -87,13 +86,16 @@ for (const dbKind of DATABASES) {
 
     it('runs higher priority first, then in submission order', async () => {
       await worker('prio', 'q-prio', 1);
-      const blocker = await submit('q-prio', ['sleep', '0.8']);
+      // The blocker holds the only slot until all five are queued, however slow the machine is.
+      const release = path.join(tempDir('prio'), 'release');
+      const blocker = await submit('q-prio', ['sh', '-c', `while [ ! -e '${release}' ]; do sleep 0.05; done`]);
       await waitFor('the blocker to run', async () => (await get(blocker.id)).state === JobState.RUNNING);
       const low1 = await submit('q-prio', ['true'], { priority: -5 });
       const mid1 = await submit('q-prio', ['true'], { priority: 0 });
       const high = await submit('q-prio', ['true'], { priority: 10 });
       const mid2 = await submit('q-prio', ['true'], { priority: 0 });
       const low2 = await submit('q-prio', ['true'], { priority: -5 });
+      fs.writeFileSync(release, '');
       const done = await Promise.all([high, mid1, mid2, low1, low2].map((j) => ended(j.id)));
       const starts = done.map((j) => ms(j, 'startTime'));
       assert.deepEqual([...starts].sort((x, y) => x - y), starts, 'start order is high, mid1, mid2, low1, low2');

@@ -62,8 +62,12 @@ describe('TLS end to end: a private CA', function () {
 
   it('serves Connect over HTTP/1.1 with TLS too', async () => {
     const jobs = createClient(JobService, createConnectTransport({ baseUrl: server.url, httpVersion: '1.1', interceptors: [asAdmin], nodeOptions: { ca: fs.readFileSync(certs.ca) } }));
-    const res = await jobs.listJobs({ pageSize: 1 });
-    assert.ok(Array.isArray(res.jobs));
+    const { job } = await jobs.submitJob({ spec: { argv: ['echo', 'over http/1.1'], queue: 'tls-h1' } });
+    assert.match(job!.id, /^[0-9a-f-]{36}$/);
+    const got = (await jobs.getJob({ id: job!.id })).job!;
+    assert.deepEqual([got.id, got.state, got.spec?.queue, got.spec?.argv], [job!.id, JobState.QUEUED, 'tls-h1', ['echo', 'over http/1.1']]);
+    const listed = await jobs.listJobs({ queue: 'tls-h1', pageSize: 10 });
+    assert.deepEqual(listed.jobs.map((j) => j.id), [job!.id]);
   });
 
   it('refuses a worker without --ca with a clear message, not a stack trace', async () => {

@@ -43,7 +43,7 @@ export async function createMariaDbDatabase(): Promise<TestDatabase> {
   try {
     conn = await mysql.createConnection({ ...MARIADB, connectTimeout: 5000 });
   } catch (err) {
-    throw new Error(`MariaDB is not reachable at ${MARIADB.host}:${MARIADB.port} (${(err as Error).message}); .ci/run starts it`);
+    throw new Error(`MariaDB is not reachable at ${MARIADB.host}:${MARIADB.port} (${(err as Error).message}); scripts/test-prereqs.sh (run by npm test) starts it`);
   }
   await conn.query(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4`);
   await conn.end();

@@ -5,7 +5,7 @@ import { TokenKind, TokenService } from '../../gen/edge/v1/token_service_pb.js';
 import { startServer, type RunningServer } from '../../server/app.js';
 import { DATABASES, type TestDatabase } from '../helpers/databases.js';
 import { TEST_ADMIN_TOKEN, TEST_CREDENTIALS, bearer } from '../helpers/credentials.js';
-import { inspectDatabase } from '../helpers/inspect.js';
+import { inspectDatabase } from '../helpers/raw-database.js';
 
 for (const { name: dbName, create } of DATABASES) {
   describe(`security: web page sessions and notices (${dbName})`, function () {

@@ -22,7 +22,16 @@ export interface JobRunnerOptions {
   killGraceMs?: number;
   /** The account jobs run as (`--job-user`); the worker's own when absent. */
   jobUser?: JobUser;
+  /** How job processes are started and signalled; tests pass stand-ins that start no process. */
+  processes?: JobProcesses;
 }
+
+export interface JobProcesses {
+  spawn: typeof spawn;
+  signalGroup: typeof signalGroup;
+}
+
+const REAL_PROCESSES: JobProcesses = { spawn, signalGroup };
 
 interface Ending {
   state: JobState;
@@ -97,8 +106,9 @@ export class JobRunner {
     this.stopCause ??= cause;
     const child = this.child;
     if (!child?.pid || child.exitCode !== null || child.signalCode !== null) return;
-    signalGroup(child.pid, 'SIGTERM');
-    this.killTimer ??= setTimeout(() => signalGroup(child.pid!, 'SIGKILL'), this.opts.killGraceMs ?? 10_000);
+    const { signalGroup: signal } = this.opts.processes ?? REAL_PROCESSES;
+    signal(child.pid, 'SIGTERM');
+    this.killTimer ??= setTimeout(() => signal(child.pid!, 'SIGKILL'), this.opts.killGraceMs ?? 10_000);
   }
 
   private async run(): Promise<void> {
@@ -133,7 +143,7 @@ export class JobRunner {
       let child: ChildProcess;
       try {
         const account = user && user.uid !== process.getuid?.() ? { uid: user.uid, gid: user.gid } : {};
-        child = spawn(cmd!, args, { cwd: spec.cwd || undefined, env, detached: true, stdio: ['ignore', out, out], ...account });
+        child = (this.opts.processes ?? REAL_PROCESSES).spawn(cmd!, args, { cwd: spec.cwd || undefined, env, detached: true, stdio: ['ignore', out, out], ...account });
       } catch (err) {
         fs.closeSync(out);
         resolve(this.failedToStart(err));

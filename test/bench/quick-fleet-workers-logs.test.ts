@@ -1,0 +1,3 @@
+import { quickBench } from './quick-bench.js';
+
+quickBench('fleet-workers-logs');
