@@ -76,7 +76,8 @@ export async function startEdge(store: StoreName, opts: { replicas?: number; hea
         queues: [o.queue ?? 'default'],
         concurrency: o.concurrency,
         perConnection: o.perConnection ?? 100,
-        heartbeats: o.heartbeats ?? false,
+        // Like real workers: a worker that never heartbeats is reaped as lost once a run outlasts its timeout.
+        heartbeats: o.heartbeats ?? true,
       });
       sims.push(sim);
       await sleep(300 + o.count / 20); // streams reach the server

@@ -89,7 +89,7 @@ async function register(i: number): Promise<number> {
 async function runWorker(i: number, heartbeatSeconds: number, opened: () => void): Promise<void> {
   const client = clientFor(i);
   const workerName = `${cfg.namePrefix}-${i}`;
-  const held = new Set<string>();
+  const held = new Map<string, number>();
   if (cfg.heartbeats) void heartbeatLoop(client, workerName, heartbeatSeconds, held);
   let first = true;
   while (!stop.signal.aborted) {
@@ -116,8 +116,8 @@ async function runWorker(i: number, heartbeatSeconds: number, opened: () => void
   }
 }
 
-async function complete(client: Client<typeof WorkerService>, workerName: string, jobId: string, attempt: number, receipt: Receipt, held: Set<string>) {
-  held.add(jobId);
+async function complete(client: Client<typeof WorkerService>, workerName: string, jobId: string, attempt: number, receipt: Receipt, held: Map<string, number>) {
+  held.set(jobId, attempt);
   try {
     const headers = as(workerIndex(workerName));
     await client.updateJobState({ jobId, attempt, workerName, state: JobState.RUNNING }, { headers });
@@ -134,14 +134,14 @@ async function complete(client: Client<typeof WorkerService>, workerName: string
   }
 }
 
-async function heartbeatLoop(client: Client<typeof WorkerService>, workerName: string, seconds: number, held: Set<string>) {
+async function heartbeatLoop(client: Client<typeof WorkerService>, workerName: string, seconds: number, held: Map<string, number>) {
   const every = seconds * 1000;
   await sleep(Math.random() * every);
   while (!stop.signal.aborted) {
     const t0 = mono();
     try {
       await client.heartbeat(
-        { workerName, state: held.size ? WorkerState.RUNNING : WorkerState.IDLE, jobs: [...held].map((jobId) => ({ jobId, attempt: 1 })) },
+        { workerName, state: held.size ? WorkerState.RUNNING : WorkerState.IDLE, jobs: [...held].map(([jobId, attempt]) => ({ jobId, attempt })) },
         { timeoutMs: 30_000, signal: stop.signal, headers: as(workerIndex(workerName)) },
       );
       heartbeatRtts.push(mono() - t0);
