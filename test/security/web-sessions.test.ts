@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { createClient } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
 import { TokenKind, TokenService } from '../../gen/edge/v1/token_service_pb.js';
-import { startServer, type RunningServer } from '../../server/app.js';
+import type { RunningServer } from '../../server/app.js';
+import { startTestServer } from '../helpers/test-server.js';
 import { DATABASES, type TestDatabase } from '../helpers/databases.js';
-import { TEST_ADMIN_TOKEN, TEST_CREDENTIALS, bearer } from '../helpers/credentials.js';
+import { TEST_ADMIN_TOKEN, bearer } from '../helpers/credentials.js';
 import { inspectDatabase } from '../helpers/raw-database.js';
 
 for (const { name: dbName, create } of DATABASES) {
@@ -14,7 +15,7 @@ for (const { name: dbName, create } of DATABASES) {
 
     before(async () => {
       db = await create();
-      server = await startServer({ host: '127.0.0.1', port: 0, databaseUrl: db.url, heartbeatIntervalSeconds: 10, log: () => {}, credentials: TEST_CREDENTIALS });
+      server = await startTestServer(db.url);
     });
 
     after(async () => {

@@ -7,9 +7,10 @@ import { JobService, SubmitJobRequestSchema, SubmitJobResponseSchema } from '../
 import { JobState } from '../../gen/edge/v1/job_pb.js';
 import { LogService } from '../../gen/edge/v1/log_service_pb.js';
 import { WorkerService } from '../../gen/edge/v1/worker_service_pb.js';
-import { startServer, type RunningServer } from '../../server/app.js';
+import type { RunningServer } from '../../server/app.js';
+import { startTestServer } from '../helpers/test-server.js';
 import { createSqliteDatabase, type TestDatabase } from '../helpers/databases.js';
-import { TEST_ADMIN_TOKEN, TEST_CREDENTIALS, TEST_REGISTRATION_SECRET, asAdmin, bearer } from '../helpers/credentials.js';
+import { TEST_ADMIN_TOKEN, TEST_REGISTRATION_SECRET, asAdmin, bearer } from '../helpers/credentials.js';
 import { codeOf } from '../helpers/rpc-errors.js';
 
 const UNKNOWN_ID = '01900000-0000-7000-8000-000000000000';
@@ -22,7 +23,7 @@ describe('API server (one port, three protocols)', function () {
 
   before(async () => {
     db = await createSqliteDatabase();
-    server = await startServer({ host: '127.0.0.1', port: 0, databaseUrl: db.url, heartbeatIntervalSeconds: 10, log: () => {}, credentials: TEST_CREDENTIALS });
+    server = await startTestServer(db.url);
     sessions = new Http2SessionManager(server.url);
   });
 

@@ -11,9 +11,10 @@ import { LogService } from '../../gen/edge/v1/log_service_pb.js';
 import { TokenService } from '../../gen/edge/v1/token_service_pb.js';
 import { WorkerService } from '../../gen/edge/v1/worker_service_pb.js';
 import { Health } from '../../gen/grpc/health/v1/health_pb.js';
-import { startServer, type RunningServer } from '../../server/app.js';
+import type { RunningServer } from '../../server/app.js';
+import { startTestServer } from '../helpers/test-server.js';
 import { VERSION } from '../../server/domain/version.js';
-import { TEST_ADMIN_TOKEN, TEST_CREDENTIALS, TEST_REGISTRATION_SECRET, bearer } from '../helpers/credentials.js';
+import { TEST_ADMIN_TOKEN, TEST_REGISTRATION_SECRET, bearer } from '../helpers/credentials.js';
 import { createSqliteDatabase, type TestDatabase } from '../helpers/databases.js';
 
 const SERVICES: DescService[] = [JobService, WorkerService, LogService, TokenService];
@@ -138,7 +139,7 @@ describe('fuzz: thousands of random and malformed requests to every RPC (fast-ch
 
   before(async () => {
     db = await createSqliteDatabase();
-    server = await startServer({ host: '127.0.0.1', port: 0, databaseUrl: db.url, heartbeatIntervalSeconds: 10, log: () => {}, credentials: TEST_CREDENTIALS });
+    server = await startTestServer(db.url);
     // Room for the largest hostile messages on our side, so the server is what refuses them.
     sessions = new Http2SessionManager(server.url, undefined, { maxSessionMemory: 200 });
     // Before the fuzzing: finished jobs with logs, and queued jobs no worker serves.

@@ -4,10 +4,11 @@ import { Http2SessionManager, createGrpcTransport } from '@connectrpc/connect-no
 import { JobService } from '../../gen/edge/v1/job_service_pb.js';
 import { LogService } from '../../gen/edge/v1/log_service_pb.js';
 import { WorkerService } from '../../gen/edge/v1/worker_service_pb.js';
-import { startServer, type RunningServer } from '../../server/app.js';
+import type { RunningServer } from '../../server/app.js';
+import { startTestServer } from '../helpers/test-server.js';
 import { VERSION } from '../../server/domain/version.js';
 import { MAX_CHUNK_BYTES } from '../../server/services/log-service.js';
-import { TEST_CREDENTIALS, TEST_REGISTRATION_SECRET, asAdmin, bearer } from '../helpers/credentials.js';
+import { TEST_REGISTRATION_SECRET, asAdmin, bearer } from '../helpers/credentials.js';
 import { createSqliteDatabase, type TestDatabase } from '../helpers/databases.js';
 import { codeOf } from '../helpers/rpc-errors.js';
 
@@ -19,7 +20,7 @@ describe('limits: message, log chunk and per-attempt log sizes are ResourceExhau
 
   before(async () => {
     db = await createSqliteDatabase();
-    server = await startServer({ host: '127.0.0.1', port: 0, databaseUrl: db.url, heartbeatIntervalSeconds: 10, log: () => {}, credentials: TEST_CREDENTIALS, maxLogBytes: 1000 });
+    server = await startTestServer(db.url, { maxLogBytes: 1000 });
     sessions = new Http2SessionManager(server.url, undefined, { maxSessionMemory: 100 });
   });
 

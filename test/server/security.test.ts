@@ -8,9 +8,10 @@ import { TokenKind, TokenService } from '../../gen/edge/v1/token_service_pb.js';
 import { WorkerService } from '../../gen/edge/v1/worker_service_pb.js';
 import { Health } from '../../gen/grpc/health/v1/health_pb.js';
 import { VERSION } from '../../server/domain/version.js';
-import { startServer, type RunningServer } from '../../server/app.js';
+import type { RunningServer } from '../../server/app.js';
+import { startTestServer } from '../helpers/test-server.js';
 import { createSqliteDatabase, type TestDatabase } from '../helpers/databases.js';
-import { TEST_ADMIN_TOKEN, TEST_CREDENTIALS, TEST_REGISTRATION_SECRET, bearer } from '../helpers/credentials.js';
+import { TEST_ADMIN_TOKEN, TEST_REGISTRATION_SECRET, bearer } from '../helpers/credentials.js';
 import { codeOf } from '../helpers/rpc-errors.js';
 
 /** The first message of a stream (to see how the call ends). */
@@ -51,7 +52,7 @@ describe('security: credentials and scopes', function () {
 
   before(async () => {
     db = await createSqliteDatabase();
-    server = await startServer({ host: '127.0.0.1', port: 0, databaseUrl: db.url, heartbeatIntervalSeconds: 10, log: () => {}, credentials: TEST_CREDENTIALS });
+    server = await startTestServer(db.url);
     sessions = new Http2SessionManager(server.url);
   });
 
