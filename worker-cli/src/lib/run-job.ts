@@ -63,9 +63,8 @@ class JobFollower {
     process.on('SIGINT', onSigint);
     const statusLoop = this.showWaiting();
     try {
-      await this.tail();
-      if (this.leaving) return this.leave();
-      const ended = await this.endedJob();
+      const ended = await this.tail();
+      if (this.leaving || !ended) return this.leave();
       this.status.clear();
       if (ended.state !== JobState.SUCCEEDED && (ended.exitCode === undefined || ended.state === JobState.CANCELED)) {
         this.status.note(`${this.bin}: job ${ended.id} ended ${jobStateName(ended.state)}${ended.reason ? ` (${ended.reason})` : ''}`);
@@ -98,8 +97,11 @@ class JobFollower {
     return EXIT.detached;
   }
 
-  /** Follows the log to the job's end, resuming after a dropped connection from the last byte shown. */
-  private async tail(): Promise<void> {
+  /**
+   * Follows the log to the job's end, resuming after a dropped connection from the last byte shown.
+   * Returns the ended job, or nothing when the user chose to leave.
+   */
+  private async tail(): Promise<Job | undefined> {
     let failingSince: number | undefined;
     const signal = this.abort.signal;
     for (;;) {
@@ -112,16 +114,19 @@ class JobFollower {
           }
           await this.show(part.attempt, part.offset, part.data);
         }
-        return;
+        // A server shutting down ends its streams cleanly: only the job's state says whether the tail is over.
+        const { job } = await this.api.jobs.getJob({ id: this.job.id }, { signal });
+        if (isEnded(job!.state)) return job!;
+        throw new ConnectError('the log stream ended before the job', Code.Unavailable);
       } catch (err) {
-        if (signal.aborted) return;
+        if (signal.aborted) return undefined;
         const ce = ConnectError.from(err);
         if (FINAL_CODES.has(ce.code)) throw err;
         failingSince ??= Date.now();
         if (Date.now() - failingSince > RECONNECT_FOR_MS) throw err;
         this.status.set(`${this.bin}: connection to the server lost (${ce.rawMessage}); reconnecting…`);
         await sleep(1_000, undefined, { signal }).catch(() => undefined);
-        if (signal.aborted) return;
+        if (signal.aborted) return undefined;
       }
     }
   }
@@ -158,15 +163,6 @@ class JobFollower {
     }
     await write(fresh);
     this.offset = end;
-  }
-
-  /** The job once it has ended (the tail ends with the job; its final state may be a moment behind). */
-  private async endedJob(): Promise<Job> {
-    for (let i = 0; ; i++) {
-      const { job } = await this.api.jobs.getJob({ id: this.job.id });
-      if (isEnded(job!.state) || i >= 50) return job!;
-      await sleep(200);
-    }
   }
 
   /** Keeps one status line up to date until the job runs: its queue position or why it waits. */
