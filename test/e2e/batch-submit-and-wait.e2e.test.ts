@@ -5,7 +5,7 @@ import { JobState } from '../../gen/edge/v1/job_pb.js';
 import { connectApi, type Api } from '../../worker-cli/src/lib/api.js';
 import { TEST_ADMIN_TOKEN } from '../helpers/credentials.js';
 import { DATABASES, tempDir, type TestDatabase } from '../helpers/databases.js';
-import { runEdge, startServerProcess, startWorkerProcess, type ServerProc, type WorkerProc } from '../helpers/processes.js';
+import { runEdge, spawnEdge, startServerProcess, startWorkerProcess, type ServerProc, type WorkerProc } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
 
 /** oclif wraps error messages at the terminal width: match them as one line. */
@@ -127,6 +127,26 @@ for (const dbKind of DATABASES) {
       const ok = await edge(['job', 'wait', '--json', ids[0]!, ids[2]!]);
       assert.equal(ok.code, 0, ok.stderr);
       assert.deepEqual((JSON.parse(ok.stdout) as { state: string }[]).map((e) => e.state), ['SUCCEEDED', 'SUCCEEDED']);
+    });
+
+    it('edge job wait rides out a server restart: the watch resumes from its cursor and misses no end', async () => {
+      const ids = [];
+      for (const s of ['5', '6']) ids.push((await api.jobs.submitJob({ spec: { queue: 'wq', argv: ['sleep', s] } })).job!.id);
+      const waiter = spawnEdge(['job', 'wait', ...ids], { EDGE_API_URL: server.url });
+      await waitFor('both jobs to run', async () => {
+        for (const id of ids) if ((await api.jobs.getJob({ id })).job!.state !== JobState.RUNNING) return false;
+        return true;
+      });
+      // The waiter prints nothing before an end: give its watch time to be live before the restart.
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      assert.equal(waiter.child.exitCode, null, waiter.output());
+      const port = Number(new URL(server.url).port);
+      api.close();
+      assert.equal(await server.stop('SIGTERM'), 0);
+      server = await startServerProcess(db.url, [], port);
+      api = connectApi(server.url, TEST_ADMIN_TOKEN);
+      assert.equal(await waiter.exited, 0, waiter.output());
+      for (const id of ids) assert.match(waiter.output(), new RegExp(`^${id}\\s+SUCCEEDED\\s+0`, 'm'));
     });
   });
 }
