@@ -130,7 +130,7 @@ for (const dbKind of DATABASES) {
     });
 
     it('edge job wait rides out a server restart: the watch resumes from its cursor and misses no end', async () => {
-      const ids = [];
+      const ids: string[] = [];
       for (const s of ['5', '6']) ids.push((await api.jobs.submitJob({ spec: { queue: 'wq', argv: ['sleep', s] } })).job!.id);
       const waiter = spawnEdge(['job', 'wait', ...ids], { EDGE_API_URL: server.url });
       await waitFor('both jobs to run', async () => {

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { JobState, type Job } from '../../gen/edge/v1/job_pb.js';
 import { connectApi, type Api } from '../../worker-cli/src/lib/api.js';
 import { EXIT } from '../../worker-cli/src/lib/job-exit-codes.js';
-import { DATABASES, type TestDatabase } from '../helpers/databases.js';
+import { DATABASES, tempDir, type TestDatabase } from '../helpers/databases.js';
 import { runEdge, spawnEdge, startServerProcess, startWorkerProcess, type ServerProc, type WorkerProc } from '../helpers/processes.js';
 import { TEST_ADMIN_TOKEN } from '../helpers/credentials.js';
 import { waitFor } from '../helpers/wait.js';
@@ -20,8 +22,8 @@ for (const dbKind of DATABASES) {
       db = await dbKind.create();
       server = await startServerProcess(db.url);
       api = connectApi(server.url, TEST_ADMIN_TOKEN);
-      // Kill grace of 20 s: a job that ignores SIGTERM stays RUNNING long enough to test a second Ctrl-C.
-      worker = startWorkerProcess(server.url, { name: `runner-${dbKind.name}`, queues: QUEUE, concurrency: 4, args: ['--kill-grace', '20'] });
+      // Kill grace of 5 s: a job that ignores SIGTERM stays RUNNING long enough to test a second Ctrl-C.
+      worker = startWorkerProcess(server.url, { name: `runner-${dbKind.name}`, queues: QUEUE, concurrency: 4, args: ['--kill-grace', '5'] });
       await waitFor('the worker to register', async () => (await api.workers.listWorkers({ pageSize: 10 })).workers.length === 1, 20_000);
     });
 
@@ -94,6 +96,8 @@ for (const dbKind of DATABASES) {
       const j = await job(running.id);
       assert.equal(j.state, JobState.RUNNING);
       assert.equal(j.cancelRequested, true);
+      // SIGKILL after the grace period ends it CANCELED, freeing its slot for the tests after this one.
+      await waitFor('the job to end', async () => (await job(running.id)).state === JobState.CANCELED, 20_000);
     });
 
     it('shows why a job waits on one status line, and Ctrl-C cancels it while queued', async () => {
@@ -103,6 +107,22 @@ for (const dbKind of DATABASES) {
       assert.equal(await cli.exited, EXIT.canceled, cli.output());
       // Not a terminal: the status is printed once per change, not once per refresh.
       assert.equal(cli.output().match(/waiting:/g)!.length, 1, cli.output());
+    });
+
+    it('shows the queue position of a job that waits for free slots, then runs it', async () => {
+      const release = path.join(tempDir('release'), 'go');
+      const holder = (await api.jobs.submitJob({ spec: { queue: QUEUE, slots: 4, argv: ['sh', '-c', `while [ ! -f '${release}' ]; do sleep 0.05; done`] } })).job!;
+      await waitFor('the holder to run', async () => (await job(holder.id)).state === JobState.RUNNING);
+      const first = (await api.jobs.submitJob({ spec: { queue: QUEUE, priority: 5, argv: ['echo', 'first'] } })).job!;
+      const cli = spawnEdge(['run', '-q', QUEUE, '--', 'echo', 'second'], env());
+      try {
+        await waitFor('the position', () => /waiting: queued in run-q, position 2 of 2; 0 free slot\(s\) on 1 worker\(s\)/.test(cli.output()));
+      } finally {
+        fs.writeFileSync(release, '');
+      }
+      assert.equal(await cli.exited, 0, cli.output());
+      assert.match(cli.output(), /^second$/m);
+      assert.equal((await job(first.id)).state, JobState.SUCCEEDED);
     });
 
     it('--detach prints the id and returns; the job runs on', async () => {

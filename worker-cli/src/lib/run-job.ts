@@ -10,6 +10,8 @@ import { StatusLine } from './status-line.js';
 /** How long `edge run` keeps trying to reach the server again after the connection dropped. */
 const RECONNECT_FOR_MS = 120_000;
 const STATUS_EVERY_MS = 1_000;
+/** Queued jobs read to tell a waiting job's position; past this many it says "over N ahead". */
+const POSITION_WINDOW = 1000;
 
 /** Errors that no retry can mend: the job or the credential is wrong, not the connection. */
 const FINAL_CODES = new Set([Code.InvalidArgument, Code.NotFound, Code.PermissionDenied, Code.Unauthenticated, Code.FailedPrecondition]);
@@ -103,6 +105,7 @@ class JobFollower {
    */
   private async tail(): Promise<Job | undefined> {
     let failingSince: number | undefined;
+    let noticed = false;
     const signal = this.abort.signal;
     for (;;) {
       try {
@@ -110,7 +113,8 @@ class JobFollower {
         for await (const part of this.api.logs.tailLogs({ jobId: this.job.id, attempt: 0, offset: this.offset }, { signal })) {
           if (failingSince !== undefined) {
             failingSince = undefined;
-            this.status.clear();
+            noticed = false;
+            if (!this.outputSeen) this.status.clear();
           }
           await this.show(part.attempt, part.offset, part.data);
         }
@@ -124,7 +128,11 @@ class JobFollower {
         if (FINAL_CODES.has(ce.code)) throw err;
         failingSince ??= Date.now();
         if (Date.now() - failingSince > RECONNECT_FOR_MS) throw err;
-        this.status.set(`${this.bin}: connection to the server lost (${ce.rawMessage}); reconnecting…`);
+        const lost = `${this.bin}: connection to the server lost (${ce.rawMessage}); reconnecting…`;
+        // Once output streams, the notice gets a line of its own instead of overwriting the output's last.
+        if (!this.outputSeen) this.status.set(lost);
+        else if (!noticed) this.status.note(lost);
+        noticed = true;
         await sleep(1_000, undefined, { signal }).catch(() => undefined);
         if (signal.aborted) return undefined;
       }
@@ -171,7 +179,10 @@ class JobFollower {
     while (!signal.aborted && !this.outputSeen) {
       try {
         this.job = (await this.api.jobs.getJob({ id: this.job.id }, { signal })).job!;
-        if (this.job.state === JobState.QUEUED) this.status.set(`${this.bin}: job ${this.job.id} waiting: ${await this.waitingText()}`);
+        const text = this.job.state === JobState.QUEUED ? await this.waitingText() : '';
+        // Output may have begun meanwhile: a status line now would wipe part of it on a terminal.
+        if (this.outputSeen) return;
+        if (this.job.state === JobState.QUEUED) this.status.set(`${this.bin}: job ${this.job.id} waiting: ${text}`);
         else if (this.job.state === JobState.ASSIGNED) this.status.set(`${this.bin}: job ${this.job.id} starting on worker ${this.job.workerName}`);
         else {
           this.status.clear();
@@ -187,10 +198,19 @@ class JobFollower {
   private async waitingText(): Promise<string> {
     if (this.job.reason) return this.job.reason;
     const queue = this.job.spec!.queue;
-    const { queues } = await this.api.jobs.listQueueStats({ pageSize: 1000 }, { signal: this.abort.signal });
+    const signal = this.abort.signal;
+    const [{ queues }, { jobs: queued, nextPageToken }] = await Promise.all([
+      this.api.jobs.listQueueStats({ pageSize: 1000 }, { signal }),
+      this.api.jobs.listJobs({ queue, states: [JobState.QUEUED], pageSize: POSITION_WINDOW }, { signal }),
+    ]);
+    // Queued jobs start by priority, then in submission order (ids are sortable by submission time).
+    const mine = this.job.spec!.priority;
+    const ahead = queued.filter((j) => j.id !== this.job.id && (j.spec!.priority > mine || (j.spec!.priority === mine && j.id < this.job.id))).length;
+    // The list is newest first: beyond one page lie older jobs, of which some are ahead.
+    const position = nextPageToken ? `${ahead} or more job(s) ahead` : `position ${ahead + 1} of ${queued.length}`;
     const q = queues.find((s) => s.queue === queue);
-    if (!q) return `queued in ${queue}`;
-    return `${q.queued} job(s) queued in ${queue}, ${q.running + q.assigned} running; ${q.freeSlots} free slot(s) on ${q.workers} worker(s)`;
+    const capacity = q ? `; ${q.freeSlots} free slot(s) on ${q.workers} worker(s)` : '';
+    return `queued in ${queue}, ${position}${capacity}`;
   }
 }
 
