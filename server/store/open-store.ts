@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import { tightenFiles } from '../files/private-files.js';
@@ -24,6 +25,7 @@ export function redactUrl(url: string): string {
 
 function sqliteConfig(file: string): Knex.Config {
   if (!file) throw new Error('sqlite: URL needs a file path, e.g. sqlite:./edge.db');
+  requireSqliteDriver();
   // A folder made here is 0700; the database files are 0600 even when an older version left them readable.
   fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true, mode: 0o700 });
   return {
@@ -44,6 +46,21 @@ function sqliteConfig(file: string): Knex.Config {
       },
     },
   };
+}
+
+/**
+ * better-sqlite3 is an optional dependency: it needs a compiler where no prebuilt binary fits, and a
+ * worker-only install goes without it. Said here, before knex's own "Cannot find module".
+ */
+function requireSqliteDriver(): void {
+  try {
+    createRequire(import.meta.url).resolve('better-sqlite3');
+  } catch {
+    throw new Error(
+      'the SQLite driver (better-sqlite3) is not installed here, as in a worker-only install: give the server a MySQL/MariaDB database ' +
+        '(--database mysql://user:pass@host:3306/db or EDGE_DATABASE_URL), or install the full CLI on a machine where better-sqlite3 can build (see README, "Installing")',
+    );
+  }
 }
 
 function mysqlConfig(url: string): Knex.Config {
