@@ -54,11 +54,14 @@ function sqliteConfig(file: string): Knex.Config {
  */
 function requireSqliteDriver(): void {
   try {
-    createRequire(import.meta.url).resolve('better-sqlite3');
-  } catch {
+    // Opening a memory database proves the native part is built too, not only that the package is there.
+    const Database = createRequire(import.meta.url)('better-sqlite3') as new (file: string) => { close(): void };
+    new Database(':memory:').close();
+  } catch (err) {
     throw new Error(
-      'the SQLite driver (better-sqlite3) is not installed here, as in a worker-only install: give the server a MySQL/MariaDB database ' +
-        '(--database mysql://user:pass@host:3306/db or EDGE_DATABASE_URL), or install the full CLI on a machine where better-sqlite3 can build (see README, "Installing")',
+      `the SQLite driver (better-sqlite3) cannot be loaded here (${(err as Error).message.split('\n')[0]}), as in a worker-only install: ` +
+        'give the server a MySQL/MariaDB database (--database mysql://user:pass@host:3306/db or EDGE_DATABASE_URL), ' +
+        'or install the full CLI on a machine where better-sqlite3 can build (README, "Installing")',
     );
   }
 }

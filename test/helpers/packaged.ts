@@ -77,3 +77,13 @@ export async function runProgram(file: string, args: string[], opts: { cwd: stri
   const code = await p.exited;
   return { code, output: p.output() };
 }
+
+/**
+ * The package as `npm pack` makes it, in `dir`. Scripts are skipped: `npm test` has built dist/
+ * already, and prepack's rebuild would rewrite dist/ under tests running in parallel.
+ */
+export async function packTarball(dir: string): Promise<string> {
+  const { stdout } = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], { cwd: ROOT, maxBuffer: 16 << 20 });
+  const [info] = JSON.parse(stdout) as { filename: string; files: { path: string }[] }[];
+  return path.join(dir, info!.filename);
+}
