@@ -144,6 +144,7 @@ try {
     const partial = `${cached}.${process.pid}.partial`;
     fs.copyFileSync(exe, partial);
     fs.renameSync(partial, cached);
+    pruneCache(cacheDir, 3);
   }
   fs.mkdirSync(path.dirname(OUT), { recursive: true });
   const partialOut = `${OUT}.${process.pid}.partial`;
@@ -154,6 +155,16 @@ try {
   say(`${path.relative(process.cwd(), OUT) || OUT}: ${mib} MiB (bundle ${(fs.statSync(bundleFile).size / 2 ** 20).toFixed(1)} MiB, ${inputs.length} modules)`);
 } finally {
   fs.rmSync(work, { recursive: true, force: true });
+}
+
+/** Keeps the newest few binaries (each is ~90 MiB): enough for switching between branches. */
+function pruneCache(dir, keep) {
+  const entries = fs
+    .readdirSync(dir)
+    .filter((f) => /^edge-worker-[0-9a-f]+$/.test(f))
+    .map((f) => ({ f, t: fs.statSync(path.join(dir, f)).mtimeMs }))
+    .sort((a, b) => b.t - a.t);
+  for (const { f } of entries.slice(keep)) fs.rmSync(path.join(dir, f), { force: true });
 }
 
 function isBuiltin(name) {

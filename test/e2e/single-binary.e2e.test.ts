@@ -129,6 +129,7 @@ describe('the single worker binary (dist/edge-worker-linux-x64)', function () {
   });
 
   it('idles in less memory than twice the node worker (figures in the test output)', async () => {
+    const t0 = Date.now();
     const viaBinary = spawnProgram(
       binary,
       ['worker', '--api-url', server.url, '--name', 'rss-binary', '--state-dir', path.join(site, 'state-rss'), '-q', 'q-rss', '--registration-secret-file', secretFile],
@@ -137,7 +138,9 @@ describe('the single worker binary (dist/edge-worker-linux-x64)', function () {
     started.push(viaBinary);
     const viaNode = startWorkerProcess(server.url, { name: 'rss-node', queues: 'q-rss-node' });
     started.push(viaNode);
-    await waitFor('both to register', () => viaBinary.output().includes('registered') && viaNode.output().includes('registered'), 30_000);
+    const registered = (p: Program) => waitFor('a worker to register', () => p.output().includes('registered') && Date.now() - t0, 30_000, 5);
+    const [binaryStartMs, nodeStartMs] = await Promise.all([registered(viaBinary), registered(viaNode)]);
+    console.log(`      started side by side, to "registered": binary ${binaryStartMs} ms, node …/run.js ${nodeStartMs} ms`);
     await new Promise((r) => setTimeout(r, 3000)); // a few heartbeats: idle, not starting
     const rss = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
     const binaryMib = rss(viaBinary.pid);
