@@ -4,6 +4,7 @@ import path from 'node:path';
 import { JobState } from '../../gen/edge/v1/job_pb.js';
 import { WorkerState } from '../../gen/edge/v1/worker_pb.js';
 import { connectApi, type Api } from '../../worker-cli/src/lib/api.js';
+import { makeCertificates } from '../helpers/certificates.js';
 import { TEST_ADMIN_TOKEN, TEST_REGISTRATION_SECRET } from '../helpers/credentials.js';
 import { createSqliteDatabase, tempDir, type TestDatabase } from '../helpers/databases.js';
 import { buildWorkerBinary, pathWithoutNode, runProgram, spawnProgram, type Program } from '../helpers/packaged.js';
@@ -126,6 +127,31 @@ describe('the single worker binary (dist/edge-worker-linux-x64)', function () {
     assert.match(log, /drained-to-the-end/);
     assert.equal((await api.workers.getWorker({ name })).worker?.state, WorkerState.OFFLINE);
     console.log(`      single binary: ${(fs.statSync(binary).size / 2 ** 20).toFixed(1)} MiB; start to "registered" ${startMs} ms`);
+  });
+
+  it('connects over TLS to a server whose certificate a private CA signed (--ca), and runs a job', async () => {
+    const certs = makeCertificates(tempDir('sea-tls'));
+    fs.copyFileSync(certs.ca, path.join(site, 'ca.pem'));
+    const tlsDb = await createSqliteDatabase();
+    const tlsServer = await startServerProcess(tlsDb.url, ['--tls-cert', certs.cert, '--tls-key', certs.key]);
+    const tlsApi = connectApi(tlsServer.url, TEST_ADMIN_TOKEN, { caFile: certs.ca });
+    try {
+      assert.match(tlsServer.url, /^https:/);
+      const worker = spawnProgram(
+        binary,
+        ['worker', '--api-url', tlsServer.url, '--name', 'sea-tls', '--state-dir', path.join(site, 'state-tls'), '-q', 'q-tls', '--registration-secret-file', secretFile, '--ca', path.join(site, 'ca.pem')],
+        { cwd: site, env },
+      );
+      started.push(worker);
+      await waitFor('the binary worker to register over TLS', () => worker.output().includes('registered'), 30_000);
+      const job = (await tlsApi.jobs.submitJob({ spec: { queue: 'q-tls', argv: ['sh', '-c', 'echo over-tls'] } })).job!;
+      await waitFor('the job to succeed', async () => (await tlsApi.jobs.getJob({ id: job.id })).job?.state === JobState.SUCCEEDED, 20_000);
+      assert.equal(await worker.stop('SIGTERM'), 0, worker.output());
+    } finally {
+      tlsApi.close();
+      await tlsServer.stop('SIGTERM');
+      await tlsDb.drop();
+    }
   });
 
   it('idles in less memory than twice the node worker (figures in the test output)', async () => {
