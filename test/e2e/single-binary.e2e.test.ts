@@ -89,12 +89,19 @@ describe('the single worker binary (dist/edge-worker-linux-x64)', function () {
     const t0 = Date.now();
     const worker = spawnProgram(
       binary,
-      ['worker', '--api-url', server.url, '--name', name, '--state-dir', stateDir, '-q', 'q-sea', '-c', '1', '--registration-secret-file', secretFile],
+      ['worker', '--api-url', server.url, '--name', name, '--state-dir', stateDir, '-q', 'q-sea', '-c', '1', '--registration-secret-file', secretFile,
+        '--log-format', 'json', '--metrics-port', '0'],
       { cwd: site, env },
     );
     started.push(worker);
     await waitFor('the binary worker to register', () => worker.output().includes('registered'), 30_000, 5);
     const startMs = Date.now() - t0;
+    // pino's JSON lines and the Prometheus endpoint work from inside the one file too.
+    const lines = worker.output().trim().split('\n').map((l) => JSON.parse(l) as { msg: string; worker: string });
+    assert.ok(lines.some((l) => l.msg.startsWith('registered') && l.worker === name), worker.output());
+    const metricsUrl = lines.map((l) => /^metrics on (http:\S+)$/.exec(l.msg)?.[1]).find(Boolean)!;
+    const metrics = await (await fetch(metricsUrl)).text();
+    assert.match(metrics, /^edge_worker_slots_free 1$/m);
     await waitFor('the server to see it idle', async () => (await api.workers.getWorker({ name })).worker?.state === WorkerState.IDLE);
     const reported = (await api.workers.getWorker({ name })).worker!;
     assert.equal(reported.version, (await runEdge(['--version'])).stdout.match(/\/(\S+)/)![1]);
