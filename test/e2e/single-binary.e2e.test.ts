@@ -75,6 +75,10 @@ describe('the single worker binary (dist/edge-worker-linux-x64)', function () {
     assert.doesNotMatch(help.output, /^\s+server\s/m, 'the server is not part of the worker binary');
     assert.doesNotMatch(help.output, /Warning/, 'no warning from the embedded runtime');
 
+    const notHere = await runProgram(binary, ['server'], { cwd: site, env });
+    assert.equal(notHere.code, 2);
+    assert.match(notHere.output, /"server" is not in the single worker binary.*full CLI/);
+
     const workerHelp = await runProgram(binary, ['worker', '--help'], { cwd: site, env });
     assert.equal(workerHelp.code, 0, workerHelp.output);
     assert.match(workerHelp.output, /--registration-secret-file/);

@@ -11,6 +11,16 @@ import { WORKER_COMMANDS } from './commands.js';
 declare const EDGE_PJSON: Interfaces.PJSON; // substituted by the bundler from package.json
 
 async function main(): Promise<void> {
+  const first = process.argv[2];
+  const carried = new Set(Object.keys(WORKER_COMMANDS).map((id) => id.split(':')[0]));
+  if (first && !first.startsWith('-') && first !== 'help' && !carried.has(first)) {
+    // oclif would say only "command not found": say where the command is.
+    process.stderr.write(
+      `${path.basename(process.argv[1] ?? 'edge-worker')}: "${first}" is not in the single worker binary, which carries ${[...carried].join(', ')}; ` +
+        'the other commands are in the full CLI (npm install -g ./edge-executor-X.tgz, see README "Installing")\n',
+    );
+    process.exit(2);
+  }
   // A folder that exists, for what oclif derives from it; nothing is read from it.
   const root = path.dirname(process.execPath);
   const plugin = new Plugin({ isRoot: true, root, pjson: EDGE_PJSON });
