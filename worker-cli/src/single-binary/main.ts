@@ -21,7 +21,7 @@ async function main(): Promise<void> {
     );
     process.exit(2);
   }
-  // A folder that exists, for what oclif derives from it; nothing is read from it.
+  // A folder that exists, for what oclif derives from it; oclif only looks there for an oclif.manifest.json.
   const root = path.dirname(process.execPath);
   const plugin = new Plugin({ isRoot: true, root, pjson: EDGE_PJSON });
   // oclif 4's explicit discovery would import its target from disk; it uses this cache when it is filled.
@@ -33,4 +33,7 @@ async function main(): Promise<void> {
   await execute({ loadOptions: { root, pjson: EDGE_PJSON, plugins: new Map([[plugin.name, plugin]]) } });
 }
 
-void main();
+main().catch((err: Error) => {
+  process.stderr.write(`edge-worker: ${err.message}\n`);
+  process.exit(1);
+});
