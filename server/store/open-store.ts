@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import { tightenFiles } from '../files/private-files.js';
@@ -24,6 +25,7 @@ export function redactUrl(url: string): string {
 
 function sqliteConfig(file: string): Knex.Config {
   if (!file) throw new Error('sqlite: URL needs a file path, e.g. sqlite:./edge.db');
+  requireSqliteDriver();
   // A folder made here is 0700; the database files are 0600 even when an older version left them readable.
   fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true, mode: 0o700 });
   return {
@@ -44,6 +46,24 @@ function sqliteConfig(file: string): Knex.Config {
       },
     },
   };
+}
+
+/**
+ * better-sqlite3 is an optional dependency: it needs a compiler where no prebuilt binary fits, and a
+ * worker-only install goes without it. Said here, before knex's own "Cannot find module".
+ */
+function requireSqliteDriver(): void {
+  try {
+    // Opening a memory database proves the native part is built too, not only that the package is there.
+    const Database = createRequire(import.meta.url)('better-sqlite3') as new (file: string) => { close(): void };
+    new Database(':memory:').close();
+  } catch (err) {
+    throw new Error(
+      `the SQLite driver (better-sqlite3) cannot be loaded here (${(err as Error).message.split('\n')[0]}), as in a worker-only install: ` +
+        'give the server a MySQL/MariaDB database (--database mysql://user:pass@host:3306/db or EDGE_DATABASE_URL), ' +
+        'or install the full CLI on a machine where better-sqlite3 can build (README, "Installing")',
+    );
+  }
 }
 
 function mysqlConfig(url: string): Knex.Config {

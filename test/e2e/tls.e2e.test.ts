@@ -1,27 +1,15 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import path from 'node:path';
 import { createClient } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
 import fs from 'node:fs';
 import { JobState } from '../../gen/edge/v1/job_pb.js';
 import { JobService } from '../../gen/edge/v1/job_service_pb.js';
 import { connectApi, type Api } from '../../worker-cli/src/lib/api.js';
+import { makeCertificates } from '../helpers/certificates.js';
 import { TEST_ADMIN_TOKEN, asAdmin } from '../helpers/credentials.js';
 import { createSqliteDatabase, tempDir, type TestDatabase } from '../helpers/databases.js';
 import { startServerProcess, startWorkerProcess, type ServerProc } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
-
-/** A private CA and a certificate for 127.0.0.1 and localhost that it signed, made with openssl. */
-function makeCertificates(dir: string) {
-  const f = (name: string) => path.join(dir, name);
-  const ssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
-  ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=Edge Test CA', '-keyout', f('ca.key'), '-out', f('ca.pem'));
-  ssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', f('server.key'), '-out', f('server.csr'));
-  fs.writeFileSync(f('ext.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
-  ssl('x509', '-req', '-in', f('server.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '2', '-extfile', f('ext.cnf'), '-out', f('server.pem'));
-  return { ca: f('ca.pem'), cert: f('server.pem'), key: f('server.key') };
-}
 
 describe('TLS end to end: a private CA', function () {
   this.timeout(120_000);
