@@ -6,6 +6,9 @@ import { Housekeeping } from './dispatch/housekeeping.js';
 import { Notifier } from './dispatch/notifier.js';
 import { listenOnePort } from './http/one-port.js';
 import type { ConnectionLimits } from './http/connection-guard.js';
+
+// What the CLI's `server` command needs, from the server's one entry point.
+export { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './http/connection-guard.js';
 import { LogService } from '../gen/edge/v1/log_service_pb.js';
 import { routes } from './routes.js';
 import { DEFAULT_STREAM_KEEPALIVE_MS, type ServiceContext } from './services/context.js';
@@ -16,7 +19,7 @@ import type { Store } from './store/store.js';
 import { metricsInterceptor } from './telemetry/metrics-interceptor.js';
 import { ServerMetrics } from './telemetry/server-metrics.js';
 import { pagesHandler } from './http/pages.js';
-import { pageAuth } from './web/page-auth.js';
+import { pageAuth } from './auth/page-auth.js';
 import { webUi } from './web/web-ui.js';
 import { malformedIsInvalid } from './http/malformed-requests.js';
 import { authInterceptor } from './auth/auth-interceptor.js';

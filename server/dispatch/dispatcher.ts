@@ -1,18 +1,9 @@
-import { create } from '@bufbuild/protobuf';
 import { Code, ConnectError } from '@connectrpc/connect';
-import { DEFAULT_STREAM_KEEPALIVE_MS } from '../services/context.js';
+import { DEFAULT_STREAM_KEEPALIVE_MS } from '../core/stream-keepalive.js';
 import { wentOfflineMessage } from '../domain/worker-states.js';
-import {
-  FetchJobsResponseSchema,
-  JobAssignmentSchema,
-  JobCancellationSchema,
-  StreamKeepaliveSchema,
-  type FetchJobsResponse,
-  type WorkerSettings,
-} from '../../gen/edge/v1/worker_service_pb.js';
-import { TERMINAL_JOB_STATES, type Assignment, type JobEventRecord } from '../store/records.js';
+import { settingsOf, type WorkerPush, type WorkerSettingsRecord } from '../domain/worker-push.js';
+import { TERMINAL_JOB_STATES, type Assignment, type JobEventRecord } from '../domain/records.js';
 import type { ClaimPolicy, Store } from '../store/store.js';
-import { jobToWire, workerSettings } from '../services/convert.js';
 import { Channel } from './channel.js';
 import type { EventFeed } from './event-feed.js';
 
@@ -28,7 +19,7 @@ const WAKE_FANOUT = 4;
 interface Session {
   workerName: string;
   queues: Set<string>;
-  channel: Channel<FetchJobsResponse>;
+  channel: Channel<WorkerPush>;
   claiming: boolean;
   again: boolean;
   keepalive: NodeJS.Timeout;
@@ -47,8 +38,7 @@ export interface DispatcherOptions {
   keepaliveMs?: number;
 }
 
-const keepalive = () =>
-  create(FetchJobsResponseSchema, { event: { case: 'keepalive', value: create(StreamKeepaliveSchema, { serverTimeUnixMs: BigInt(Date.now()) }) } });
+const keepalive = (): WorkerPush => ({ kind: 'keepalive', at: Date.now() });
 
 /**
  * Pushes work to the workers whose FetchJobs streams this server holds. Claims run when something
@@ -103,11 +93,11 @@ export class Dispatcher {
    * live; more follow whenever it has been quiet for keepaliveMs. A previous stream of the same worker
    * on this server ends with Aborted, saying why.
    */
-  connect(workerName: string, queues: string[], signal: AbortSignal): Channel<FetchJobsResponse> {
+  connect(workerName: string, queues: string[], signal: AbortSignal): Channel<WorkerPush> {
     this.sessions
       .get(workerName)
       ?.channel.fail(new ConnectError(`a newer FetchJobs stream of worker ${workerName} replaced this one`, Code.Aborted));
-    const channel = new Channel<FetchJobsResponse>(signal);
+    const channel = new Channel<WorkerPush>(signal);
     const timer = setInterval(() => {
       if (Date.now() - channel.lastPushAt >= this.keepaliveMs) channel.push(keepalive());
     }, Math.max(10, Math.floor(this.keepaliveMs / 2)));
@@ -135,9 +125,9 @@ export class Dispatcher {
     session.channel.close();
     // Assignments queued for the stream but never written to it go back to their queues.
     for (const ev of session.channel.drainUnread()) {
-      if (ev.event.case === 'assignment' && ev.event.value.job) {
-        const job = ev.event.value.job;
-        void this.handBack(session.workerName, job.id, ev.event.value.attempt, job.spec?.queue ?? '');
+      if (ev.kind === 'assignment') {
+        const { job, attempt } = ev.assignment;
+        void this.handBack(session.workerName, job.id, attempt, job.queue);
       }
     }
   }
@@ -205,22 +195,18 @@ export class Dispatcher {
   cancel(workerName: string, jobId: string, attempt: number, reason: string): boolean {
     const s = this.sessions.get(workerName);
     if (!s) return false;
-    return s.channel.push(
-      create(FetchJobsResponseSchema, {
-        event: { case: 'cancellation', value: create(JobCancellationSchema, { jobId, attempt, reason }) },
-      }),
-    );
+    return s.channel.push({ kind: 'cancellation', jobId, attempt, reason });
   }
 
   /**
    * Pushes new settings to a connected worker (operators' live changes) and, when its queues
    * changed, claims for it under the new ones. False when its stream is not on this server.
    */
-  pushSettings(workerName: string, settings: WorkerSettings): boolean {
+  pushSettings(workerName: string, settings: WorkerSettingsRecord): boolean {
     const s = this.sessions.get(workerName);
     if (!s) return false;
     s.queues = new Set(settings.queues);
-    const pushed = s.channel.push(create(FetchJobsResponseSchema, { event: { case: 'settings', value: settings } }));
+    const pushed = s.channel.push({ kind: 'settings', settings });
     this.claimFor(s);
     return pushed;
   }
@@ -231,7 +217,7 @@ export class Dispatcher {
       const worker = await this.store.getWorker(workerName);
       if (worker?.state === 'OFFLINE') {
         this.endStream(workerName, new ConnectError(wentOfflineMessage(workerName), Code.FailedPrecondition));
-      } else if (worker) this.pushSettings(workerName, workerSettings(worker));
+      } else if (worker) this.pushSettings(workerName, settingsOf(worker));
     } catch (err) {
       this.log(`could not push new settings to worker ${workerName}`, err);
     }
@@ -282,11 +268,8 @@ export class Dispatcher {
   }
 
   private async deliver(session: Session, a: Assignment): Promise<void> {
-    const event = create(FetchJobsResponseSchema, {
-      event: { case: 'assignment', value: create(JobAssignmentSchema, { job: jobToWire(a.job), attempt: a.attempt }) },
-    });
     // The stream may have closed between claim and push: then the job goes back to its queue.
-    if (!session.channel.push(event)) await this.handBack(session.workerName, a.job.id, a.attempt, a.job.queue);
+    if (!session.channel.push({ kind: 'assignment', assignment: a })) await this.handBack(session.workerName, a.job.id, a.attempt, a.job.queue);
   }
 
   private async handBack(workerName: string, jobId: string, attempt: number, queue: string): Promise<void> {

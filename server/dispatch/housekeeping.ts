@@ -1,4 +1,4 @@
-import type { JobRecord, Retention } from '../store/records.js';
+import type { JobRecord, Retention } from '../domain/records.js';
 import type { Store } from '../store/store.js';
 import type { Dispatcher } from './dispatcher.js';
 import type { EventFeed } from './event-feed.js';

@@ -25,5 +25,4 @@ export interface ServiceContext {
   metrics?: ServerMetrics;
 }
 
-/** Long streams say something at least this often, however quiet they are. */
-export const DEFAULT_STREAM_KEEPALIVE_MS = 30_000;
+export { DEFAULT_STREAM_KEEPALIVE_MS } from '../core/stream-keepalive.js';

@@ -2,7 +2,7 @@ import { Code, ConnectError, type HandlerContext, type ServiceImpl } from '@conn
 import { principalOf, seesTeam, teamOf } from '../auth/context.js';
 import { JobService } from '../../gen/edge/v1/job_service_pb.js';
 import { EventReader } from '../dispatch/event-reader.js';
-import type { JobStateName } from '../store/records.js';
+import type { JobStateName } from '../domain/records.js';
 import { attemptToWire, jobEventToWire, jobStateFromWire, jobToWire, queueStatsToWire } from './convert.js';
 import type { ServiceContext } from './context.js';
 import { invalid, notFound } from './errors.js';

@@ -1,4 +1,4 @@
-import type { JobRecord } from '../store/records.js';
+import type { JobRecord } from '../domain/records.js';
 import type { Store } from '../store/store.js';
 
 /**

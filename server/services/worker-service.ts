@@ -3,14 +3,15 @@ import { principalOf, requireSelf, seesTeam, teamOf } from '../auth/context.js';
 import { generateToken, hashToken } from '../auth/tokens.js';
 import { WorkerState } from '../../gen/edge/v1/worker_pb.js';
 import { MaintenanceChange, WorkerService } from '../../gen/edge/v1/worker_service_pb.js';
-import { VERSION } from '../domain/version.js';
-import { acceptedVersions, versionProblem } from '../domain/versions.js';
+import { VERSION } from '../../shared/version.js';
+import { acceptedVersions, versionProblem } from '../../shared/versions.js';
 import { REPORTABLE_WORKER_STATES, wentOfflineMessage } from '../domain/worker-states.js';
 import { REPORTABLE_JOB_STATES, reportShapeProblem } from '../domain/job-transitions.js';
-import { DEFAULT_QUEUE } from '../domain/names.js';
-import { ACCEPTING_WORKER_STATES, TERMINAL_JOB_STATES } from '../store/records.js';
-import type { WorkerRecord } from '../store/records.js';
-import { jobStateFromWire, jobToWire, systemInfoFromWire, workerSettings, workerStateFromWire, workerToWire } from './convert.js';
+import { DEFAULT_QUEUE } from '../../shared/names.js';
+import { ACCEPTING_WORKER_STATES, TERMINAL_JOB_STATES } from '../domain/records.js';
+import type { WorkerRecord } from '../domain/records.js';
+import { jobStateFromWire, jobToWire, systemInfoFromWire, workerPushToWire, workerSettings, workerStateFromWire, workerToWire } from './convert.js';
+import { settingsOf } from '../domain/worker-push.js';
 import type { ServiceContext } from './context.js';
 import { invalid, notFound } from './errors.js';
 import { decodePageToken, encodePageToken } from './page-token.js';
@@ -106,7 +107,7 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
       const worker = await store.getWorker(name);
       if (!worker) throw notRegistered(name);
       if (worker.state === 'OFFLINE') throw wentOffline(name);
-      yield* dispatcher.connect(name, worker.queues, handlerCtx.signal);
+      for await (const push of dispatcher.connect(name, worker.queues, handlerCtx.signal)) yield workerPushToWire(push);
     },
 
     async heartbeat(req, hctx) {
@@ -236,7 +237,7 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
    * its stream is on another replica, the change log tells that replica to push them.
    */
   async function pushed(worker: WorkerRecord) {
-    if (!dispatcher.pushSettings(worker.name, workerSettings(worker))) {
+    if (!dispatcher.pushSettings(worker.name, settingsOf(worker))) {
       await store.recordWorkerChange(worker.name, now());
       ctx.feed.kick();
     }

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { insertEvents, stateEvent } from './job-events.js';
-import type { JobRecord } from './records.js';
+import type { JobRecord } from '../domain/records.js';
 
 export interface Outcome {
   state: 'SUCCEEDED' | 'FAILED' | 'CANCELED';

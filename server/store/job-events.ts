@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { EventFilter, JobEventRecord, JobRecord } from './records.js';
+import type { EventFilter, JobEventRecord, JobRecord } from '../domain/records.js';
 
 type Db = Knex | Knex.Transaction;
 type NewEvent = Omit<JobEventRecord, 'seq'>;

@@ -30,7 +30,7 @@ import {
   type SystemInfoRecord,
   type WorkerRecord,
   type WorkerStateName,
-} from './records.js';
+} from '../domain/records.js';
 import { jobSpecToRow, rowToAttempt, rowToJob, rowToWorker } from './rows.js';
 import type { CancelOutcome, ClaimPolicy, HeartbeatReport, MaintenanceInput, RegisterInput, Store, StoreOptions, WorkerUpdateInput } from './store.js';
 import * as workerOps from './worker-operations.js';

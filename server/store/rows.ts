@@ -1,4 +1,4 @@
-import type { AttemptRecord, JobRecord, JobSpecRecord, JobStateName, SystemInfoRecord, WorkerRecord, WorkerStateName } from './records.js';
+import type { AttemptRecord, JobRecord, JobSpecRecord, JobStateName, SystemInfoRecord, WorkerRecord, WorkerStateName } from '../domain/records.js';
 
 /** Mapping between table rows and records: JSON columns, numbers that drivers may return as strings. */
 

@@ -18,7 +18,7 @@ import type {
   SystemInfoRecord,
   WorkerRecord,
   WorkerStateName,
-} from './records.js';
+} from '../domain/records.js';
 
 export interface RegisterInput {
   name: string;

@@ -10,7 +10,7 @@ import {
 import { StoreError, notFound } from './errors.js';
 import { endAttempt, type RetryPolicy } from './attempt-outcome.js';
 import { rowToJob } from './rows.js';
-import { HELD_JOB_STATES, LIVE_WORKER_STATES, type JobRecord, type JobStateName, type MetricsSnapshot, type SystemInfoRecord, type WorkerStateName } from './records.js';
+import { HELD_JOB_STATES, LIVE_WORKER_STATES, type JobRecord, type JobStateName, type MetricsSnapshot, type SystemInfoRecord, type WorkerStateName } from '../domain/records.js';
 import type { MaintenanceInput, RegisterInput, WorkerUpdateInput } from './store.js';
 
 /**

@@ -2,7 +2,7 @@ import { timestampMs, type Timestamp } from '@bufbuild/protobuf/wkt';
 import { JobState, type Job, type JobAttempt } from '../../gen/edge/v1/job_pb.js';
 import type { QueueStats } from '../../gen/edge/v1/job_service_pb.js';
 import { WorkerState, type Worker } from '../../gen/edge/v1/worker_pb.js';
-import { JOB_STATES, WORKER_STATES } from '../store/records.js';
+import { JOB_STATES, WORKER_STATES } from '../domain/records.js';
 import { age, html, type Html } from './html.js';
 import { actionForm, badge } from './layout.js';
 

@@ -13,7 +13,7 @@ import type { ServiceContext } from '../services/context.js';
 import { errorInterceptor } from '../services/error-interceptor.js';
 import { CSS, JS } from './assets.js';
 import { layout, type PageFrame } from './layout.js';
-import type { PageAuth } from './page-auth.js';
+import type { PageAuth } from '../auth/page-auth.js';
 import { clearedCookie, COOKIE, crossSite, csrfMatches, csrfToken, noticeMatches, noticeSignature, readCookie, sessionCookie } from './session.js';
 import { backOf, jobBody, jobsBody, queuesBody, signInBody, workersBody } from './views.js';
 

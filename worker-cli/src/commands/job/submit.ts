@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { JobSchema } from '../../../../gen/edge/v1/job_pb.js';
-import { DEFAULT_QUEUE } from '../../../../server/domain/names.js';
+import { DEFAULT_QUEUE } from '../../../../shared/names.js';
 import { ApiCommand } from '../../lib/api-command.js';
 import { apiUrlFlag, jsonFlag } from '../../lib/flags.js';
 import { parseKeyValues } from '../../lib/key-values.js';
