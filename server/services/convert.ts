@@ -23,7 +23,7 @@ import type {
   WorkerRecord,
   WorkerStateName,
 } from '../domain/records.js';
-import { waitingReason } from './waiting-reasons.js';
+import { freeSlots, waitingReason } from '../domain/fit.js';
 
 /** Mapping between store records and wire messages. */
 
@@ -77,7 +77,7 @@ export function workerToWire(w: WorkerRecord): Worker {
     version: w.version,
     firstOnlineTime: ts(w.firstOnlineAt),
     lastHeartbeatTime: ts(w.lastHeartbeatAt),
-    freeSlots: Math.max(0, w.concurrency - w.usedSlots),
+    freeSlots: freeSlots(w),
     startTime: ts(w.startedAt),
     maintenance: w.maintenance,
     maintenanceComment: maintenanceCommentToWire(w),
@@ -114,7 +114,7 @@ export function queueStatsToWire(q: QueueStatsRecord): QueueStats {
     workers: q.workers,
     freeSlots: q.freeSlots,
     maxWorkerSlots: q.maxWorkerSlots,
-    unplaceable: q.unplaceable.map((u) => ({ jobId: u.jobId, slots: u.slots, reason: waitingReason(q.queue, u.slots, q.maxWorkerSlots) ?? '' })),
+    unplaceable: q.unplaceable.map((u) => ({ jobId: u.jobId, slots: u.slots, reason: waitingReason(q.queue, u.slots, q) ?? '' })),
     unplaceableCount: q.unplaceableCount,
   });
 }

@@ -8,7 +8,7 @@ import type { ServiceContext } from './context.js';
 import { invalid, notFound } from './errors.js';
 import { decodePageToken, encodePageToken } from './page-token.js';
 import { checkId, checkJobSpec, checkPageSize, checkQueue, checkWorkerName } from './validate.js';
-import { explainWaiting } from './waiting-reasons.js';
+import { explainWaiting } from '../core/waiting-reasons.js';
 import { DEFAULT_STREAM_KEEPALIVE_MS } from './context.js';
 
 const MAX_BATCH = 1000;

@@ -8,7 +8,8 @@ import { acceptedVersions, versionProblem } from '../../shared/versions.js';
 import { REPORTABLE_WORKER_STATES, wentOfflineMessage } from '../domain/worker-states.js';
 import { REPORTABLE_JOB_STATES, reportShapeProblem } from '../domain/job-transitions.js';
 import { DEFAULT_QUEUE } from '../../shared/names.js';
-import { ACCEPTING_WORKER_STATES, TERMINAL_JOB_STATES } from '../domain/records.js';
+import { TERMINAL_JOB_STATES } from '../domain/records.js';
+import { acceptsWork } from '../domain/fit.js';
 import type { WorkerRecord } from '../domain/records.js';
 import { jobStateFromWire, jobToWire, systemInfoFromWire, workerPushToWire, workerSettings, workerStateFromWire, workerToWire } from './convert.js';
 import { settingsOf } from '../domain/worker-push.js';
@@ -137,7 +138,7 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
       }
       ctx.metrics?.heartbeat();
       // A worker back from maintenance, or presumed lost and back, takes jobs again at once.
-      if (ACCEPTING_WORKER_STATES.includes(worker.state)) dispatcher.wakeWorker(name);
+      if (acceptsWork(worker.state)) dispatcher.wakeWorker(name);
       return { worker: workerToWire(worker), settings: workerSettings(worker), revokedJobs: result.revoked };
     },
 

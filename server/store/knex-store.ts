@@ -7,7 +7,6 @@ import { wentOfflineMessage } from '../domain/worker-states.js';
 import { insertEvents, lastEventSeq, readEvents, stateEvent, workerEvent } from './job-events.js';
 import { migrationSource } from './migrations/index.js';
 import {
-  ACCEPTING_WORKER_STATES,
   HELD_JOB_STATES,
   JOB_STATES,
   LIVE_WORKER_STATES,
@@ -31,13 +30,15 @@ import {
   type WorkerRecord,
   type WorkerStateName,
 } from '../domain/records.js';
-import { jobSpecToRow, rowToAttempt, rowToJob, rowToWorker } from './rows.js';
+import { acceptsWork, claimFilter, claimOrder, claimReadAhead, fitsNow, freeSlots, pickClaims, queueCapacities } from '../domain/fit.js';
+import { jobSpecToRow, rowToAttempt, rowToCapacity, rowToJob, rowToWorker } from './rows.js';
 import type { CancelOutcome, ClaimPolicy, HeartbeatReport, MaintenanceInput, RegisterInput, Store, StoreOptions, WorkerUpdateInput } from './store.js';
 import * as workerOps from './worker-operations.js';
 import * as credentials from './credentials.js';
 import type { NewToken, TokenKindName, TokenRecord, WebSessionRecord } from './credentials.js';
 
 type Db = Knex | Knex.Transaction;
+type ClaimFilter = ReturnType<typeof claimFilter>;
 
 export class KnexStore implements Store {
   private readonly clock: () => number;
@@ -91,12 +92,9 @@ export class KnexStore implements Store {
         for (const workerName of candidates) {
           // The same lock a claim takes, so the worker's slots are counted once.
           const worker = await this.locked(trx('workers').where({ name: workerName })).first();
-          if (!worker || !ACCEPTING_WORKER_STATES.includes(worker.state)) continue;
-          if (!(JSON.parse(String(worker.queues)) as string[]).includes(spec.queue)) continue;
-          // A worker runs only the jobs of its own team.
-          if (String(worker.team ?? '') !== (spec.team ?? '')) continue;
+          if (!worker) continue;
           const { usedSlots } = await heldBy(trx, workerName);
-          if (Number(worker.concurrency) - usedSlots < spec.slots) continue;
+          if (!fitsNow(spec, rowToCapacity(worker, usedSlots))) continue;
           const at = Math.max(now, this.clock());
           const assigned: JobRecord = { ...job, state: 'ASSIGNED', workerName, attempt: 1, updatedAt: at };
           await trx('jobs').insert(jobRow(assigned));
@@ -231,37 +229,20 @@ export class KnexStore implements Store {
     return this.knex.transaction(async (trx) => {
       // Locking the worker row serializes claims for one worker, even across server replicas.
       const worker = await this.locked(trx('workers').where({ name: workerName })).first();
-      if (!worker || !ACCEPTING_WORKER_STATES.includes(worker.state)) return [];
-      const concurrency = Number(worker.concurrency);
+      if (!worker || !acceptsWork(worker.state)) return [];
       const { usedSlots } = await heldBy(trx, workerName);
+      const capacity = rowToCapacity(worker, usedSlots);
       // Stamped after reading the slots held: any release this claim counted on was committed, and
       // stamped, before. So the recorded intervals of a worker's attempts never overlap falsely.
       const now = Math.max(notBefore, this.clock());
-      let free = concurrency - usedSlots;
+      const free = freeSlots(capacity);
       if (free <= 0) return [];
-      const queues = JSON.parse(String(worker.queues)) as string[];
-      // One index-ordered read per queue (see jobs_claim_idx), merged here in claim order. Every job
-      // takes at least one slot, so at most min(free, maxJobs) can be taken; a few more rows let
-      // small jobs fill in behind a head job that does not fit yet.
-      const perQueue = Math.min(free, maxJobs) + 8;
-      const due = Math.max(notBefore, this.clock());
-      const team = String(worker.team ?? '');
-      const rows = (await Promise.all(queues.map((queue) => this.queuedHead(trx, queue, team, concurrency, perQueue, due)))).flat();
-      rows.sort((a, b) => Number(b.priority) - Number(a.priority) || (String(a.id) < String(b.id) ? -1 : 1));
-      const picked: JobRecord[] = [];
-      for (const row of rows) {
-        if (picked.length >= maxJobs || free <= 0) break;
-        const job = rowToJob(row);
-        if (job.slots <= free) {
-          picked.push(job);
-          free -= job.slots;
-        } else if (now - job.createdAt >= reserveAfterMs) {
-          // Head reservation: this job fits the worker once its slots drain. It has waited long
-          // enough that nothing ranked behind it may take those slots first, or a stream of small
-          // jobs could starve it forever.
-          break;
-        }
-      }
+      // One index-ordered read per queue (see jobs_claim_idx), merged here in claim order; the rule
+      // (domain/fit.ts) says what to read and what to take.
+      const filter = claimFilter(capacity, Math.max(notBefore, this.clock()));
+      const perQueue = claimReadAhead(free, maxJobs);
+      const rows = (await Promise.all(capacity.queues.map((queue) => this.queuedHead(trx, queue, filter, perQueue)))).flat();
+      const picked = pickClaims(rows.map(rowToJob).sort(claimOrder), { free, maxJobs, now, reserveAfterMs });
       if (!picked.length) return [];
       const ids = picked.map((j) => j.id);
       const updated = await trx('jobs')
@@ -287,16 +268,15 @@ export class KnexStore implements Store {
   }
 
   /** The first QUEUED jobs of a queue that a worker of this concurrency could hold, locked (skipping rows others hold). */
-  private queuedHead(trx: Knex.Transaction, queue: string, team: string, concurrency: number, limit: number, due: number): Promise<Record<string, unknown>[]> {
+  private queuedHead(trx: Knex.Transaction, queue: string, filter: ClaimFilter, limit: number): Promise<Record<string, unknown>[]> {
     // Tiny tables tempt MySQL into a full scan and sort, which locks every row: insist on the index.
     const from = this.dialect === 'mysql' ? trx.from(trx.raw('jobs FORCE INDEX (jobs_claim_idx)')) : trx('jobs');
     const q = from
       .select('*')
       .where({ state: 'QUEUED', queue })
-      // A worker runs only the jobs of its own team (a job's team comes from its submitter's credential).
-      .where('team', team)
-      .where('slots', '<=', concurrency)
-      .where('not_before', '<=', due)
+      .where('team', filter.team)
+      .where('slots', '<=', filter.maxSlots)
+      .where('not_before', '<=', filter.due)
       .orderBy([{ column: 'priority', order: 'desc' }, { column: 'id', order: 'asc' }])
       .limit(limit);
     return this.dialect === 'mysql' ? q.forUpdate().skipLocked() : q;
@@ -482,14 +462,7 @@ export class KnexStore implements Store {
       s.counts[r.state as JobStateName] = Number(r.n);
       if (r.state === 'QUEUED') s.oldestQueuedAt = Number(r.oldest);
     }
-    for (const w of live) {
-      for (const q of w.queues) {
-        const s = entry(q);
-        s.workers += 1;
-        s.maxWorkerSlots = Math.max(s.maxWorkerSlots, w.concurrency);
-        if (ACCEPTING_WORKER_STATES.includes(w.state)) s.freeSlots += Math.max(0, w.concurrency - w.usedSlots);
-      }
-    }
+    for (const [q, capacity] of queueCapacities(live)) Object.assign(entry(q), capacity);
     for (const s of stats.values()) {
       if (!s.counts.QUEUED) continue;
       const base = () => this.knex('jobs').where({ state: 'QUEUED', queue: s.queue }).where('slots', '>', s.maxWorkerSlots);
