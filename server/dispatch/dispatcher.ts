@@ -2,10 +2,9 @@ import { Code, ConnectError } from '@connectrpc/connect';
 import { DEFAULT_STREAM_KEEPALIVE_MS } from '../core/stream-keepalive.js';
 import { wentOfflineMessage } from '../domain/worker-states.js';
 import { settingsOf, type WorkerPush, type WorkerSettingsRecord } from '../domain/worker-push.js';
-import { TERMINAL_JOB_STATES, type Assignment, type JobEventRecord } from '../domain/records.js';
+import type { Assignment } from '../domain/records.js';
 import type { ClaimPolicy, Store } from '../store/store.js';
 import { Channel } from './channel.js';
-import type { EventFeed } from './event-feed.js';
 
 /** Jobs handed to a worker in one claim at most. */
 const CLAIM_BATCH = 32;
@@ -31,8 +30,6 @@ export interface DispatcherOptions {
   log: (msg: string, err?: unknown) => void;
   /** Period of the sweep that claims for every connected worker, catching what no event announced. */
   sweepMs?: number;
-  /** The change log reader that tells this replica what happened through the others. */
-  feed?: EventFeed;
   policy?: ClaimPolicy;
   /** A quiet stream gets a keepalive message this often; default DEFAULT_STREAM_KEEPALIVE_MS. */
   keepaliveMs?: number;
@@ -53,7 +50,6 @@ export class Dispatcher {
   private readonly sweep: NodeJS.Timeout;
   private readonly inflight = new Set<Promise<void>>();
   private readonly policy: ClaimPolicy;
-  private readonly unsubscribe: (() => void) | undefined;
   private readonly keepaliveMs: number;
   private rotation = 0;
   private sweeping = false;
@@ -66,26 +62,6 @@ export class Dispatcher {
     this.keepaliveMs = opts.keepaliveMs ?? DEFAULT_STREAM_KEEPALIVE_MS;
     this.sweep = setInterval(() => void this.sweepQueued(), opts.sweepMs ?? 2000);
     this.sweep.unref();
-    this.unsubscribe = opts.feed?.subscribe((events) => this.onEvents(events));
-  }
-
-  /** Changes seen in the log, made through any replica: wake the workers they may concern. */
-  private onEvents(events: JobEventRecord[]): void {
-    const queues = new Map<string, number>();
-    const workers = new Set<string>();
-    for (const e of events) {
-      if (e.kind === 'cancel') {
-        if (e.workerName) this.cancel(e.workerName, e.jobId, e.attempt, e.reason);
-      } else if (e.kind === 'worker') {
-        if (e.workerName && this.sessions.has(e.workerName)) void this.refreshSettings(e.workerName);
-      } else if (e.state === 'QUEUED') {
-        queues.set(e.queue, (queues.get(e.queue) ?? 0) + 1);
-      } else if (TERMINAL_JOB_STATES.includes(e.state) && e.workerName) {
-        workers.add(e.workerName);
-      }
-    }
-    for (const [q, n] of queues) this.wakeQueue(q, n);
-    for (const w of workers) this.wakeWorker(w);
   }
 
   /**
@@ -211,7 +187,11 @@ export class Dispatcher {
     return pushed;
   }
 
-  /** An operator changed a worker through another replica: push its settings as stored now. */
+  /** An operator changed a worker (through any replica): push its settings as stored now, if its stream is here. */
+  settingsChanged(workerName: string): void {
+    if (this.sessions.has(workerName)) void this.refreshSettings(workerName);
+  }
+
   private async refreshSettings(workerName: string): Promise<void> {
     try {
       const worker = await this.store.getWorker(workerName);
@@ -226,7 +206,6 @@ export class Dispatcher {
   /** Ends every stream (server shutdown) and waits for claims under way. */
   async close(): Promise<void> {
     clearInterval(this.sweep);
-    this.unsubscribe?.();
     for (const s of this.sessions.values()) {
       clearInterval(s.keepalive);
       s.channel.close();

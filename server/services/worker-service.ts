@@ -8,8 +8,6 @@ import { acceptedVersions, versionProblem } from '../../shared/versions.js';
 import { REPORTABLE_WORKER_STATES, wentOfflineMessage } from '../domain/worker-states.js';
 import { REPORTABLE_JOB_STATES, reportShapeProblem } from '../domain/job-transitions.js';
 import { DEFAULT_QUEUE } from '../../shared/names.js';
-import { TERMINAL_JOB_STATES } from '../domain/records.js';
-import { acceptsWork } from '../domain/fit.js';
 import type { WorkerRecord } from '../domain/records.js';
 import { jobStateFromWire, jobToWire, systemInfoFromWire, workerPushToWire, workerSettings, workerStateFromWire, workerToWire } from './convert.js';
 import { settingsOf } from '../domain/worker-push.js';
@@ -89,12 +87,6 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
         },
         at,
       );
-      if (worker.endedJobs.length) {
-        // As when the reaper ends a lost worker's attempts: requeued jobs wake their queue's workers.
-        for (const job of worker.endedJobs) ctx.jobEvents.notify(job.id);
-        for (const q of new Set(worker.endedJobs.filter((j) => j.state === 'QUEUED').map((j) => j.queue))) dispatcher.wakeQueue(q);
-        ctx.feed.kick();
-      }
       let workerToken = '';
       if (fresh) {
         workerToken = generateToken('worker');
@@ -124,21 +116,14 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
       if (worker.state === 'OFFLINE' && !dispatcher.endStream(name, wentOffline(name))) {
         // Its stream may be on another replica: the change log tells that one to end it.
         await store.recordWorkerChange(name, now());
-        ctx.feed.kick();
       }
       if (worker.state === 'OFFLINE' && worker.jobIds.length) {
         // Nothing runs on a worker that said goodbye: what it still held ends (or goes back to its queue).
-        const released = await store.releaseJobsOfOfflineWorker(name, now());
-        for (const j of released) {
-          ctx.jobEvents.notify(j.id);
-          if (j.state === 'QUEUED') dispatcher.wakeQueue(j.queue);
-        }
-        ctx.feed.kick();
+        await store.releaseJobsOfOfflineWorker(name, now());
         worker = (await store.getWorker(name)) ?? worker;
       }
       ctx.metrics?.heartbeat();
-      // A worker back from maintenance, or presumed lost and back, takes jobs again at once.
-      if (acceptsWork(worker.state)) dispatcher.wakeWorker(name);
+      ctx.publisher.heartbeatSeen(worker);
       return { worker: workerToWire(worker), settings: workerSettings(worker), revokedJobs: result.revoked };
     },
 
@@ -156,16 +141,9 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
       const job = await store.reportJob({ jobId, attempt, workerName, ...report, reason: req.reason.slice(0, 4096) }, now());
       if (state === 'RUNNING' && job.state === 'CANCELED') {
         // The cancel was stored first and wins: the job is over, the process must not run.
-        ctx.jobEvents.notify(jobId);
-        ctx.feed.kick();
-        dispatcher.wakeWorker(workerName);
         throw new ConnectError(`job ${jobId} was canceled before it started; do not run it`, Code.FailedPrecondition);
       }
       if (state === 'RUNNING' && job.startedAt !== null) ctx.metrics?.jobStarted(job.queue, job.startedAt - job.createdAt);
-      if (state === 'QUEUED') dispatcher.wakeQueue(job.queue);
-      if (state === 'QUEUED' || TERMINAL_JOB_STATES.includes(state)) dispatcher.wakeWorker(workerName);
-      ctx.jobEvents.notify(jobId);
-      ctx.feed.kick();
       return { job: jobToWire(job) };
     },
 
@@ -238,10 +216,7 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
    * its stream is on another replica, the change log tells that replica to push them.
    */
   async function pushed(worker: WorkerRecord) {
-    if (!dispatcher.pushSettings(worker.name, settingsOf(worker))) {
-      await store.recordWorkerChange(worker.name, now());
-      ctx.feed.kick();
-    }
+    if (!dispatcher.pushSettings(worker.name, settingsOf(worker))) await store.recordWorkerChange(worker.name, now());
     return workerToWire(worker);
   }
 }

@@ -4,7 +4,7 @@ import { StoreError, notFound } from './errors.js';
 import { CANCELED_BEFORE_START, DEFAULT_RETRY, endAttempt, unassign, type RetryPolicy } from './attempt-outcome.js';
 import { judgeReport } from '../domain/job-transitions.js';
 import { wentOfflineMessage } from '../domain/worker-states.js';
-import { insertEvents, lastEventSeq, readEvents, stateEvent, workerEvent } from './job-events.js';
+import { insertEvents, lastEventSeq, onCommitted, readEvents, stateEvent, transaction, workerEvent, type CommittedEvents } from './job-events.js';
 import { migrationSource } from './migrations/index.js';
 import {
   HELD_JOB_STATES,
@@ -53,6 +53,10 @@ export class KnexStore implements Store {
     this.retry = opts.retry ?? DEFAULT_RETRY;
   }
 
+  onCommitted(fn: CommittedEvents): () => void {
+    return onCommitted(this.knex, fn);
+  }
+
   async migrate(): Promise<void> {
     await this.knex.migrate.latest({ migrationSource });
   }
@@ -72,7 +76,7 @@ export class KnexStore implements Store {
 
   async submitJobs(specs: JobSpecRecord[], now: number): Promise<JobRecord[]> {
     const jobs = specs.map((spec) => newJob(spec, now));
-    await this.knex.transaction(async (trx) => {
+    await transaction(this.knex, async (trx) => {
       // Chunks keep each statement well under the drivers' placeholder limits.
       for (let i = 0; i < jobs.length; i += 200) {
         const chunk = jobs.slice(i, i + 200);
@@ -85,7 +89,7 @@ export class KnexStore implements Store {
 
   async submitAndAssign(spec: JobSpecRecord, now: number, candidates: string[]): Promise<{ job: JobRecord; assignment?: Assignment }> {
     const job = newJob(spec, now);
-    return this.knex.transaction(async (trx) => {
+    return transaction(this.knex, async (trx) => {
       // A job that waits in the queue already comes first: then the claim (slow path) keeps the order.
       const waiting = await trx('jobs').select('id').where({ state: 'QUEUED', queue: spec.queue }).first();
       if (!waiting) {
@@ -137,7 +141,7 @@ export class KnexStore implements Store {
   }
 
   async cancelJob(id: string, now: number): Promise<CancelOutcome> {
-    return this.knex.transaction(async (trx) => {
+    return transaction(this.knex, async (trx) => {
       const row = await this.locked(trx('jobs').where({ id })).first();
       if (!row) throw notFound(`job ${id}`);
       const job = rowToJob(row);
@@ -226,7 +230,7 @@ export class KnexStore implements Store {
 
   async claimJobs(workerName: string, notBefore: number, maxJobs: number, policy: ClaimPolicy = {}): Promise<Assignment[]> {
     const reserveAfterMs = policy.reserveAfterMs ?? Infinity;
-    return this.knex.transaction(async (trx) => {
+    return transaction(this.knex, async (trx) => {
       // Locking the worker row serializes claims for one worker, even across server replicas.
       const worker = await this.locked(trx('workers').where({ name: workerName })).first();
       if (!worker || !acceptsWork(worker.state)) return [];
@@ -283,7 +287,7 @@ export class KnexStore implements Store {
   }
 
   async reportJob(report: JobReport, notBefore: number): Promise<JobRecord> {
-    return this.knex.transaction(async (trx) => {
+    return transaction(this.knex, async (trx) => {
       const row = await this.locked(trx('jobs').where({ id: report.jobId })).first();
       const now = Math.max(notBefore, this.clock());
       if (!row) throw notFound(`job ${report.jobId}`);
@@ -344,7 +348,7 @@ export class KnexStore implements Store {
     const jobs: JobRecord[] = [];
     const held = await this.knex('jobs').select('id').where({ worker_name: name }).whereIn('state', HELD_JOB_STATES);
     for (const { id } of held) {
-      const job = await this.knex.transaction(async (trx) => {
+      const job = await transaction(this.knex, async (trx) => {
         const row = await this.locked(trx('jobs').where({ id })).first();
         if (!row) return undefined;
         const j = rowToJob(row);
@@ -363,7 +367,7 @@ export class KnexStore implements Store {
     const stale = await this.knex('jobs').select('id').where('state', 'ASSIGNED').where('updated_at', '<', now - timeoutMs).limit(500);
     const out: JobRecord[] = [];
     for (const { id } of stale) {
-      const job = await this.knex.transaction(async (trx) => {
+      const job = await transaction(this.knex, async (trx) => {
         const row = await this.locked(trx('jobs').where({ id, state: 'ASSIGNED' })).first();
         if (!row || Number(row.updated_at) >= now - timeoutMs) return undefined;
         const j = rowToJob(row);
@@ -378,7 +382,7 @@ export class KnexStore implements Store {
     const stale = await this.knex('jobs').select('id').where('state', 'QUEUED').where('queued_at', '<', now - timeoutMs).limit(500);
     const out: JobRecord[] = [];
     for (const { id } of stale) {
-      const job = await this.knex.transaction(async (trx) => {
+      const job = await transaction(this.knex, async (trx) => {
         const row = await this.locked(trx('jobs').where({ id, state: 'QUEUED' })).first();
         if (!row) return undefined;
         const j = rowToJob(row);
@@ -477,7 +481,7 @@ export class KnexStore implements Store {
   }
 
   async appendLog(jobId: string, attempt: number, offset: number, data: Uint8Array, writer?: string): Promise<number> {
-    return this.knex.transaction(async (trx) => {
+    return transaction(this.knex, async (trx) => {
       if (writer !== undefined) {
         // The job's row first, as reports lock it: the holder cannot change until this chunk is stored.
         const job = await this.locked(trx('jobs').select('worker_name', 'attempt').where({ id: jobId })).first();

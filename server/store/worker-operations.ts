@@ -1,3 +1,4 @@
+import { transaction } from './job-events.js';
 import type { Knex } from 'knex';
 import {
   GONE_WORKER_STATES,
@@ -41,7 +42,7 @@ export const RE_REGISTERED = 'worker re-registered';
  * worker is a new run that holds none of them.
  */
 export async function registerWorker(knex: Knex, mysql: boolean, input: RegisterInput, now: number, retry: RetryPolicy): Promise<JobRecord[]> {
-  return knex.transaction(async (trx) => {
+  return transaction(knex, async (trx) => {
     const q = trx('workers').where({ name: input.name });
     const prev = (await (mysql ? q.forUpdate() : q).first()) as Row | undefined;
     if (
@@ -114,7 +115,7 @@ export async function heartbeat(
 }
 
 export async function setMaintenance(knex: Knex, mysql: boolean, input: MaintenanceInput, now: number): Promise<void> {
-  await knex.transaction(async (trx) => {
+  await transaction(knex, async (trx) => {
     const row = await lockedWorker(trx, mysql, input.name);
     const state = row.state as WorkerStateName;
     const comment = { maintenance_comment: input.comment, maintenance_author: input.author, maintenance_comment_at: now };
@@ -145,7 +146,7 @@ export async function setMaintenance(knex: Knex, mysql: boolean, input: Maintena
 }
 
 export async function updateWorker(knex: Knex, mysql: boolean, input: WorkerUpdateInput, now: number): Promise<void> {
-  await knex.transaction(async (trx) => {
+  await transaction(knex, async (trx) => {
     const row = await lockedWorker(trx, mysql, input.name);
     const current = JSON.parse(String(row.queues)) as string[];
     const queues = [...new Set([...current, ...input.addQueues])].filter((q) => !input.removeQueues.includes(q));
@@ -159,7 +160,7 @@ export async function updateWorker(knex: Knex, mysql: boolean, input: WorkerUpda
 }
 
 export async function requestShutdown(knex: Knex, mysql: boolean, name: string, now: number): Promise<void> {
-  await knex.transaction(async (trx) => {
+  await transaction(knex, async (trx) => {
     const row = await lockedWorker(trx, mysql, name);
     const state = row.state as WorkerStateName;
     if (GONE_WORKER_STATES.includes(state)) throw new StoreError('conflict', `worker ${name} is ${state}: there is no process to shut down`);
@@ -170,7 +171,7 @@ export async function requestShutdown(knex: Knex, mysql: boolean, name: string, 
 }
 
 export async function removeWorker(knex: Knex, mysql: boolean, name: string): Promise<void> {
-  await knex.transaction(async (trx) => {
+  await transaction(knex, async (trx) => {
     const row = await lockedWorker(trx, mysql, name);
     const state = row.state as WorkerStateName;
     if (!GONE_WORKER_STATES.includes(state)) {

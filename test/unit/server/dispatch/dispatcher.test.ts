@@ -4,6 +4,8 @@ import type { WorkerPush } from '../../../../server/domain/worker-push.js';
 import { workerPushToWire } from '../../../../server/services/convert.js';
 import type { Channel } from '../../../../server/dispatch/channel.js';
 import { Dispatcher } from '../../../../server/dispatch/dispatcher.js';
+import { Notifier } from '../../../../server/dispatch/notifier.js';
+import { Publisher } from '../../../../server/core/publisher.js';
 import type { EventFeed } from '../../../../server/dispatch/event-feed.js';
 import type { Assignment, JobEventRecord, JobRecord, JobReport, WorkerRecord } from '../../../../server/domain/records.js';
 import type { Store } from '../../../../server/store/store.js';
@@ -57,6 +59,10 @@ class FakeStore {
 
   async queuedQueues(): Promise<string[]> {
     return [...new Set(this.queued.map((j) => j.queue))];
+  }
+
+  onCommitted(): () => void {
+    return () => {};
   }
 
   async getWorker(name: string): Promise<WorkerRecord | undefined> {
@@ -127,11 +133,12 @@ describe('Dispatcher: when it claims, for whom, and what becomes of the claimed 
     logged = [];
     dispatcher = new Dispatcher({
       store: store as unknown as Store,
-      feed: feed as unknown as EventFeed,
       log: (msg) => logged.push(msg),
       sweepMs: 60_000,
       now: () => 1234,
     });
+    // The change log reaches the dispatcher through the publisher, as in the server.
+    new Publisher({ store: store as unknown as Store, dispatcher, feed: feed as unknown as EventFeed, jobEvents: new Notifier() });
   });
 
   afterEach(async () => {
