@@ -1,17 +1,15 @@
-import type { Dispatcher } from '../dispatch/dispatcher.js';
-import type { EventFeed } from '../dispatch/event-feed.js';
-import type { Notifier } from '../dispatch/notifier.js';
+import type { ChangeLogReader, JobNotifier, WorkerWaker } from './ports.js';
 import { TERMINAL_JOB_STATES, type JobEventRecord, type WorkerRecord, type WrittenEvent } from '../domain/records.js';
 import { acceptsWork } from '../domain/fit.js';
 import type { Store } from '../store/store.js';
 
 export interface PublisherOptions {
   store: Store;
-  dispatcher: Dispatcher;
+  dispatcher: WorkerWaker;
   /** This replica's reader of the change log. */
-  feed: EventFeed;
+  feed: ChangeLogReader;
   /** Keyed by job id: wakes log tails and watchers of one job. */
-  jobEvents: Notifier;
+  jobEvents: JobNotifier;
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { Dispatcher } from '../dispatch/dispatcher.js';
+import type { WorkerWaker } from './ports.js';
 import type { JobRecord, JobSpecRecord } from '../domain/records.js';
 import type { Store } from '../store/store.js';
 
@@ -7,7 +7,7 @@ import type { Store } from '../store/store.js';
  * it, and the assignment goes straight down its stream; otherwise the job waits in its queue and the
  * publisher wakes the queue's workers.
  */
-export async function submitOne(store: Store, dispatcher: Dispatcher, spec: JobSpecRecord, now: number): Promise<JobRecord> {
+export async function submitOne(store: Store, dispatcher: WorkerWaker, spec: JobSpecRecord, now: number): Promise<JobRecord> {
   const candidates = dispatcher.candidates(spec.queue);
   if (!candidates.length) return store.submitJob(spec, now);
   const { job, assignment } = await store.submitAndAssign(spec, now, candidates);

@@ -3,7 +3,8 @@ import { JobState, type Job, type JobAttempt } from '../../gen/edge/v1/job_pb.js
 import type { QueueStats } from '../../gen/edge/v1/job_service_pb.js';
 import { WorkerState, type Worker } from '../../gen/edge/v1/worker_pb.js';
 import { JOB_STATES, WORKER_STATES } from '../domain/records.js';
-import { age, html, type Html } from './html.js';
+import { html, type Html } from './html.js';
+import { age, mib } from '../../shared/units.js';
 import { actionForm, badge } from './layout.js';
 
 const ms = (t: Timestamp | undefined) => (t ? timestampMs(t) : undefined);
@@ -11,7 +12,6 @@ const jobState = (s: JobState) => JobState[s] ?? String(s);
 const workerState = (s: WorkerState) => WorkerState[s] ?? String(s);
 const TERMINAL = new Set([JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELED]);
 const GONE = new Set([WorkerState.OFFLINE, WorkerState.UNKNOWN]);
-const mib = (n: number) => (n >= 10240 ? `${(n / 1024).toFixed(0)} GiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} GiB` : `${n} MiB`);
 const shortId = (id: string) => id.slice(-12);
 const link = (href: string, text: string) => html`<a href="${href}">${text}</a>`;
 export const jobHref = (id: string) => `/ui/jobs/${encodeURIComponent(id)}`;
