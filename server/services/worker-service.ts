@@ -10,7 +10,7 @@ import { REPORTABLE_JOB_STATES, reportShapeProblem } from '../domain/job-transit
 import { DEFAULT_QUEUE } from '../../shared/names.js';
 import type { WorkerRecord } from '../domain/records.js';
 import { jobStateFromWire, jobToWire, systemInfoFromWire, workerPushToWire, workerSettings, workerStateFromWire, workerToWire } from './convert.js';
-import { settingsOf } from '../domain/worker-push.js';
+import { pushWorkerChange, workerWentOffline } from '../core/worker-changes.js';
 import type { ServiceContext } from './context.js';
 import { invalid, notFound } from './errors.js';
 import { decodePageToken, encodePageToken } from './page-token.js';
@@ -112,16 +112,8 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
       const result = await store.heartbeat(name, reported, now(), { held, systemInfo: systemInfoFromWire(req.systemInfo) });
       if (!result) throw notRegistered(name);
       let { worker } = result;
-      // A worker that said goodbye has no stream: it must register before it gets jobs again.
-      if (worker.state === 'OFFLINE' && !dispatcher.endStream(name, wentOffline(name))) {
-        // Its stream may be on another replica: the change log tells that one to end it.
-        await store.recordWorkerChange(name, now());
-      }
-      if (worker.state === 'OFFLINE' && worker.jobIds.length) {
-        // Nothing runs on a worker that said goodbye: what it still held ends (or goes back to its queue).
-        await store.releaseJobsOfOfflineWorker(name, now());
-        worker = (await store.getWorker(name)) ?? worker;
-      }
+      // A worker that said goodbye has no stream and runs nothing: it must register before it gets jobs again.
+      if (worker.state === 'OFFLINE') worker = await workerWentOffline(store, dispatcher, worker, wentOffline(name), now());
       ctx.metrics?.heartbeat();
       ctx.publisher.heartbeatSeen(worker);
       return { worker: workerToWire(worker), settings: workerSettings(worker), revokedJobs: result.revoked };
@@ -211,12 +203,9 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
     },
   };
 
-  /**
-   * Live changes reach a connected worker through its stream at once, not at its next heartbeat; when
-   * its stream is on another replica, the change log tells that replica to push them.
-   */
+  /** Live changes reach the worker's stream at once (core/worker-changes.ts). */
   async function pushed(worker: WorkerRecord) {
-    if (!dispatcher.pushSettings(worker.name, settingsOf(worker))) await store.recordWorkerChange(worker.name, now());
+    await pushWorkerChange(store, dispatcher, worker, now());
     return workerToWire(worker);
   }
 }
