@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 const require = createRequire(import.meta.url);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ENTRY = path.join(ROOT, 'worker-cli/src/single-binary/main.ts');
-const VERSION_MODULE = path.join(ROOT, 'server/domain/version.ts');
+const VERSION_MODULE = path.join(ROOT, 'shared/version.ts');
 const SENTINEL_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 /** Packages a worker never needs: the server's store and drivers. Reaching one is a build error. */
 const FORBIDDEN = ['better-sqlite3', 'knex', 'mysql2', 'bindings', 'prebuild-install'];
@@ -76,7 +76,7 @@ try {
         // version.ts finds package.json on disk at import time; the binary knows its version instead.
         name: 'edge-version',
         setup(build) {
-          build.onLoad({ filter: /[\\/]server[\\/]domain[\\/]version\.ts$/ }, (a) =>
+          build.onLoad({ filter: /[\\/]shared[\\/]version\.ts$/ }, (a) =>
             path.resolve(a.path) === VERSION_MODULE
               ? {
                   loader: 'ts',

@@ -4,8 +4,12 @@ import { Dispatcher } from './dispatch/dispatcher.js';
 import { EventFeed } from './dispatch/event-feed.js';
 import { Housekeeping } from './dispatch/housekeeping.js';
 import { Notifier } from './dispatch/notifier.js';
+import { Publisher } from './core/publisher.js';
 import { listenOnePort } from './http/one-port.js';
 import type { ConnectionLimits } from './http/connection-guard.js';
+
+// What the CLI's `server` command needs, from the server's one entry point.
+export { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './http/connection-guard.js';
 import { LogService } from '../gen/edge/v1/log_service_pb.js';
 import { routes } from './routes.js';
 import { DEFAULT_STREAM_KEEPALIVE_MS, type ServiceContext } from './services/context.js';
@@ -16,7 +20,7 @@ import type { Store } from './store/store.js';
 import { metricsInterceptor } from './telemetry/metrics-interceptor.js';
 import { ServerMetrics } from './telemetry/server-metrics.js';
 import { pagesHandler } from './http/pages.js';
-import { pageAuth } from './web/page-auth.js';
+import { pageAuth } from './auth/page-auth.js';
 import { webUi } from './web/web-ui.js';
 import { malformedIsInvalid } from './http/malformed-requests.js';
 import { authInterceptor } from './auth/auth-interceptor.js';
@@ -83,11 +87,14 @@ export async function buildApp(store: Store, config: Omit<ServerConfig, 'host' |
   const policy = { reserveAfterMs: (config.reserveAfterSeconds ?? 10) * 1000 };
   const metrics = new ServerMetrics(store);
   const keepaliveMs = (config.streamKeepaliveSeconds ?? DEFAULT_STREAM_KEEPALIVE_MS / 1000) * 1000;
+  const dispatcher = new Dispatcher({ store, log: config.log, policy, keepaliveMs });
+  const jobEvents = new Notifier();
   const ctx: ServiceContext = {
     store,
     feed,
-    dispatcher: new Dispatcher({ store, log: config.log, feed, policy, keepaliveMs }),
-    jobEvents: new Notifier(),
+    dispatcher,
+    jobEvents,
+    publisher: new Publisher({ store, dispatcher, feed, jobEvents }),
     now: Date.now,
     heartbeatIntervalSeconds: config.heartbeatIntervalSeconds,
     workerTimeoutMs: (config.workerTimeoutSeconds ?? 5 * config.heartbeatIntervalSeconds) * 1000,
@@ -98,8 +105,6 @@ export async function buildApp(store: Store, config: Omit<ServerConfig, 'host' |
   };
   const housekeeping = new Housekeeping({
     store,
-    dispatcher: ctx.dispatcher,
-    feed,
     log: config.log,
     workerTimeoutMs: (config.workerTimeoutSeconds ?? 5 * config.heartbeatIntervalSeconds) * 1000,
     assignTimeoutMs: (config.assignTimeoutSeconds ?? 30) * 1000,
@@ -138,6 +143,7 @@ export async function buildApp(store: Store, config: Omit<ServerConfig, 'host' |
     async shutdown() {
       shutdown.abort();
       await housekeeping.close();
+      ctx.publisher.close();
       await ctx.dispatcher.close();
       await feed.close();
     },

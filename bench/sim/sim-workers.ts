@@ -11,7 +11,7 @@ import { Http2SessionManager, createGrpcTransport } from '@connectrpc/connect-no
 import { JobState } from '../../gen/edge/v1/job_pb.js';
 import { WorkerState } from '../../gen/edge/v1/worker_pb.js';
 import { WorkerService } from '../../gen/edge/v1/worker_service_pb.js';
-import { VERSION } from '../../server/domain/version.js';
+import { VERSION } from '../../shared/version.js';
 import { childConfig, ready, serveParent } from '../lib/children.js';
 import { mono, sleep, summarize } from '../lib/stats.js';
 

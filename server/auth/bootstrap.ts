@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { privateDir } from '../files/private-files.js';
+import { privateDir } from '../../shared/private-files.js';
 import type { TokenKindName } from '../store/credentials.js';
 import type { Store } from '../store/store.js';
 import { generateToken, hashToken } from './tokens.js';

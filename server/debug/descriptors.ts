@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fromBinary, toBinary, type DescFile, type DescMessage, type DescEnum } from '@bufbuild/protobuf';
 import { FileDescriptorProtoSchema, FileDescriptorSetSchema, type FileDescriptorProto } from '@bufbuild/protobuf/wkt';
-import { PROJECT_ROOT } from '../domain/version.js';
+import { PROJECT_ROOT } from '../../shared/version.js';
 
 /**
  * The descriptors `npm run gen` builds from proto/ with their source info (the comments), which the

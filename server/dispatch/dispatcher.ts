@@ -1,20 +1,10 @@
-import { create } from '@bufbuild/protobuf';
 import { Code, ConnectError } from '@connectrpc/connect';
-import { DEFAULT_STREAM_KEEPALIVE_MS } from '../services/context.js';
+import { DEFAULT_STREAM_KEEPALIVE_MS } from '../core/stream-keepalive.js';
 import { wentOfflineMessage } from '../domain/worker-states.js';
-import {
-  FetchJobsResponseSchema,
-  JobAssignmentSchema,
-  JobCancellationSchema,
-  StreamKeepaliveSchema,
-  type FetchJobsResponse,
-  type WorkerSettings,
-} from '../../gen/edge/v1/worker_service_pb.js';
-import { TERMINAL_JOB_STATES, type Assignment, type JobEventRecord } from '../store/records.js';
+import { settingsOf, type WorkerPush, type WorkerSettingsRecord } from '../domain/worker-push.js';
+import type { Assignment } from '../domain/records.js';
 import type { ClaimPolicy, Store } from '../store/store.js';
-import { jobToWire, workerSettings } from '../services/convert.js';
 import { Channel } from './channel.js';
-import type { EventFeed } from './event-feed.js';
 
 /** Jobs handed to a worker in one claim at most. */
 const CLAIM_BATCH = 32;
@@ -28,7 +18,7 @@ const WAKE_FANOUT = 4;
 interface Session {
   workerName: string;
   queues: Set<string>;
-  channel: Channel<FetchJobsResponse>;
+  channel: Channel<WorkerPush>;
   claiming: boolean;
   again: boolean;
   keepalive: NodeJS.Timeout;
@@ -40,15 +30,12 @@ export interface DispatcherOptions {
   log: (msg: string, err?: unknown) => void;
   /** Period of the sweep that claims for every connected worker, catching what no event announced. */
   sweepMs?: number;
-  /** The change log reader that tells this replica what happened through the others. */
-  feed?: EventFeed;
   policy?: ClaimPolicy;
   /** A quiet stream gets a keepalive message this often; default DEFAULT_STREAM_KEEPALIVE_MS. */
   keepaliveMs?: number;
 }
 
-const keepalive = () =>
-  create(FetchJobsResponseSchema, { event: { case: 'keepalive', value: create(StreamKeepaliveSchema, { serverTimeUnixMs: BigInt(Date.now()) }) } });
+const keepalive = (): WorkerPush => ({ kind: 'keepalive', at: Date.now() });
 
 /**
  * Pushes work to the workers whose FetchJobs streams this server holds. Claims run when something
@@ -63,7 +50,6 @@ export class Dispatcher {
   private readonly sweep: NodeJS.Timeout;
   private readonly inflight = new Set<Promise<void>>();
   private readonly policy: ClaimPolicy;
-  private readonly unsubscribe: (() => void) | undefined;
   private readonly keepaliveMs: number;
   private rotation = 0;
   private sweeping = false;
@@ -76,26 +62,6 @@ export class Dispatcher {
     this.keepaliveMs = opts.keepaliveMs ?? DEFAULT_STREAM_KEEPALIVE_MS;
     this.sweep = setInterval(() => void this.sweepQueued(), opts.sweepMs ?? 2000);
     this.sweep.unref();
-    this.unsubscribe = opts.feed?.subscribe((events) => this.onEvents(events));
-  }
-
-  /** Changes seen in the log, made through any replica: wake the workers they may concern. */
-  private onEvents(events: JobEventRecord[]): void {
-    const queues = new Map<string, number>();
-    const workers = new Set<string>();
-    for (const e of events) {
-      if (e.kind === 'cancel') {
-        if (e.workerName) this.cancel(e.workerName, e.jobId, e.attempt, e.reason);
-      } else if (e.kind === 'worker') {
-        if (e.workerName && this.sessions.has(e.workerName)) void this.refreshSettings(e.workerName);
-      } else if (e.state === 'QUEUED') {
-        queues.set(e.queue, (queues.get(e.queue) ?? 0) + 1);
-      } else if (TERMINAL_JOB_STATES.includes(e.state) && e.workerName) {
-        workers.add(e.workerName);
-      }
-    }
-    for (const [q, n] of queues) this.wakeQueue(q, n);
-    for (const w of workers) this.wakeWorker(w);
   }
 
   /**
@@ -103,11 +69,11 @@ export class Dispatcher {
    * live; more follow whenever it has been quiet for keepaliveMs. A previous stream of the same worker
    * on this server ends with Aborted, saying why.
    */
-  connect(workerName: string, queues: string[], signal: AbortSignal): Channel<FetchJobsResponse> {
+  connect(workerName: string, queues: string[], signal: AbortSignal): Channel<WorkerPush> {
     this.sessions
       .get(workerName)
       ?.channel.fail(new ConnectError(`a newer FetchJobs stream of worker ${workerName} replaced this one`, Code.Aborted));
-    const channel = new Channel<FetchJobsResponse>(signal);
+    const channel = new Channel<WorkerPush>(signal);
     const timer = setInterval(() => {
       if (Date.now() - channel.lastPushAt >= this.keepaliveMs) channel.push(keepalive());
     }, Math.max(10, Math.floor(this.keepaliveMs / 2)));
@@ -135,9 +101,9 @@ export class Dispatcher {
     session.channel.close();
     // Assignments queued for the stream but never written to it go back to their queues.
     for (const ev of session.channel.drainUnread()) {
-      if (ev.event.case === 'assignment' && ev.event.value.job) {
-        const job = ev.event.value.job;
-        void this.handBack(session.workerName, job.id, ev.event.value.attempt, job.spec?.queue ?? '');
+      if (ev.kind === 'assignment') {
+        const { job, attempt } = ev.assignment;
+        void this.handBack(session.workerName, job.id, attempt, job.queue);
       }
     }
   }
@@ -205,33 +171,33 @@ export class Dispatcher {
   cancel(workerName: string, jobId: string, attempt: number, reason: string): boolean {
     const s = this.sessions.get(workerName);
     if (!s) return false;
-    return s.channel.push(
-      create(FetchJobsResponseSchema, {
-        event: { case: 'cancellation', value: create(JobCancellationSchema, { jobId, attempt, reason }) },
-      }),
-    );
+    return s.channel.push({ kind: 'cancellation', jobId, attempt, reason });
   }
 
   /**
    * Pushes new settings to a connected worker (operators' live changes) and, when its queues
    * changed, claims for it under the new ones. False when its stream is not on this server.
    */
-  pushSettings(workerName: string, settings: WorkerSettings): boolean {
+  pushSettings(workerName: string, settings: WorkerSettingsRecord): boolean {
     const s = this.sessions.get(workerName);
     if (!s) return false;
     s.queues = new Set(settings.queues);
-    const pushed = s.channel.push(create(FetchJobsResponseSchema, { event: { case: 'settings', value: settings } }));
+    const pushed = s.channel.push({ kind: 'settings', settings });
     this.claimFor(s);
     return pushed;
   }
 
-  /** An operator changed a worker through another replica: push its settings as stored now. */
+  /** An operator changed a worker (through any replica): push its settings as stored now, if its stream is here. */
+  settingsChanged(workerName: string): void {
+    if (this.sessions.has(workerName)) void this.refreshSettings(workerName);
+  }
+
   private async refreshSettings(workerName: string): Promise<void> {
     try {
       const worker = await this.store.getWorker(workerName);
       if (worker?.state === 'OFFLINE') {
         this.endStream(workerName, new ConnectError(wentOfflineMessage(workerName), Code.FailedPrecondition));
-      } else if (worker) this.pushSettings(workerName, workerSettings(worker));
+      } else if (worker) this.pushSettings(workerName, settingsOf(worker));
     } catch (err) {
       this.log(`could not push new settings to worker ${workerName}`, err);
     }
@@ -240,7 +206,6 @@ export class Dispatcher {
   /** Ends every stream (server shutdown) and waits for claims under way. */
   async close(): Promise<void> {
     clearInterval(this.sweep);
-    this.unsubscribe?.();
     for (const s of this.sessions.values()) {
       clearInterval(s.keepalive);
       s.channel.close();
@@ -282,11 +247,8 @@ export class Dispatcher {
   }
 
   private async deliver(session: Session, a: Assignment): Promise<void> {
-    const event = create(FetchJobsResponseSchema, {
-      event: { case: 'assignment', value: create(JobAssignmentSchema, { job: jobToWire(a.job), attempt: a.attempt }) },
-    });
     // The stream may have closed between claim and push: then the job goes back to its queue.
-    if (!session.channel.push(event)) await this.handBack(session.workerName, a.job.id, a.attempt, a.job.queue);
+    if (!session.channel.push({ kind: 'assignment', assignment: a })) await this.handBack(session.workerName, a.job.id, a.attempt, a.job.queue);
   }
 
   private async handBack(workerName: string, jobId: string, attempt: number, queue: string): Promise<void> {

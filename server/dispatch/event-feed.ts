@@ -1,4 +1,4 @@
-import type { JobEventRecord } from '../store/records.js';
+import type { JobEventRecord } from '../domain/records.js';
 import type { Store } from '../store/store.js';
 
 export interface EventFeedOptions {

@@ -1,4 +1,4 @@
-import type { EventFilter, JobEventRecord } from '../store/records.js';
+import type { EventFilter, JobEventRecord } from '../domain/records.js';
 import type { Store } from '../store/store.js';
 
 /** How long a missing sequence number may hold back later changes before it is taken for a rollback. */

@@ -1,12 +1,8 @@
-import type { JobRecord, Retention } from '../store/records.js';
+import type { Retention } from '../domain/records.js';
 import type { Store } from '../store/store.js';
-import type { Dispatcher } from './dispatcher.js';
-import type { EventFeed } from './event-feed.js';
 
 export interface HousekeepingOptions {
   store: Store;
-  dispatcher: Dispatcher;
-  feed: EventFeed;
   log: (msg: string, err?: unknown) => void;
   now?: () => number;
   /** A worker silent this long is lost: its jobs go back to their queues (or fail). */
@@ -54,7 +50,6 @@ export class Housekeeping {
   /** One round of every sweep. Exported for tests through `start`'s timer; safe to call directly. */
   async tick(): Promise<void> {
     const { store, log } = this.opts;
-    const changed: JobRecord[] = [];
     try {
       this.healthySince ??= this.now();
       // Heartbeats cannot land while the database is down: a worker is lost only after it had a whole
@@ -63,15 +58,12 @@ export class Housekeeping {
         const lost = await store.reapLostWorkers(this.now(), this.opts.workerTimeoutMs);
         for (const w of lost.workers) log(`worker ${w} missed its heartbeats: presumed lost`);
         for (const j of lost.jobs) log(`job ${j.id}: worker lost; ${j.state === 'QUEUED' ? 'queued again' : `now ${j.state}`}`);
-        changed.push(...lost.jobs);
       }
       const unacked = await store.requeueUnacknowledged(this.now(), this.opts.assignTimeoutMs);
       for (const j of unacked) log(`job ${j.id}: ${j.reason}`);
-      changed.push(...unacked);
       if (this.opts.queuedTimeoutMs > 0) {
         const expired = await store.expireQueued(this.now(), this.opts.queuedTimeoutMs);
         for (const j of expired) log(`job ${j.id}: ${j.reason}`);
-        changed.push(...expired);
       }
       if (this.now() - this.lastPurge >= (this.opts.purgeEveryMs ?? 60_000)) {
         this.lastPurge = this.now();
@@ -82,10 +74,6 @@ export class Housekeeping {
     } catch (err) {
       this.healthySince = undefined;
       log('housekeeping failed; will retry', err);
-    }
-    if (changed.length) {
-      for (const q of new Set(changed.filter((j) => j.state === 'QUEUED').map((j) => j.queue))) this.opts.dispatcher.wakeQueue(q);
-      this.opts.feed.kick();
     }
   }
 }

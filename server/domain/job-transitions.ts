@@ -1,4 +1,4 @@
-import type { JobStateName } from '../store/records.js';
+import type { JobStateName } from './records.js';
 
 /**
  * The job state machine as a worker may drive it: the one place that says which report is legal.

@@ -1,4 +1,4 @@
-import type { WorkerStateName } from '../store/records.js';
+import type { WorkerStateName } from './records.js';
 
 /** How a worker's stored state follows from what it reports and what operators want of it. */
 

@@ -1,6 +1,7 @@
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { EventFeed } from '../dispatch/event-feed.js';
 import type { Notifier } from '../dispatch/notifier.js';
+import type { Publisher } from '../core/publisher.js';
 import type { Store } from '../store/store.js';
 import type { ServerMetrics } from '../telemetry/server-metrics.js';
 
@@ -12,6 +13,8 @@ export interface ServiceContext {
   feed: EventFeed;
   /** Keyed by job id: wakes log tails. */
   jobEvents: Notifier;
+  /** Turns what the store did into wake-ups and notifications; handlers never do that by hand. */
+  publisher: Publisher;
   now: () => number;
   heartbeatIntervalSeconds: number;
   /** A worker silent this long is lost; until then its name is held against a second registration. */
@@ -25,5 +28,4 @@ export interface ServiceContext {
   metrics?: ServerMetrics;
 }
 
-/** Long streams say something at least this often, however quiet they are. */
-export const DEFAULT_STREAM_KEEPALIVE_MS = 30_000;
+export { DEFAULT_STREAM_KEEPALIVE_MS } from '../core/stream-keepalive.js';

@@ -3,7 +3,16 @@ import { timestampFromMs, type Timestamp } from '@bufbuild/protobuf/wkt';
 import { JobAttemptSchema, JobSchema, JobSpecSchema, JobState, type Job, type JobAttempt } from '../../gen/edge/v1/job_pb.js';
 import { JobEventSchema, QueueStatsSchema, type JobEvent, type QueueStats } from '../../gen/edge/v1/job_service_pb.js';
 import { MaintenanceCommentSchema, SystemInfoSchema, WorkerSchema, WorkerState, type SystemInfo, type Worker } from '../../gen/edge/v1/worker_pb.js';
-import { WorkerSettingsSchema, type WorkerSettings } from '../../gen/edge/v1/worker_service_pb.js';
+import {
+  FetchJobsResponseSchema,
+  JobAssignmentSchema,
+  JobCancellationSchema,
+  StreamKeepaliveSchema,
+  WorkerSettingsSchema,
+  type FetchJobsResponse,
+  type WorkerSettings,
+} from '../../gen/edge/v1/worker_service_pb.js';
+import type { WorkerPush, WorkerSettingsRecord } from '../domain/worker-push.js';
 import type {
   AttemptRecord,
   JobEventRecord,
@@ -13,8 +22,8 @@ import type {
   SystemInfoRecord,
   WorkerRecord,
   WorkerStateName,
-} from '../store/records.js';
-import { waitingReason } from './waiting-reasons.js';
+} from '../domain/records.js';
+import { freeSlots, waitingReason } from '../domain/fit.js';
 
 /** Mapping between store records and wire messages. */
 
@@ -68,7 +77,7 @@ export function workerToWire(w: WorkerRecord): Worker {
     version: w.version,
     firstOnlineTime: ts(w.firstOnlineAt),
     lastHeartbeatTime: ts(w.lastHeartbeatAt),
-    freeSlots: Math.max(0, w.concurrency - w.usedSlots),
+    freeSlots: freeSlots(w),
     startTime: ts(w.startedAt),
     maintenance: w.maintenance,
     maintenanceComment: maintenanceCommentToWire(w),
@@ -105,7 +114,7 @@ export function queueStatsToWire(q: QueueStatsRecord): QueueStats {
     workers: q.workers,
     freeSlots: q.freeSlots,
     maxWorkerSlots: q.maxWorkerSlots,
-    unplaceable: q.unplaceable.map((u) => ({ jobId: u.jobId, slots: u.slots, reason: waitingReason(q.queue, u.slots, q.maxWorkerSlots) ?? '' })),
+    unplaceable: q.unplaceable.map((u) => ({ jobId: u.jobId, slots: u.slots, reason: waitingReason(q.queue, u.slots, q) ?? '' })),
     unplaceableCount: q.unplaceableCount,
   });
 }
@@ -126,13 +135,13 @@ export function attemptToWire(a: AttemptRecord): JobAttempt {
   });
 }
 
-const maintenanceCommentToWire = (w: WorkerRecord) =>
+const maintenanceCommentToWire = (w: Pick<WorkerRecord, 'maintenanceComment'>) =>
   w.maintenanceComment
     ? create(MaintenanceCommentSchema, { text: w.maintenanceComment.text, author: w.maintenanceComment.author, time: ts(w.maintenanceComment.at) })
     : undefined;
 
 /** What the server wants of a worker, as pushed on its stream and returned in heartbeats. */
-export function workerSettings(w: WorkerRecord): WorkerSettings {
+export function workerSettings(w: WorkerSettingsRecord): WorkerSettings {
   return create(WorkerSettingsSchema, {
     queues: w.queues,
     concurrency: w.concurrency,
@@ -140,6 +149,24 @@ export function workerSettings(w: WorkerRecord): WorkerSettings {
     maintenanceComment: maintenanceCommentToWire(w),
     shutdownRequested: w.shutdownRequested,
   });
+}
+
+/** One message of a worker's FetchJobs stream, from what the dispatcher pushed. */
+export function workerPushToWire(p: WorkerPush): FetchJobsResponse {
+  switch (p.kind) {
+    case 'keepalive':
+      return create(FetchJobsResponseSchema, { event: { case: 'keepalive', value: create(StreamKeepaliveSchema, { serverTimeUnixMs: BigInt(p.at) }) } });
+    case 'assignment':
+      return create(FetchJobsResponseSchema, {
+        event: { case: 'assignment', value: create(JobAssignmentSchema, { job: jobToWire(p.assignment.job), attempt: p.assignment.attempt }) },
+      });
+    case 'cancellation':
+      return create(FetchJobsResponseSchema, {
+        event: { case: 'cancellation', value: create(JobCancellationSchema, { jobId: p.jobId, attempt: p.attempt, reason: p.reason }) },
+      });
+    case 'settings':
+      return create(FetchJobsResponseSchema, { event: { case: 'settings', value: workerSettings(p.settings) } });
+  }
 }
 
 /** A worker's system info, with numbers bounded so that a bad report cannot poison the store. */

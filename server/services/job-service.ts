@@ -1,14 +1,15 @@
+import { submitOne } from '../core/submit.js';
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
 import { principalOf, seesTeam, teamOf } from '../auth/context.js';
 import { JobService } from '../../gen/edge/v1/job_service_pb.js';
 import { EventReader } from '../dispatch/event-reader.js';
-import type { JobStateName } from '../store/records.js';
+import type { JobStateName } from '../domain/records.js';
 import { attemptToWire, jobEventToWire, jobStateFromWire, jobToWire, queueStatsToWire } from './convert.js';
 import type { ServiceContext } from './context.js';
 import { invalid, notFound } from './errors.js';
 import { decodePageToken, encodePageToken } from './page-token.js';
 import { checkId, checkJobSpec, checkPageSize, checkQueue, checkWorkerName } from './validate.js';
-import { explainWaiting } from './waiting-reasons.js';
+import { explainWaiting } from '../core/waiting-reasons.js';
 import { DEFAULT_STREAM_KEEPALIVE_MS } from './context.js';
 
 const MAX_BATCH = 1000;
@@ -28,15 +29,7 @@ export function jobService(ctx: ServiceContext): ServiceImpl<typeof JobService> 
     async submitJob(req, hctx) {
       // The team comes from the credential, never from the request.
       const spec = { ...checkJobSpec(req.spec), team: teamOf(principalOf(hctx)) };
-      // Fast path: an idle connected worker takes the job in the transaction that stores it.
-      const candidates = dispatcher.candidates(spec.queue);
-      const { job, assignment } = candidates.length
-        ? await store.submitAndAssign(spec, now(), candidates)
-        : { job: await store.submitJob(spec, now()), assignment: undefined };
-      if (assignment) await dispatcher.deliverAssigned(assignment);
-      else dispatcher.wakeQueue(job.queue);
-      ctx.feed.kick();
-      return { job: jobToWire(job) };
+      return { job: jobToWire(await submitOne(store, dispatcher, spec, now())) };
     },
 
     async submitJobs(req, hctx) {
@@ -45,10 +38,6 @@ export function jobService(ctx: ServiceContext): ServiceImpl<typeof JobService> 
       const team = teamOf(principalOf(hctx));
       const specs = req.specs.map((s, i) => ({ ...checkJobSpec(s, `specs[${i}]`), team }));
       const jobs = await store.submitJobs(specs, now());
-      const perQueue = new Map<string, number>();
-      for (const j of jobs) perQueue.set(j.queue, (perQueue.get(j.queue) ?? 0) + 1);
-      for (const [q, n] of perQueue) dispatcher.wakeQueue(q, n);
-      ctx.feed.kick();
       return { jobs: jobs.map(jobToWire) };
     },
 
@@ -84,11 +73,8 @@ export function jobService(ctx: ServiceContext): ServiceImpl<typeof JobService> 
     async cancelJob(req, hctx) {
       const id = checkId('id', req.id);
       await visibleJob(id, hctx);
+      // The cancel reaches the job's worker once, through the change log, on whichever replica holds its stream.
       const { job } = await store.cancelJob(id, now());
-      // The cancel reaches the job's worker once, through the change log, on whichever replica holds
-      // its stream; the kick reads the log at once.
-      ctx.jobEvents.notify(job.id);
-      ctx.feed.kick();
       return { job: jobToWire(job) };
     },
 

@@ -77,7 +77,7 @@ export function logService(ctx: ServiceContext): ServiceImpl<typeof LogService> 
         // The store checks the holder again under the job's lock: an attempt taken away mid-stream takes no more bytes.
         const size = await store.appendLog(jobId, attempt, offset, chunk.data, p.kind === 'worker' ? p.workerName : undefined);
         sizes.set(`${jobId}/${attempt}`, { jobId, attempt, size: BigInt(size) });
-        ctx.jobEvents.notify(jobId);
+        ctx.publisher.logWritten(jobId);
       }
       return { sizes: [...sizes.values()] };
     },

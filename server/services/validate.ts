@@ -1,6 +1,6 @@
 import type { JobSpec } from '../../gen/edge/v1/job_pb.js';
-import { DEFAULT_QUEUE, queueNameProblem, workerNameProblem } from '../domain/names.js';
-import type { JobSpecRecord } from '../store/records.js';
+import { DEFAULT_QUEUE, queueNameProblem, workerNameProblem } from '../../shared/names.js';
+import type { JobSpecRecord } from '../domain/records.js';
 import { invalid } from './errors.js';
 
 /** Request checks. Each failure is an InvalidArgument that names the field and the problem. */

@@ -3,14 +3,14 @@ import { principalOf, requireSelf, seesTeam, teamOf } from '../auth/context.js';
 import { generateToken, hashToken } from '../auth/tokens.js';
 import { WorkerState } from '../../gen/edge/v1/worker_pb.js';
 import { MaintenanceChange, WorkerService } from '../../gen/edge/v1/worker_service_pb.js';
-import { VERSION } from '../domain/version.js';
-import { acceptedVersions, versionProblem } from '../domain/versions.js';
+import { VERSION } from '../../shared/version.js';
+import { acceptedVersions, versionProblem } from '../../shared/versions.js';
 import { REPORTABLE_WORKER_STATES, wentOfflineMessage } from '../domain/worker-states.js';
 import { REPORTABLE_JOB_STATES, reportShapeProblem } from '../domain/job-transitions.js';
-import { DEFAULT_QUEUE } from '../domain/names.js';
-import { ACCEPTING_WORKER_STATES, TERMINAL_JOB_STATES } from '../store/records.js';
-import type { WorkerRecord } from '../store/records.js';
-import { jobStateFromWire, jobToWire, systemInfoFromWire, workerSettings, workerStateFromWire, workerToWire } from './convert.js';
+import { DEFAULT_QUEUE } from '../../shared/names.js';
+import type { WorkerRecord } from '../domain/records.js';
+import { jobStateFromWire, jobToWire, systemInfoFromWire, workerPushToWire, workerSettings, workerStateFromWire, workerToWire } from './convert.js';
+import { pushWorkerChange, workerWentOffline } from '../core/worker-changes.js';
 import type { ServiceContext } from './context.js';
 import { invalid, notFound } from './errors.js';
 import { decodePageToken, encodePageToken } from './page-token.js';
@@ -87,12 +87,6 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
         },
         at,
       );
-      if (worker.endedJobs.length) {
-        // As when the reaper ends a lost worker's attempts: requeued jobs wake their queue's workers.
-        for (const job of worker.endedJobs) ctx.jobEvents.notify(job.id);
-        for (const q of new Set(worker.endedJobs.filter((j) => j.state === 'QUEUED').map((j) => j.queue))) dispatcher.wakeQueue(q);
-        ctx.feed.kick();
-      }
       let workerToken = '';
       if (fresh) {
         workerToken = generateToken('worker');
@@ -106,7 +100,7 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
       const worker = await store.getWorker(name);
       if (!worker) throw notRegistered(name);
       if (worker.state === 'OFFLINE') throw wentOffline(name);
-      yield* dispatcher.connect(name, worker.queues, handlerCtx.signal);
+      for await (const push of dispatcher.connect(name, worker.queues, handlerCtx.signal)) yield workerPushToWire(push);
     },
 
     async heartbeat(req, hctx) {
@@ -118,25 +112,10 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
       const result = await store.heartbeat(name, reported, now(), { held, systemInfo: systemInfoFromWire(req.systemInfo) });
       if (!result) throw notRegistered(name);
       let { worker } = result;
-      // A worker that said goodbye has no stream: it must register before it gets jobs again.
-      if (worker.state === 'OFFLINE' && !dispatcher.endStream(name, wentOffline(name))) {
-        // Its stream may be on another replica: the change log tells that one to end it.
-        await store.recordWorkerChange(name, now());
-        ctx.feed.kick();
-      }
-      if (worker.state === 'OFFLINE' && worker.jobIds.length) {
-        // Nothing runs on a worker that said goodbye: what it still held ends (or goes back to its queue).
-        const released = await store.releaseJobsOfOfflineWorker(name, now());
-        for (const j of released) {
-          ctx.jobEvents.notify(j.id);
-          if (j.state === 'QUEUED') dispatcher.wakeQueue(j.queue);
-        }
-        ctx.feed.kick();
-        worker = (await store.getWorker(name)) ?? worker;
-      }
+      // A worker that said goodbye has no stream and runs nothing: it must register before it gets jobs again.
+      if (worker.state === 'OFFLINE') worker = await workerWentOffline(store, dispatcher, worker, wentOffline(name), now());
       ctx.metrics?.heartbeat();
-      // A worker back from maintenance, or presumed lost and back, takes jobs again at once.
-      if (ACCEPTING_WORKER_STATES.includes(worker.state)) dispatcher.wakeWorker(name);
+      ctx.publisher.heartbeatSeen(worker);
       return { worker: workerToWire(worker), settings: workerSettings(worker), revokedJobs: result.revoked };
     },
 
@@ -154,16 +133,9 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
       const job = await store.reportJob({ jobId, attempt, workerName, ...report, reason: req.reason.slice(0, 4096) }, now());
       if (state === 'RUNNING' && job.state === 'CANCELED') {
         // The cancel was stored first and wins: the job is over, the process must not run.
-        ctx.jobEvents.notify(jobId);
-        ctx.feed.kick();
-        dispatcher.wakeWorker(workerName);
         throw new ConnectError(`job ${jobId} was canceled before it started; do not run it`, Code.FailedPrecondition);
       }
       if (state === 'RUNNING' && job.startedAt !== null) ctx.metrics?.jobStarted(job.queue, job.startedAt - job.createdAt);
-      if (state === 'QUEUED') dispatcher.wakeQueue(job.queue);
-      if (state === 'QUEUED' || TERMINAL_JOB_STATES.includes(state)) dispatcher.wakeWorker(workerName);
-      ctx.jobEvents.notify(jobId);
-      ctx.feed.kick();
       return { job: jobToWire(job) };
     },
 
@@ -231,15 +203,9 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
     },
   };
 
-  /**
-   * Live changes reach a connected worker through its stream at once, not at its next heartbeat; when
-   * its stream is on another replica, the change log tells that replica to push them.
-   */
+  /** Live changes reach the worker's stream at once (core/worker-changes.ts). */
   async function pushed(worker: WorkerRecord) {
-    if (!dispatcher.pushSettings(worker.name, workerSettings(worker))) {
-      await store.recordWorkerChange(worker.name, now());
-      ctx.feed.kick();
-    }
+    await pushWorkerChange(store, dispatcher, worker, now());
     return workerToWire(worker);
   }
 }

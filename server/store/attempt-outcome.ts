@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { insertEvents, stateEvent } from './job-events.js';
-import type { JobRecord } from './records.js';
+import type { JobRecord } from '../domain/records.js';
 
 export interface Outcome {
   state: 'SUCCEEDED' | 'FAILED' | 'CANCELED';
@@ -52,7 +52,7 @@ export async function endAttempt(trx: Knex.Transaction, job: JobRecord, outcome:
     await trx('jobs').where({ id: job.id }).update({ ...end, ended_at: now, updated_at: now });
     next = { ...job, state: outcome.state, exitCode: outcome.exitCode, signal: outcome.signal, reason: outcome.reason, endedAt: now, updatedAt: now };
   }
-  await insertEvents(trx, [stateEvent(next, now)]);
+  await insertEvents(trx, [{ ...stateEvent(next, now), releasedBy: job.workerName }]);
   return next;
 }
 
@@ -70,7 +70,7 @@ export async function unassign(trx: Knex.Transaction, job: JobRecord, now: numbe
   await trx('job_attempts').where({ job_id: job.id, attempt: job.attempt }).update({ state: 'QUEUED', reason, ended_at: now });
   await trx('jobs').where({ id: job.id }).update({ state: 'QUEUED', worker_name: null, reason, updated_at: now });
   const next: JobRecord = { ...job, state: 'QUEUED', workerName: null, reason, updatedAt: now };
-  await insertEvents(trx, [stateEvent(next, now)]);
+  await insertEvents(trx, [{ ...stateEvent(next, now), releasedBy: job.workerName }]);
   return next;
 }
 

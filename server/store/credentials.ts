@@ -1,3 +1,4 @@
+import { transaction } from './job-events.js';
 import type { Knex } from 'knex';
 import { v7 as uuidv7 } from 'uuid';
 import { StoreError, notFound } from './errors.js';
@@ -54,7 +55,7 @@ export async function sharedSetting(knex: Knex, name: string, make: () => string
 
 export async function createToken(knex: Knex, token: NewToken, now: number, revokeOthersOfWorker = false): Promise<TokenRecord> {
   const id = uuidv7();
-  await knex.transaction(async (trx) => {
+  await transaction(knex, async (trx) => {
     if (revokeOthersOfWorker && token.workerName) {
       // A worker has one token: a new registration ends the one before.
       await trx('auth_tokens').where({ kind: 'worker', worker_name: token.workerName }).whereNull('revoked_at').update({ revoked_at: now });
@@ -98,7 +99,7 @@ export async function revokeWorkerTokens(knex: Knex, workerName: string, now: nu
 }
 
 export async function revokeToken(knex: Knex, id: string, now: number, team?: string): Promise<TokenRecord> {
-  return knex.transaction(async (trx) => {
+  return transaction(knex, async (trx) => {
     const q = trx('auth_tokens').where({ id });
     if (team !== undefined) q.where('team', team);
     const row = (await q.first()) as Row | undefined;

@@ -1,8 +1,41 @@
 import type { Knex } from 'knex';
-import type { EventFilter, JobEventRecord, JobRecord } from './records.js';
+import type { EventFilter, JobEventRecord, JobRecord, WrittenEvent } from '../domain/records.js';
 
 type Db = Knex | Knex.Transaction;
-type NewEvent = Omit<JobEventRecord, 'seq'>;
+type NewEvent = WrittenEvent;
+export type CommittedEvents = (events: NewEvent[]) => void;
+
+/*
+ * The after-commit path: every event a transaction writes is kept beside it and handed to the
+ * subscribers of its database once it has committed (never when it rolls back). Store operations
+ * run their transactions through transaction() below, so none can forget to announce what it did.
+ */
+const OUTBOX = Symbol('events written in this transaction');
+type WithOutbox = { [OUTBOX]?: NewEvent[] };
+const subscribers = new WeakMap<Knex, Set<CommittedEvents>>();
+
+/** Calls `fn` with the events of every commit on this database; returns the unsubscribe. */
+export function onCommitted(knex: Knex, fn: CommittedEvents): () => void {
+  let set = subscribers.get(knex);
+  if (!set) subscribers.set(knex, (set = new Set()));
+  set.add(fn);
+  return () => set.delete(fn);
+}
+
+function announce(knex: Knex, events: NewEvent[]): void {
+  for (const fn of subscribers.get(knex) ?? []) fn(events);
+}
+
+/** A transaction whose events are announced once it commits. */
+export async function transaction<T>(knex: Knex, fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
+  const written: NewEvent[] = [];
+  const result = await knex.transaction((trx) => {
+    (trx as unknown as WithOutbox)[OUTBOX] = written;
+    return fn(trx);
+  });
+  if (written.length) announce(knex, written);
+  return result;
+}
 
 /** The event that records `job` entering its current state. */
 export function stateEvent(job: JobRecord, at: number): NewEvent {
@@ -28,6 +61,7 @@ export function workerEvent(workerName: string, at: number): NewEvent {
 
 export async function insertEvents(db: Db, events: NewEvent[]): Promise<void> {
   if (!events.length) return;
+  const outbox = (db as unknown as WithOutbox)[OUTBOX];
   await db('job_events').insert(
     events.map((e) => ({
       job_id: e.jobId,
@@ -42,6 +76,9 @@ export async function insertEvents(db: Db, events: NewEvent[]): Promise<void> {
       at: e.at,
     })),
   );
+  // Outside a transaction the insert is its own commit.
+  if (outbox) outbox.push(...events);
+  else announce(db as Knex, events);
 }
 
 export async function readEvents(db: Db, afterSeq: number, limit: number, filter: EventFilter = {}): Promise<JobEventRecord[]> {

@@ -1,55 +1,53 @@
 import type { Knex } from 'knex';
-import { v7 as uuidv7 } from 'uuid';
-import { StoreError, notFound } from './errors.js';
-import { CANCELED_BEFORE_START, DEFAULT_RETRY, endAttempt, unassign, type RetryPolicy } from './attempt-outcome.js';
-import { judgeReport } from '../domain/job-transitions.js';
-import { wentOfflineMessage } from '../domain/worker-states.js';
-import { insertEvents, lastEventSeq, readEvents, stateEvent, workerEvent } from './job-events.js';
+import { DEFAULT_RETRY } from './attempt-outcome.js';
+import { lastEventSeq, onCommitted, readEvents, type CommittedEvents } from './job-events.js';
 import { migrationSource } from './migrations/index.js';
-import {
-  ACCEPTING_WORKER_STATES,
-  HELD_JOB_STATES,
-  JOB_STATES,
-  LIVE_WORKER_STATES,
-  TERMINAL_JOB_STATES,
-  type Assignment,
-  type EventFilter,
-  type HeartbeatResult,
-  type HeldAttempt,
-  type JobEventRecord,
-  type Retention,
-  type JobStateName,
-  type QueueStatsRecord,
-  type AttemptRecord,
-  type JobFilter,
-  type JobRecord,
-  type JobReport,
-  type JobSpecRecord,
-  type LogRead,
-  type MetricsSnapshot,
-  type SystemInfoRecord,
-  type WorkerRecord,
-  type WorkerStateName,
-} from './records.js';
-import { jobSpecToRow, rowToAttempt, rowToJob, rowToWorker } from './rows.js';
+import type {
+  Assignment,
+  AttemptRecord,
+  EventFilter,
+  HeartbeatResult,
+  JobEventRecord,
+  JobFilter,
+  JobRecord,
+  JobReport,
+  JobSpecRecord,
+  LogRead,
+  MetricsSnapshot,
+  QueueStatsRecord,
+  Retention,
+  WorkerRecord,
+  WorkerStateName,
+} from '../domain/records.js';
 import type { CancelOutcome, ClaimPolicy, HeartbeatReport, MaintenanceInput, RegisterInput, Store, StoreOptions, WorkerUpdateInput } from './store.js';
+import { dialectOf, type DialectName, type StoreDb } from './dialect.js';
+import * as claims from './claims.js';
+import * as jobs from './jobs.js';
+import * as logs from './logs.js';
+import * as queueStats from './queue-stats.js';
+import * as workers from './workers.js';
 import * as workerOps from './worker-operations.js';
 import * as credentials from './credentials.js';
 import type { NewToken, TokenKindName, TokenRecord, WebSessionRecord } from './credentials.js';
 
-type Db = Knex | Knex.Transaction;
-
+/**
+ * The Store over Knex, on SQLite or MySQL/MariaDB: the one object the core holds. Each operation
+ * lives in the repository of its entity (jobs, claims, workers, queue stats, logs, credentials, the
+ * change log); the dialect differences sit in dialect.ts.
+ */
 export class KnexStore implements Store {
-  private readonly clock: () => number;
-  private readonly retry: RetryPolicy;
+  private readonly db: StoreDb;
 
   constructor(
     readonly knex: Knex,
-    readonly dialect: 'sqlite' | 'mysql',
+    readonly dialect: DialectName,
     opts: StoreOptions = {},
   ) {
-    this.clock = opts.clock ?? Date.now;
-    this.retry = opts.retry ?? DEFAULT_RETRY;
+    this.db = { knex, dialect: dialectOf(dialect), clock: opts.clock ?? Date.now, retry: opts.retry ?? DEFAULT_RETRY };
+  }
+
+  onCommitted(fn: CommittedEvents): () => void {
+    return onCommitted(this.knex, fn);
   }
 
   async migrate(): Promise<void> {
@@ -60,383 +58,131 @@ export class KnexStore implements Store {
     await this.knex.destroy();
   }
 
-  /** Row locks exist on MySQL only; SQLite serializes writers, which gives the same guarantee. */
-  private locked<T extends Knex.QueryBuilder>(q: T): T {
-    return (this.dialect === 'mysql' ? q.forUpdate() : q) as T;
+  submitJob(spec: JobSpecRecord, now: number): Promise<JobRecord> {
+    return jobs.submitJob(this.db, spec, now);
   }
 
-  async submitJob(spec: JobSpecRecord, now: number): Promise<JobRecord> {
-    return (await this.submitJobs([spec], now))[0]!;
+
+  submitJobs(specs: JobSpecRecord[], now: number): Promise<JobRecord[]> {
+    return jobs.submitJobs(this.db, specs, now);
   }
 
-  async submitJobs(specs: JobSpecRecord[], now: number): Promise<JobRecord[]> {
-    const jobs = specs.map((spec) => newJob(spec, now));
-    await this.knex.transaction(async (trx) => {
-      // Chunks keep each statement well under the drivers' placeholder limits.
-      for (let i = 0; i < jobs.length; i += 200) {
-        const chunk = jobs.slice(i, i + 200);
-        await trx('jobs').insert(chunk.map(jobRow));
-        await insertEvents(trx, chunk.map((job) => stateEvent(job, now)));
-      }
-    });
-    return jobs;
+
+  submitAndAssign(spec: JobSpecRecord, now: number, candidates: string[]): Promise<{ job: JobRecord; assignment?: Assignment }> {
+    return claims.submitAndAssign(this.db, spec, now, candidates);
   }
 
-  async submitAndAssign(spec: JobSpecRecord, now: number, candidates: string[]): Promise<{ job: JobRecord; assignment?: Assignment }> {
-    const job = newJob(spec, now);
-    return this.knex.transaction(async (trx) => {
-      // A job that waits in the queue already comes first: then the claim (slow path) keeps the order.
-      const waiting = await trx('jobs').select('id').where({ state: 'QUEUED', queue: spec.queue }).first();
-      if (!waiting) {
-        for (const workerName of candidates) {
-          // The same lock a claim takes, so the worker's slots are counted once.
-          const worker = await this.locked(trx('workers').where({ name: workerName })).first();
-          if (!worker || !ACCEPTING_WORKER_STATES.includes(worker.state)) continue;
-          if (!(JSON.parse(String(worker.queues)) as string[]).includes(spec.queue)) continue;
-          // A worker runs only the jobs of its own team.
-          if (String(worker.team ?? '') !== (spec.team ?? '')) continue;
-          const { usedSlots } = await heldBy(trx, workerName);
-          if (Number(worker.concurrency) - usedSlots < spec.slots) continue;
-          const at = Math.max(now, this.clock());
-          const assigned: JobRecord = { ...job, state: 'ASSIGNED', workerName, attempt: 1, updatedAt: at };
-          await trx('jobs').insert(jobRow(assigned));
-          await trx('job_attempts').insert({ job_id: job.id, attempt: 1, worker_name: workerName, state: 'ASSIGNED', assigned_at: at, reason: '', log_size: 0 });
-          // Watchers see the job queued, then assigned, as on the slow path.
-          await insertEvents(trx, [stateEvent(job, now), stateEvent(assigned, at)]);
-          return { job: assigned, assignment: { attempt: 1, job: assigned } };
-        }
-      }
-      await trx('jobs').insert(jobRow(job));
-      await insertEvents(trx, [stateEvent(job, now)]);
-      return { job };
-    });
+
+  queuedQueues(): Promise<string[]> {
+    return jobs.queuedQueues(this.db);
   }
 
-  async queuedQueues(): Promise<string[]> {
-    // A prefix of jobs_claim_idx (state, queue, …): MySQL reads it as a loose index scan.
-    const rows = await this.knex('jobs').distinct('queue').where('state', 'QUEUED');
-    return rows.map((r) => String(r.queue));
+
+  getJob(id: string): Promise<JobRecord | undefined> {
+    return jobs.getJob(this.db, id);
   }
 
-  async getJob(id: string): Promise<JobRecord | undefined> {
-    const row = await this.knex('jobs').where({ id }).first();
-    return row ? rowToJob(row) : undefined;
+
+  listJobs(filter: JobFilter): Promise<JobRecord[]> {
+    return jobs.listJobs(this.db, filter);
   }
 
-  async listJobs(filter: JobFilter): Promise<JobRecord[]> {
-    const q = this.knex('jobs').select('*').orderBy('id', 'desc').limit(filter.limit);
-    if (filter.queue) q.where('queue', filter.queue);
-    if (filter.states?.length) q.whereIn('state', filter.states);
-    if (filter.workerName) q.where('worker_name', filter.workerName);
-    if (filter.team !== undefined) q.where('team', filter.team);
-    if (filter.beforeId) q.where('id', '<', filter.beforeId);
-    return (await q).map(rowToJob);
+
+  listAttempts(jobId: string): Promise<AttemptRecord[]> {
+    return jobs.listAttempts(this.db, jobId);
   }
 
-  async listAttempts(jobId: string): Promise<AttemptRecord[]> {
-    const rows = await this.knex('job_attempts').where({ job_id: jobId }).orderBy('attempt');
-    return rows.map(rowToAttempt);
+
+  cancelJob(id: string, now: number): Promise<CancelOutcome> {
+    return jobs.cancelJob(this.db, id, now);
   }
 
-  async cancelJob(id: string, now: number): Promise<CancelOutcome> {
-    return this.knex.transaction(async (trx) => {
-      const row = await this.locked(trx('jobs').where({ id })).first();
-      if (!row) throw notFound(`job ${id}`);
-      const job = rowToJob(row);
-      if (TERMINAL_JOB_STATES.includes(job.state)) return { kind: 'ended', job };
-      if (job.state === 'QUEUED') {
-        const reason = 'canceled by user';
-        await trx('jobs')
-          .where({ id, state: 'QUEUED' })
-          .update({ state: 'CANCELED', reason, cancel_requested: true, ended_at: now, updated_at: now });
-        const canceled: JobRecord = { ...job, state: 'CANCELED', reason, cancelRequested: true, endedAt: now, updatedAt: now };
-        await insertEvents(trx, [stateEvent(canceled, now)]);
-        return { kind: 'canceled', job: canceled };
-      }
-      await trx('jobs').where({ id }).update({ cancel_requested: true, updated_at: now });
-      // The worker holding the job may be connected to another replica: the event reaches it there.
-      await insertEvents(trx, [{ ...stateEvent(job, now), kind: 'cancel', reason: 'canceled by user' }]);
-      return { kind: 'requested', job: { ...job, cancelRequested: true, updatedAt: now } };
-    });
+
+  registerWorker(input: RegisterInput, now: number): Promise<WorkerRecord & { endedJobs: JobRecord[] }> {
+    return workers.registerWorker(this.db, input, now);
   }
 
-  async registerWorker(input: RegisterInput, now: number): Promise<WorkerRecord & { endedJobs: JobRecord[] }> {
-    const endedJobs = await workerOps.registerWorker(this.knex, this.dialect === 'mysql', input, now, this.retry);
-    return { ...(await this.getWorker(input.name))!, endedJobs };
+
+  heartbeat(name: string, state: WorkerStateName, now: number, report: HeartbeatReport = {}): Promise<HeartbeatResult | undefined> {
+    return workers.heartbeat(this.db, name, state, now, report);
   }
 
-  async heartbeat(name: string, state: WorkerStateName, now: number, report: HeartbeatReport = {}): Promise<HeartbeatResult | undefined> {
-    const stored = await workerOps.heartbeat(this.knex, name, state, report.systemInfo, now);
-    if (stored === 'offline') throw new StoreError('conflict', wentOfflineMessage(name));
-    if (!stored) return undefined;
-    const worker = (await this.getWorker(name))!;
-    const held = report.held ?? [];
-    const holds = new Set(worker.jobIds);
-    const revoked: HeldAttempt[] = [];
-    const maybeStale = held.filter((h) => !holds.has(h.jobId));
-    if (maybeStale.length) revoked.push(...maybeStale);
-    // Same job, other attempt: the worker runs an attempt that was taken away and given again.
-    const same = held.filter((h) => holds.has(h.jobId));
-    if (same.length) {
-      const rows = await this.knex('jobs').select('id', 'attempt').whereIn('id', same.map((h) => h.jobId));
-      const current = new Map(rows.map((r) => [String(r.id), Number(r.attempt)]));
-      for (const h of same) if (current.get(h.jobId) !== h.attempt) revoked.push(h);
-    }
-    return { worker, revoked };
+
+  getWorker(name: string): Promise<WorkerRecord | undefined> {
+    return workers.getWorker(this.db, name);
   }
 
-  async getWorker(name: string): Promise<WorkerRecord | undefined> {
-    const row = await this.knex('workers').where({ name }).first();
-    return row ? rowToWorker(row, await heldBy(this.knex, name)) : undefined;
+
+  listWorkers(limit: number, afterName?: string, states?: WorkerStateName[], team?: string): Promise<WorkerRecord[]> {
+    return workers.listWorkers(this.db, limit, afterName, states, team);
   }
 
-  async listWorkers(limit: number, afterName?: string, states?: WorkerStateName[], team?: string): Promise<WorkerRecord[]> {
-    const q = this.knex('workers').select('*').orderBy('name').limit(limit);
-    if (team !== undefined) q.where('team', team);
-    if (afterName) q.where('name', '>', afterName);
-    if (states?.length) q.whereIn('state', states);
-    const rows = await q;
-    const held = await heldByMany(this.knex, rows.map((r) => String(r.name)));
-    return rows.map((r) => rowToWorker(r, held.get(String(r.name)) ?? { jobIds: [], usedSlots: 0 }));
+
+  setWorkerMaintenance(input: MaintenanceInput, now: number): Promise<WorkerRecord> {
+    return workers.setWorkerMaintenance(this.db, input, now);
   }
 
-  async setWorkerMaintenance(input: MaintenanceInput, now: number): Promise<WorkerRecord> {
-    await workerOps.setMaintenance(this.knex, this.dialect === 'mysql', input, now);
-    return (await this.getWorker(input.name))!;
+
+  updateWorker(input: WorkerUpdateInput, now: number): Promise<WorkerRecord> {
+    return workers.updateWorker(this.db, input, now);
   }
 
-  async updateWorker(input: WorkerUpdateInput, now: number): Promise<WorkerRecord> {
-    await workerOps.updateWorker(this.knex, this.dialect === 'mysql', input, now);
-    return (await this.getWorker(input.name))!;
+
+  requestWorkerShutdown(name: string, now: number): Promise<WorkerRecord> {
+    return workers.requestWorkerShutdown(this.db, name, now);
   }
 
-  async requestWorkerShutdown(name: string, now: number): Promise<WorkerRecord> {
-    await workerOps.requestShutdown(this.knex, this.dialect === 'mysql', name, now);
-    return (await this.getWorker(name))!;
+
+  removeWorker(name: string): Promise<WorkerRecord> {
+    return workers.removeWorker(this.db, name);
   }
 
-  async removeWorker(name: string): Promise<WorkerRecord> {
-    const before = await this.getWorker(name);
-    if (!before) throw notFound(`worker ${name}`);
-    await workerOps.removeWorker(this.knex, this.dialect === 'mysql', name);
-    return before;
-  }
 
   metricsSnapshot(): Promise<MetricsSnapshot> {
     return workerOps.metricsSnapshot(this.knex);
   }
 
-  async claimJobs(workerName: string, notBefore: number, maxJobs: number, policy: ClaimPolicy = {}): Promise<Assignment[]> {
-    const reserveAfterMs = policy.reserveAfterMs ?? Infinity;
-    return this.knex.transaction(async (trx) => {
-      // Locking the worker row serializes claims for one worker, even across server replicas.
-      const worker = await this.locked(trx('workers').where({ name: workerName })).first();
-      if (!worker || !ACCEPTING_WORKER_STATES.includes(worker.state)) return [];
-      const concurrency = Number(worker.concurrency);
-      const { usedSlots } = await heldBy(trx, workerName);
-      // Stamped after reading the slots held: any release this claim counted on was committed, and
-      // stamped, before. So the recorded intervals of a worker's attempts never overlap falsely.
-      const now = Math.max(notBefore, this.clock());
-      let free = concurrency - usedSlots;
-      if (free <= 0) return [];
-      const queues = JSON.parse(String(worker.queues)) as string[];
-      // One index-ordered read per queue (see jobs_claim_idx), merged here in claim order. Every job
-      // takes at least one slot, so at most min(free, maxJobs) can be taken; a few more rows let
-      // small jobs fill in behind a head job that does not fit yet.
-      const perQueue = Math.min(free, maxJobs) + 8;
-      const due = Math.max(notBefore, this.clock());
-      const team = String(worker.team ?? '');
-      const rows = (await Promise.all(queues.map((queue) => this.queuedHead(trx, queue, team, concurrency, perQueue, due)))).flat();
-      rows.sort((a, b) => Number(b.priority) - Number(a.priority) || (String(a.id) < String(b.id) ? -1 : 1));
-      const picked: JobRecord[] = [];
-      for (const row of rows) {
-        if (picked.length >= maxJobs || free <= 0) break;
-        const job = rowToJob(row);
-        if (job.slots <= free) {
-          picked.push(job);
-          free -= job.slots;
-        } else if (now - job.createdAt >= reserveAfterMs) {
-          // Head reservation: this job fits the worker once its slots drain. It has waited long
-          // enough that nothing ranked behind it may take those slots first, or a stream of small
-          // jobs could starve it forever.
-          break;
-        }
-      }
-      if (!picked.length) return [];
-      const ids = picked.map((j) => j.id);
-      const updated = await trx('jobs')
-        .whereIn('id', ids)
-        .where('state', 'QUEUED')
-        .update({ state: 'ASSIGNED', worker_name: workerName, attempt: trx.raw('attempt + 1'), reason: '', updated_at: now });
-      if (updated !== ids.length) throw new StoreError('conflict', `claim raced: ${updated} of ${ids.length} jobs assigned`);
-      await trx('job_attempts').insert(
-        picked.map((j) => ({
-          job_id: j.id,
-          attempt: j.attempt + 1,
-          worker_name: workerName,
-          state: 'ASSIGNED',
-          assigned_at: now,
-          reason: '',
-          log_size: 0,
-        })),
-      );
-      const assigned = picked.map((j): JobRecord => ({ ...j, state: 'ASSIGNED', workerName, attempt: j.attempt + 1, reason: '', updatedAt: now }));
-      await insertEvents(trx, assigned.map((j) => stateEvent(j, now)));
-      return assigned.map((job) => ({ job, attempt: job.attempt }));
-    });
+  claimJobs(workerName: string, notBefore: number, maxJobs: number, policy: ClaimPolicy = {}): Promise<Assignment[]> {
+    return claims.claimJobs(this.db, workerName, notBefore, maxJobs, policy);
   }
 
-  /** The first QUEUED jobs of a queue that a worker of this concurrency could hold, locked (skipping rows others hold). */
-  private queuedHead(trx: Knex.Transaction, queue: string, team: string, concurrency: number, limit: number, due: number): Promise<Record<string, unknown>[]> {
-    // Tiny tables tempt MySQL into a full scan and sort, which locks every row: insist on the index.
-    const from = this.dialect === 'mysql' ? trx.from(trx.raw('jobs FORCE INDEX (jobs_claim_idx)')) : trx('jobs');
-    const q = from
-      .select('*')
-      .where({ state: 'QUEUED', queue })
-      // A worker runs only the jobs of its own team (a job's team comes from its submitter's credential).
-      .where('team', team)
-      .where('slots', '<=', concurrency)
-      .where('not_before', '<=', due)
-      .orderBy([{ column: 'priority', order: 'desc' }, { column: 'id', order: 'asc' }])
-      .limit(limit);
-    return this.dialect === 'mysql' ? q.forUpdate().skipLocked() : q;
+
+
+  reportJob(report: JobReport, notBefore: number): Promise<JobRecord> {
+    return jobs.reportJob(this.db, report, notBefore);
   }
 
-  async reportJob(report: JobReport, notBefore: number): Promise<JobRecord> {
-    return this.knex.transaction(async (trx) => {
-      const row = await this.locked(trx('jobs').where({ id: report.jobId })).first();
-      const now = Math.max(notBefore, this.clock());
-      if (!row) throw notFound(`job ${report.jobId}`);
-      const job = rowToJob(row);
-      if (job.attempt !== report.attempt || job.workerName !== report.workerName) {
-        throw new StoreError(
-          'stale',
-          `attempt ${report.attempt} of job ${job.id} is not held by worker ${report.workerName} ` +
-            `(the job is at attempt ${job.attempt}${job.workerName ? ` on worker ${job.workerName}` : ''})`,
-        );
-      }
-      const verdict = judgeReport({ from: job.state, state: report.state, cancelRequested: job.cancelRequested, exitCode: report.exitCode, signal: report.signal });
-      // A re-sent report (after a reconnect) of a state already recorded changes nothing.
-      if (verdict.kind === 'repeat') return job;
-      if (verdict.kind === 'refused') throw new StoreError('conflict', `job ${job.id}: ${verdict.message}`);
-      if (verdict.kind === 'cancel-wins') {
-        return endAttempt(trx, job, { state: 'CANCELED', exitCode: null, signal: null, reason: CANCELED_BEFORE_START }, now, this.retry);
-      }
-      const where = { job_id: job.id, attempt: job.attempt };
-      if (report.state === 'QUEUED') return unassign(trx, job, now, `handed back by worker ${job.workerName}`);
-      if (report.state === 'RUNNING') {
-        await trx('jobs').where({ id: job.id }).update({ state: 'RUNNING', started_at: now, updated_at: now });
-        await trx('job_attempts').where(where).update({ state: 'RUNNING', started_at: now });
-        const running: JobRecord = { ...job, state: 'RUNNING', startedAt: now, updatedAt: now };
-        await insertEvents(trx, [stateEvent(running, now)]);
-        return running;
-      }
-      const state = report.state as 'SUCCEEDED' | 'FAILED' | 'CANCELED';
-      return endAttempt(trx, job, { state, exitCode: report.exitCode, signal: report.signal, reason: report.reason }, now, this.retry);
-    });
+
+  reapLostWorkers(now: number, timeoutMs: number): Promise<{ workers: string[]; jobs: JobRecord[] }> {
+    return workers.reapLostWorkers(this.db, now, timeoutMs);
   }
 
-  async reapLostWorkers(now: number, timeoutMs: number): Promise<{ workers: string[]; jobs: JobRecord[] }> {
-    const cutoff = now - timeoutMs;
-    const lost = await this.knex('workers').select('name').whereIn('state', LIVE_WORKER_STATES).where('last_heartbeat_at', '<', cutoff);
-    const workers: string[] = [];
-    const jobs: JobRecord[] = [];
-    for (const { name } of lost) {
-      // Conditional on the stale heartbeat: a heartbeat that lands meanwhile keeps the worker alive.
-      const n = await this.knex('workers')
-        .where({ name })
-        .whereIn('state', LIVE_WORKER_STATES)
-        .where('last_heartbeat_at', '<', cutoff)
-        .update({ state: 'UNKNOWN', updated_at: now });
-      if (!n) continue;
-      workers.push(String(name));
-      jobs.push(...(await this.endHeldJobs(String(name), now, 'worker lost', 'canceled by user; its worker was lost')));
-    }
-    return { workers, jobs };
+
+  releaseJobsOfOfflineWorker(name: string, now: number): Promise<JobRecord[]> {
+    return workers.releaseJobsOfOfflineWorker(this.db, name, now);
   }
 
-  async releaseJobsOfOfflineWorker(name: string, now: number): Promise<JobRecord[]> {
-    return this.endHeldJobs(name, now, 'worker went OFFLINE while holding it', 'canceled by user; its worker went OFFLINE');
+
+
+  requeueUnacknowledged(now: number, timeoutMs: number): Promise<JobRecord[]> {
+    return jobs.requeueUnacknowledged(this.db, now, timeoutMs);
   }
 
-  /** Ends every attempt a worker holds (it is gone): FAILED (retried while tries remain), or CANCELED when asked. */
-  private async endHeldJobs(name: string, now: number, reason: string, canceledReason: string): Promise<JobRecord[]> {
-    const jobs: JobRecord[] = [];
-    const held = await this.knex('jobs').select('id').where({ worker_name: name }).whereIn('state', HELD_JOB_STATES);
-    for (const { id } of held) {
-      const job = await this.knex.transaction(async (trx) => {
-        const row = await this.locked(trx('jobs').where({ id })).first();
-        if (!row) return undefined;
-        const j = rowToJob(row);
-        if (j.workerName !== name || !HELD_JOB_STATES.includes(j.state)) return undefined;
-        const outcome = j.cancelRequested
-          ? ({ state: 'CANCELED', exitCode: null, signal: null, reason: canceledReason } as const)
-          : ({ state: 'FAILED', exitCode: null, signal: null, reason } as const);
-        return endAttempt(trx, j, outcome, now, this.retry);
-      });
-      if (job) jobs.push(job);
-    }
-    return jobs;
+
+  expireQueued(now: number, timeoutMs: number): Promise<JobRecord[]> {
+    return jobs.expireQueued(this.db, now, timeoutMs);
   }
 
-  async requeueUnacknowledged(now: number, timeoutMs: number): Promise<JobRecord[]> {
-    const stale = await this.knex('jobs').select('id').where('state', 'ASSIGNED').where('updated_at', '<', now - timeoutMs).limit(500);
-    const out: JobRecord[] = [];
-    for (const { id } of stale) {
-      const job = await this.knex.transaction(async (trx) => {
-        const row = await this.locked(trx('jobs').where({ id, state: 'ASSIGNED' })).first();
-        if (!row || Number(row.updated_at) >= now - timeoutMs) return undefined;
-        const j = rowToJob(row);
-        return unassign(trx, j, now, `worker ${j.workerName} did not start attempt ${j.attempt} in time; queued again`);
-      });
-      if (job) out.push(job);
-    }
-    return out;
+
+  purgeFinished(now: number, retention: Retention, batch: number): Promise<number> {
+    return jobs.purgeFinished(this.db, now, retention, batch);
   }
 
-  async expireQueued(now: number, timeoutMs: number): Promise<JobRecord[]> {
-    const stale = await this.knex('jobs').select('id').where('state', 'QUEUED').where('queued_at', '<', now - timeoutMs).limit(500);
-    const out: JobRecord[] = [];
-    for (const { id } of stale) {
-      const job = await this.knex.transaction(async (trx) => {
-        const row = await this.locked(trx('jobs').where({ id, state: 'QUEUED' })).first();
-        if (!row) return undefined;
-        const j = rowToJob(row);
-        const reason = `queued too long (over ${Math.round(timeoutMs / 1000)} s without a worker)`;
-        await trx('jobs').where({ id }).update({ state: 'FAILED', reason, ended_at: now, updated_at: now });
-        const failed: JobRecord = { ...j, state: 'FAILED', reason, endedAt: now, updatedAt: now };
-        await insertEvents(trx, [stateEvent(failed, now)]);
-        return failed;
-      });
-      if (job) out.push(job);
-    }
-    return out;
+
+  recordWorkerChange(name: string, now: number): Promise<void> {
+    return workers.recordWorkerChange(this.db, name, now);
   }
 
-  async purgeFinished(now: number, retention: Retention, batch: number): Promise<number> {
-    let purged = 0;
-    const rules: [string[], number][] = [
-      [['SUCCEEDED'], retention.succeededMs],
-      [['FAILED', 'CANCELED'], retention.failedMs],
-    ];
-    for (const [states, keepMs] of rules) {
-      const rows = await this.knex('jobs').select('id').whereIn('state', states).where('ended_at', '<', now - keepMs).limit(batch);
-      const ids = rows.map((r) => String(r.id));
-      if (!ids.length) continue;
-      // Small batches, one table at a time: no statement holds many locks for long.
-      await this.knex('log_chunks').whereIn('job_id', ids).delete();
-      await this.knex('job_attempts').whereIn('job_id', ids).delete();
-      await this.knex('job_events').whereIn('job_id', ids).delete();
-      purged += await this.knex('jobs').whereIn('id', ids).whereIn('state', states).delete();
-    }
-    // Worker-change notes only matter for the moment it takes replicas to read them.
-    await this.knex('job_events').where({ kind: 'worker' }).where('at', '<', now - 86_400_000).delete();
-    return purged;
-  }
-
-  async recordWorkerChange(name: string, now: number): Promise<void> {
-    await insertEvents(this.knex, [workerEvent(name, now)]);
-  }
 
   readEvents(afterSeq: number, limit: number, filter?: EventFilter): Promise<JobEventRecord[]> {
     return readEvents(this.knex, afterSeq, limit, filter);
@@ -446,123 +192,25 @@ export class KnexStore implements Store {
     return lastEventSeq(this.knex);
   }
 
-  async liveWorkers(): Promise<WorkerRecord[]> {
-    const rows = await this.knex('workers').whereIn('state', LIVE_WORKER_STATES).orderBy('name');
-    const held = await heldByMany(this.knex, rows.map((r) => String(r.name)));
-    return rows.map((r) => rowToWorker(r, held.get(String(r.name)) ?? { jobIds: [], usedSlots: 0 }));
+  liveWorkers(): Promise<WorkerRecord[]> {
+    return workers.liveWorkers(this.db);
   }
 
-  async queueStats(): Promise<QueueStatsRecord[]> {
-    const counts = (await this.knex('jobs')
-      .select('queue', 'state')
-      .count({ n: '*' })
-      .min({ oldest: 'created_at' })
-      .groupBy('queue', 'state')) as Record<string, unknown>[];
-    const live = await this.liveWorkers();
-    const stats = new Map<string, QueueStatsRecord>();
-    const entry = (queue: string): QueueStatsRecord => {
-      let s = stats.get(queue);
-      if (!s) {
-        s = {
-          queue,
-          counts: Object.fromEntries(JOB_STATES.map((st) => [st, 0])) as Record<JobStateName, number>,
-          oldestQueuedAt: null,
-          workers: 0,
-          freeSlots: 0,
-          maxWorkerSlots: 0,
-          unplaceable: [],
-          unplaceableCount: 0,
-        };
-        stats.set(queue, s);
-      }
-      return s;
-    };
-    for (const r of counts) {
-      const s = entry(String(r.queue));
-      s.counts[r.state as JobStateName] = Number(r.n);
-      if (r.state === 'QUEUED') s.oldestQueuedAt = Number(r.oldest);
-    }
-    for (const w of live) {
-      for (const q of w.queues) {
-        const s = entry(q);
-        s.workers += 1;
-        s.maxWorkerSlots = Math.max(s.maxWorkerSlots, w.concurrency);
-        if (ACCEPTING_WORKER_STATES.includes(w.state)) s.freeSlots += Math.max(0, w.concurrency - w.usedSlots);
-      }
-    }
-    for (const s of stats.values()) {
-      if (!s.counts.QUEUED) continue;
-      const base = () => this.knex('jobs').where({ state: 'QUEUED', queue: s.queue }).where('slots', '>', s.maxWorkerSlots);
-      const [{ n }] = (await base().count({ n: '*' })) as [{ n: number | string }];
-      s.unplaceableCount = Number(n);
-      if (s.unplaceableCount) {
-        const rows = await base().select('id', 'slots').orderBy('id').limit(100);
-        s.unplaceable = rows.map((r) => ({ jobId: String(r.id), slots: Number(r.slots) }));
-      }
-    }
-    return [...stats.values()].sort((a, b) => (a.queue < b.queue ? -1 : a.queue > b.queue ? 1 : 0));
+
+  queueStats(): Promise<QueueStatsRecord[]> {
+    return queueStats.queueStats(this.db);
   }
 
-  async appendLog(jobId: string, attempt: number, offset: number, data: Uint8Array, writer?: string): Promise<number> {
-    return this.knex.transaction(async (trx) => {
-      if (writer !== undefined) {
-        // The job's row first, as reports lock it: the holder cannot change until this chunk is stored.
-        const job = await this.locked(trx('jobs').select('worker_name', 'attempt').where({ id: jobId })).first();
-        if (!job || String(job.worker_name ?? '') !== writer || Number(job.attempt) !== attempt) {
-          throw new StoreError('stale', `attempt ${attempt} of job ${jobId} is not held by worker ${writer}; its log takes no bytes from it`);
-        }
-      }
-      const row = await this.locked(trx('job_attempts').where({ job_id: jobId, attempt })).first();
-      if (!row) throw notFound(`attempt ${attempt} of job ${jobId}`);
-      const size = Number(row.log_size);
-      if (offset > size) {
-        throw new StoreError('out-of-range', `chunk starts at byte ${offset} but the log of attempt ${attempt} of job ${jobId} holds ${size} bytes`);
-      }
-      const end = offset + data.length;
-      // A re-sent chunk (after a reconnect) overlaps what is stored: it must say the same thing.
-      if (offset < size && !(await sameBytes(trx, jobId, attempt, offset, data.subarray(0, Math.min(end, size) - offset)))) {
-        throw new StoreError(
-          'conflict',
-          `chunk at byte ${offset} of attempt ${attempt} of job ${jobId} differs from the bytes already stored there; a log is written once`,
-        );
-      }
-      if (end <= size) return size; // already stored: a re-sent chunk
-      if (TERMINAL_JOB_STATES.includes(row.state)) {
-        throw new StoreError('stale', `attempt ${attempt} of job ${jobId} has ended; its log takes no more bytes`);
-      }
-      const fresh = Buffer.from(data.buffer, data.byteOffset + (size - offset), end - size);
-      await trx('log_chunks').insert({ job_id: jobId, attempt, start_offset: size, byte_count: fresh.length, data: fresh });
-      await trx('job_attempts').where({ job_id: jobId, attempt }).update({ log_size: end });
-      return end;
-    });
+
+  appendLog(jobId: string, attempt: number, offset: number, data: Uint8Array, writer?: string): Promise<number> {
+    return logs.appendLog(this.db, jobId, attempt, offset, data, writer);
   }
 
-  async readLog(jobId: string, attempt: number, offset: number, maxBytes: number): Promise<LogRead> {
-    const job = await this.knex('jobs').select('attempt', 'state').where({ id: jobId }).first();
-    if (!job) throw notFound(`job ${jobId}`);
-    const jobAttempt = Number(job.attempt);
-    const n = attempt || jobAttempt;
-    const jobEnded = TERMINAL_JOB_STATES.includes(job.state);
-    if (n === 0) return { attempt: 0, data: Buffer.alloc(0), size: 0, ended: jobEnded, jobEnded };
-    const row = await this.knex('job_attempts').where({ job_id: jobId, attempt: n }).first();
-    if (!row) throw notFound(`attempt ${n} of job ${jobId}`);
-    const size = Number(row.log_size);
-    const ended = TERMINAL_JOB_STATES.includes(row.state) || n < jobAttempt;
-    const until = Math.min(size, offset + maxBytes);
-    if (offset >= until) return { attempt: n, data: Buffer.alloc(0), size, ended, jobEnded };
-    const chunks = await this.knex('log_chunks')
-      .select('start_offset', 'data')
-      .where({ job_id: jobId, attempt: n })
-      .where('start_offset', '<', until)
-      .whereRaw('start_offset + byte_count > ?', [offset])
-      .orderBy('start_offset');
-    const parts = chunks.map((c) => {
-      const start = Number(c.start_offset);
-      const buf = c.data as Buffer;
-      return buf.subarray(Math.max(0, offset - start), Math.min(buf.length, until - start));
-    });
-    return { attempt: n, data: Buffer.concat(parts), size, ended, jobEnded };
+
+  readLog(jobId: string, attempt: number, offset: number, maxBytes: number): Promise<LogRead> {
+    return logs.readLog(this.db, jobId, attempt, offset, maxBytes);
   }
+
 
   sharedSetting(name: string, make: () => string): Promise<string> {
     return credentials.sharedSetting(this.knex, name, make);
@@ -603,80 +251,4 @@ export class KnexStore implements Store {
   revokeWebSession(hash: string, now: number): Promise<boolean> {
     return credentials.revokeWebSession(this.knex, hash, now);
   }
-}
-
-function newJob(spec: JobSpecRecord, now: number): JobRecord {
-  return {
-    ...spec,
-    team: spec.team ?? '',
-    id: uuidv7(),
-    state: 'QUEUED',
-    workerName: null,
-    attempt: 0,
-    exitCode: null,
-    signal: null,
-    reason: '',
-    cancelRequested: false,
-    notBefore: 0,
-    queuedAt: now,
-    createdAt: now,
-    startedAt: null,
-    endedAt: null,
-    updatedAt: now,
-  };
-}
-
-function jobRow(job: JobRecord): Record<string, unknown> {
-  return {
-    id: job.id,
-    ...jobSpecToRow(job),
-    state: job.state,
-    worker_name: job.workerName,
-    attempt: job.attempt,
-    reason: '',
-    cancel_requested: false,
-    not_before: job.notBefore,
-    queued_at: job.queuedAt,
-    created_at: job.createdAt,
-    updated_at: job.updatedAt,
-  };
-}
-
-/** Whether the stored log of an attempt holds exactly these bytes from this offset. */
-async function sameBytes(db: Db, jobId: string, attempt: number, offset: number, bytes: Uint8Array): Promise<boolean> {
-  if (!bytes.length) return true;
-  const until = offset + bytes.length;
-  const chunks = await db('log_chunks')
-    .select('start_offset', 'data')
-    .where({ job_id: jobId, attempt })
-    .where('start_offset', '<', until)
-    .whereRaw('start_offset + byte_count > ?', [offset])
-    .orderBy('start_offset');
-  const stored = Buffer.concat(
-    chunks.map((c) => {
-      const start = Number(c.start_offset);
-      const buf = c.data as Buffer;
-      return buf.subarray(Math.max(0, offset - start), Math.min(buf.length, until - start));
-    }),
-  );
-  return stored.equals(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));
-}
-
-async function heldBy(db: Db, workerName: string): Promise<{ jobIds: string[]; usedSlots: number }> {
-  return (await heldByMany(db, [workerName])).get(workerName) ?? { jobIds: [], usedSlots: 0 };
-}
-
-async function heldByMany(db: Db, names: string[]): Promise<Map<string, { jobIds: string[]; usedSlots: number }>> {
-  const held = new Map<string, { jobIds: string[]; usedSlots: number }>();
-  if (!names.length) return held;
-  const rows = await db('jobs').select('id', 'worker_name', 'slots').whereIn('worker_name', names).whereIn('state', HELD_JOB_STATES);
-  for (const r of rows) {
-    const name = String(r.worker_name);
-    const h = held.get(name) ?? { jobIds: [], usedSlots: 0 };
-    h.jobIds.push(String(r.id));
-    h.usedSlots += Number(r.slots);
-    held.set(name, h);
-  }
-  return held;
-
 }

@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
-import { tightenFiles } from '../files/private-files.js';
+import { redactUrl } from '../../shared/database-url.js';
+import { tightenFiles } from '../../shared/private-files.js';
 import { KnexStore } from './knex-store.js';
 import type { Store, StoreOptions } from './store.js';
 
@@ -16,11 +17,6 @@ export function openStore(databaseUrl: string, opts: StoreOptions = {}): Store {
     return new KnexStore(knexFactory(mysqlConfig(databaseUrl.replace(/^mariadb:/, 'mysql:'))), 'mysql', opts);
   }
   throw new Error(`unsupported database URL "${redactUrl(databaseUrl)}": use sqlite:PATH or mysql://user:pass@host:port/db`);
-}
-
-/** A database URL with its password masked, for messages and logs. */
-export function redactUrl(url: string): string {
-  return url.replace(/\/\/([^:/@]*):[^@]*@/, '//$1:***@');
 }
 
 function sqliteConfig(file: string): Knex.Config {

@@ -1,4 +1,5 @@
-import type { AttemptRecord, JobRecord, JobSpecRecord, JobStateName, SystemInfoRecord, WorkerRecord, WorkerStateName } from './records.js';
+import type { AttemptRecord, JobRecord, JobSpecRecord, JobStateName, SystemInfoRecord, WorkerRecord, WorkerStateName } from '../domain/records.js';
+import type { WorkerCapacity } from '../domain/fit.js';
 
 /** Mapping between table rows and records: JSON columns, numbers that drivers may return as strings. */
 
@@ -87,5 +88,16 @@ export function rowToWorker(r: Row, held: { jobIds: string[]; usedSlots: number 
     shutdownRequested: Boolean(num(r.shutdown_requested ?? 0)),
     systemInfo: r.system_info ? (JSON.parse(String(r.system_info)) as SystemInfoRecord) : null,
     team: String(r.team ?? ''),
+  };
+}
+
+/** A worker row as the scheduling rule sees it (domain/fit.ts), with the slots its jobs hold. */
+export function rowToCapacity(r: Row, usedSlots: number): WorkerCapacity {
+  return {
+    state: r.state as WorkerStateName,
+    queues: JSON.parse(String(r.queues)) as string[],
+    team: String(r.team ?? ''),
+    concurrency: num(r.concurrency),
+    usedSlots,
   };
 }

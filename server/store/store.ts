@@ -18,7 +18,8 @@ import type {
   SystemInfoRecord,
   WorkerRecord,
   WorkerStateName,
-} from './records.js';
+  WrittenEvent,
+} from '../domain/records.js';
 
 export interface RegisterInput {
   name: string;
@@ -80,6 +81,11 @@ export type CancelOutcome =
 
 /** The one interface through which the server reaches the database. All SQL lives behind it. */
 export interface Store {
+  /**
+   * Calls `fn` with the events of every commit of this store's operations, after the commit: the one
+   * path by which what the store did becomes wake-ups and notifications. Returns the unsubscribe.
+   */
+  onCommitted(fn: (events: WrittenEvent[]) => void): () => void;
   readonly dialect: 'sqlite' | 'mysql';
   migrate(): Promise<void>;
   close(): Promise<void>;

@@ -1,3 +1,5 @@
+import { transaction } from './job-events.js';
+import type { Dialect } from './dialect.js';
 import type { Knex } from 'knex';
 import {
   GONE_WORKER_STATES,
@@ -10,7 +12,7 @@ import {
 import { StoreError, notFound } from './errors.js';
 import { endAttempt, type RetryPolicy } from './attempt-outcome.js';
 import { rowToJob } from './rows.js';
-import { HELD_JOB_STATES, LIVE_WORKER_STATES, type JobRecord, type JobStateName, type MetricsSnapshot, type SystemInfoRecord, type WorkerStateName } from './records.js';
+import { HELD_JOB_STATES, LIVE_WORKER_STATES, type JobRecord, type JobStateName, type MetricsSnapshot, type SystemInfoRecord, type WorkerStateName } from '../domain/records.js';
 import type { MaintenanceInput, RegisterInput, WorkerUpdateInput } from './store.js';
 
 /**
@@ -21,9 +23,9 @@ import type { MaintenanceInput, RegisterInput, WorkerUpdateInput } from './store
 
 type Row = Record<string, unknown>;
 
-async function lockedWorker(trx: Knex.Transaction, mysql: boolean, name: string): Promise<Row> {
+async function lockedWorker(trx: Knex.Transaction, dialect: Dialect, name: string): Promise<Row> {
   const q = trx('workers').where({ name });
-  const row = (await (mysql ? q.forUpdate() : q).first()) as Row | undefined;
+  const row = (await dialect.locked(q).first()) as Row | undefined;
   if (!row) throw notFound(`worker ${name}`);
   return row;
 }
@@ -40,10 +42,10 @@ export const RE_REGISTERED = 'worker re-registered';
  * another. The attempts the name still holds end (retried while attempts remain): a registering
  * worker is a new run that holds none of them.
  */
-export async function registerWorker(knex: Knex, mysql: boolean, input: RegisterInput, now: number, retry: RetryPolicy): Promise<JobRecord[]> {
-  return knex.transaction(async (trx) => {
+export async function registerWorker(knex: Knex, dialect: Dialect, input: RegisterInput, now: number, retry: RetryPolicy): Promise<JobRecord[]> {
+  return transaction(knex, async (trx) => {
     const q = trx('workers').where({ name: input.name });
-    const prev = (await (mysql ? q.forUpdate() : q).first()) as Row | undefined;
+    const prev = (await dialect.locked(q).first()) as Row | undefined;
     if (
       prev &&
       input.refuseIfLiveSince !== undefined &&
@@ -61,7 +63,7 @@ export async function registerWorker(knex: Knex, mysql: boolean, input: Register
     const ended: JobRecord[] = [];
     if (prev) {
       const heldQ = trx('jobs').where({ worker_name: input.name }).whereIn('state', HELD_JOB_STATES).orderBy('id');
-      for (const jobRow of (await (mysql ? heldQ.forUpdate() : heldQ)) as Row[]) {
+      for (const jobRow of (await dialect.locked(heldQ)) as Row[]) {
         const job = rowToJob(jobRow);
         const outcome = job.cancelRequested
           ? ({ state: 'CANCELED', exitCode: null, signal: null, reason: `canceled by user; ${RE_REGISTERED}` } as const)
@@ -113,9 +115,9 @@ export async function heartbeat(
   return (await knex('workers').select('name').where({ name }).first()) ? 'offline' : false;
 }
 
-export async function setMaintenance(knex: Knex, mysql: boolean, input: MaintenanceInput, now: number): Promise<void> {
-  await knex.transaction(async (trx) => {
-    const row = await lockedWorker(trx, mysql, input.name);
+export async function setMaintenance(knex: Knex, dialect: Dialect, input: MaintenanceInput, now: number): Promise<void> {
+  await transaction(knex, async (trx) => {
+    const row = await lockedWorker(trx, dialect, input.name);
     const state = row.state as WorkerStateName;
     const comment = { maintenance_comment: input.comment, maintenance_author: input.author, maintenance_comment_at: now };
     switch (input.change) {
@@ -144,9 +146,9 @@ export async function setMaintenance(knex: Knex, mysql: boolean, input: Maintena
   });
 }
 
-export async function updateWorker(knex: Knex, mysql: boolean, input: WorkerUpdateInput, now: number): Promise<void> {
-  await knex.transaction(async (trx) => {
-    const row = await lockedWorker(trx, mysql, input.name);
+export async function updateWorker(knex: Knex, dialect: Dialect, input: WorkerUpdateInput, now: number): Promise<void> {
+  await transaction(knex, async (trx) => {
+    const row = await lockedWorker(trx, dialect, input.name);
     const current = JSON.parse(String(row.queues)) as string[];
     const queues = [...new Set([...current, ...input.addQueues])].filter((q) => !input.removeQueues.includes(q));
     if (!queues.length) {
@@ -158,9 +160,9 @@ export async function updateWorker(knex: Knex, mysql: boolean, input: WorkerUpda
   });
 }
 
-export async function requestShutdown(knex: Knex, mysql: boolean, name: string, now: number): Promise<void> {
-  await knex.transaction(async (trx) => {
-    const row = await lockedWorker(trx, mysql, name);
+export async function requestShutdown(knex: Knex, dialect: Dialect, name: string, now: number): Promise<void> {
+  await transaction(knex, async (trx) => {
+    const row = await lockedWorker(trx, dialect, name);
     const state = row.state as WorkerStateName;
     if (GONE_WORKER_STATES.includes(state)) throw new StoreError('conflict', `worker ${name} is ${state}: there is no process to shut down`);
     await trx('workers')
@@ -169,9 +171,9 @@ export async function requestShutdown(knex: Knex, mysql: boolean, name: string, 
   });
 }
 
-export async function removeWorker(knex: Knex, mysql: boolean, name: string): Promise<void> {
-  await knex.transaction(async (trx) => {
-    const row = await lockedWorker(trx, mysql, name);
+export async function removeWorker(knex: Knex, dialect: Dialect, name: string): Promise<void> {
+  await transaction(knex, async (trx) => {
+    const row = await lockedWorker(trx, dialect, name);
     const state = row.state as WorkerStateName;
     if (!GONE_WORKER_STATES.includes(state)) {
       throw new StoreError('conflict', `worker ${name} is ${state}; only OFFLINE or UNKNOWN workers can be removed (stop it first: edge workers shutdown ${name})`);

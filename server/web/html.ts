@@ -26,13 +26,3 @@ export function html(strings: TemplateStringsArray, ...values: Value[]): Html {
 }
 
 export const raw = (s: string) => new Html(s);
-
-/** "3 s", "4 min", "2 h", "5 d" ago from epoch ms. */
-export function age(ms: number | undefined, now: number): string {
-  if (ms === undefined) return '';
-  const s = Math.max(0, Math.round((now - ms) / 1000));
-  if (s < 90) return `${s} s`;
-  if (s < 90 * 60) return `${Math.round(s / 60)} min`;
-  if (s < 36 * 3600) return `${Math.round(s / 3600)} h`;
-  return `${Math.round(s / 86400)} d`;
-}

@@ -8,7 +8,7 @@ import { LogService } from '../../gen/edge/v1/log_service_pb.js';
 import { WorkerService } from '../../gen/edge/v1/worker_service_pb.js';
 import { ServerReflectionRequestSchema, ServerReflectionResponseSchema } from '../../gen/grpc/reflection/v1/reflection_pb.js';
 import type { RunningServer } from '../../server/app.js';
-import { VERSION } from '../../server/domain/version.js';
+import { VERSION } from '../../shared/version.js';
 import { TEST_ADMIN_TOKEN, TEST_REGISTRATION_SECRET } from '../helpers/credentials.js';
 import { createSqliteDatabase, type TestDatabase } from '../helpers/databases.js';
 import { RawGrpc, conformanceServer, connectJsonStream, type OpenStream } from './clients.js';

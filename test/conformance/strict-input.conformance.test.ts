@@ -4,7 +4,7 @@ import { JobService } from '../../gen/edge/v1/job_service_pb.js';
 import { LogService } from '../../gen/edge/v1/log_service_pb.js';
 import { WorkerService } from '../../gen/edge/v1/worker_service_pb.js';
 import type { RunningServer } from '../../server/app.js';
-import { VERSION } from '../../server/domain/version.js';
+import { VERSION } from '../../shared/version.js';
 import { TEST_ADMIN_TOKEN, TEST_REGISTRATION_SECRET } from '../helpers/credentials.js';
 import { DATABASES, type TestDatabase } from '../helpers/databases.js';
 import { RawGrpc, conformanceServer, connectJson, connectJsonStream, grpcFailure } from './clients.js';

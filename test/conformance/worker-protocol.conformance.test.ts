@@ -5,7 +5,7 @@ import { JobService } from '../../gen/edge/v1/job_service_pb.js';
 import { WorkerState } from '../../gen/edge/v1/worker_pb.js';
 import { WorkerService, type FetchJobsResponse } from '../../gen/edge/v1/worker_service_pb.js';
 import type { RunningServer } from '../../server/app.js';
-import { VERSION } from '../../server/domain/version.js';
+import { VERSION } from '../../shared/version.js';
 import { TEST_ADMIN_TOKEN, TEST_REGISTRATION_SECRET } from '../helpers/credentials.js';
 import { DATABASES, createMariaDbDatabase, type TestDatabase } from '../helpers/databases.js';
 import { RawGrpc, conformanceServer, grpcFailure, type OpenStream } from './clients.js';

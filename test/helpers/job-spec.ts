@@ -1,4 +1,4 @@
-import type { JobSpecRecord } from '../../server/store/records.js';
+import type { JobSpecRecord } from '../../server/domain/records.js';
 
 /** A job spec for store tests: `true` on the default queue, with the given fields changed. */
 export const spec = (over: Partial<JobSpecRecord> = {}): JobSpecRecord => ({

@@ -7,7 +7,7 @@ import { LogService } from '../../gen/edge/v1/log_service_pb.js';
 import { TokenKind, TokenService } from '../../gen/edge/v1/token_service_pb.js';
 import { WorkerService } from '../../gen/edge/v1/worker_service_pb.js';
 import { WorkerState } from '../../gen/edge/v1/worker_pb.js';
-import { VERSION } from '../../server/domain/version.js';
+import { VERSION } from '../../shared/version.js';
 import { startServer, type RunningServer } from '../../server/app.js';
 import { DATABASES, type TestDatabase } from '../helpers/databases.js';
 import { TEST_ADMIN_TOKEN, TEST_CREDENTIALS, bearer } from '../helpers/credentials.js';

@@ -13,7 +13,7 @@ import { WorkerService } from '../../gen/edge/v1/worker_service_pb.js';
 import { Health } from '../../gen/grpc/health/v1/health_pb.js';
 import type { RunningServer } from '../../server/app.js';
 import { startTestServer } from '../helpers/test-server.js';
-import { VERSION } from '../../server/domain/version.js';
+import { VERSION } from '../../shared/version.js';
 import { TEST_ADMIN_TOKEN, TEST_REGISTRATION_SECRET, bearer } from '../helpers/credentials.js';
 import { createSqliteDatabase, type TestDatabase } from '../helpers/databases.js';
 

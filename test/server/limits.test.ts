@@ -6,7 +6,7 @@ import { LogService } from '../../gen/edge/v1/log_service_pb.js';
 import { WorkerService } from '../../gen/edge/v1/worker_service_pb.js';
 import type { RunningServer } from '../../server/app.js';
 import { startTestServer } from '../helpers/test-server.js';
-import { VERSION } from '../../server/domain/version.js';
+import { VERSION } from '../../shared/version.js';
 import { MAX_CHUNK_BYTES } from '../../server/services/log-service.js';
 import { TEST_REGISTRATION_SECRET, asAdmin, bearer } from '../helpers/credentials.js';
 import { createSqliteDatabase, type TestDatabase } from '../helpers/databases.js';

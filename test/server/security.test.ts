@@ -7,7 +7,7 @@ import { LogService } from '../../gen/edge/v1/log_service_pb.js';
 import { TokenKind, TokenService } from '../../gen/edge/v1/token_service_pb.js';
 import { WorkerService } from '../../gen/edge/v1/worker_service_pb.js';
 import { Health } from '../../gen/grpc/health/v1/health_pb.js';
-import { VERSION } from '../../server/domain/version.js';
+import { VERSION } from '../../shared/version.js';
 import type { RunningServer } from '../../server/app.js';
 import { startTestServer } from '../helpers/test-server.js';
 import { createSqliteDatabase, type TestDatabase } from '../helpers/databases.js';

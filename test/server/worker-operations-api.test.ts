@@ -4,7 +4,7 @@ import { kPrincipal } from '../../server/auth/context.js';
 import { WorkerState } from '../../gen/edge/v1/worker_pb.js';
 import { MaintenanceChange, WorkerService } from '../../gen/edge/v1/worker_service_pb.js';
 import { buildApp } from '../../server/app.js';
-import { VERSION } from '../../server/domain/version.js';
+import { VERSION } from '../../shared/version.js';
 import { routes } from '../../server/routes.js';
 import { errorInterceptor } from '../../server/services/error-interceptor.js';
 import { openStore } from '../../server/store/open-store.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { StoreError } from '../../server/store/errors.js';
 import { openStore } from '../../server/store/open-store.js';
-import type { SystemInfoRecord } from '../../server/store/records.js';
+import type { SystemInfoRecord } from '../../server/domain/records.js';
 import type { Store } from '../../server/store/store.js';
 import { DATABASES, type TestDatabase } from '../helpers/databases.js';
 

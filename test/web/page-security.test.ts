@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import { html, raw } from '../../server/web/html.js';
 import { bootstrapCredentials } from '../../server/auth/bootstrap.js';
 import { openStore } from '../../server/store/open-store.js';
-import { pageAuth } from '../../server/web/page-auth.js';
+import { pageAuth } from '../../server/auth/page-auth.js';
 import { createSqliteDatabase } from '../helpers/databases.js';
 import { crossSite, csrfMatches, csrfToken, readCookie, sessionCookie } from '../../server/web/session.js';
 

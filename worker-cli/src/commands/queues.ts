@@ -3,6 +3,8 @@ import { timestampMs } from '@bufbuild/protobuf/wkt';
 import { ApiCommand } from '../lib/api-command.js';
 import { apiUrlFlag, jsonFlag } from '../lib/flags.js';
 import { messageJson, printJson, table } from '../lib/output.js';
+import { drainPages } from '../../../shared/paging.js';
+import { age } from '../../../shared/units.js';
 
 export default class Queues extends ApiCommand {
   static override description = `Show every queue: jobs by state, how long the oldest queued job waits, the live workers
@@ -13,13 +15,10 @@ serving it and their free slots, and queued jobs that no live worker can take (a
   async run(): Promise<void> {
     const { flags } = await this.parse(Queues);
     const api = this.connect(flags['api-url']);
-    const queues: QueueStats[] = [];
-    let pageToken = '';
-    do {
+    const queues: QueueStats[] = await drainPages(async (pageToken) => {
       const res = await api.jobs.listQueueStats({ pageSize: 1000, pageToken });
-      queues.push(...res.queues);
-      pageToken = res.nextPageToken;
-    } while (pageToken);
+      return { items: res.queues, next: res.nextPageToken };
+    });
     if (flags.json) return printJson(queues.map((q) => messageJson(QueueStatsSchema, q)));
     const now = Date.now();
     process.stdout.write(
@@ -33,7 +32,7 @@ serving it and their free slots, and queued jobs that no live worker can take (a
           String(q.succeeded),
           String(q.failed),
           String(q.canceled),
-          q.oldestQueuedTime ? age(now - timestampMs(q.oldestQueuedTime)) : '-',
+          q.oldestQueuedTime ? age(timestampMs(q.oldestQueuedTime), now, true) : '-',
           String(q.workers),
           String(q.freeSlots),
         ]),
@@ -45,11 +44,4 @@ serving it and their free slots, and queued jobs that no live worker can take (a
       for (const u of q.unplaceable) process.stdout.write(`  ${u.jobId}  ${u.reason}\n`);
     }
   }
-}
-
-function age(ms: number): string {
-  const s = Math.max(0, Math.round(ms / 1000));
-  if (s < 120) return `${s}s`;
-  if (s < 7200) return `${Math.round(s / 60)}m`;
-  return `${Math.round(s / 3600)}h`;
 }

@@ -1,9 +1,8 @@
 import { Flags } from '@oclif/core';
-import { startServer } from '../../../server/app.js';
-import { redactUrl } from '../../../server/store/open-store.js';
+import { DEFAULT_CONNECTION_LIMITS, startServer } from '../../../server/app.js';
+import { redactUrl } from '../../../shared/database-url.js';
 import { EdgeCommand } from '../lib/base-command.js';
-import { privateDir, usePrivateUmask } from '../../../server/files/private-files.js';
-import { DEFAULT_CONNECTION_LIMITS } from '../../../server/http/connection-guard.js';
+import { privateDir, usePrivateUmask } from '../../../shared/private-files.js';
 import fs from 'node:fs';
 import { DEFAULT_DATA_DIR, resolveDatabaseUrl } from '../lib/server-config.js';
 import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../runtime/logger.js';

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Flags } from '@oclif/core';
-import { parseQueueList, queueNameProblem, workerNameProblem } from '../../../server/domain/names.js';
+import { parseQueueList, queueNameProblem, workerNameProblem } from '../../../shared/names.js';
 import { EdgeCommand } from '../lib/base-command.js';
 import { parseApiUrls } from '../lib/api.js';
 import { apiUrlsFlag, stateDirFlag } from '../lib/flags.js';

@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { JobSpecSchema } from '../../../gen/edge/v1/job_pb.js';
-import { DEFAULT_QUEUE } from '../../../server/domain/names.js';
+import { DEFAULT_QUEUE } from '../../../shared/names.js';
 import { parseKeyValues } from './key-values.js';
 
 /** The flags that describe a job, shared by `edge job submit` and `edge run`. */

@@ -2,6 +2,7 @@ import { Flags } from '@oclif/core';
 import { stringify } from 'yaml';
 import { WorkerSchema, WorkerState, type Worker } from '../../../gen/edge/v1/worker_pb.js';
 import { formatTime, messageJson, printJson, table } from './output.js';
+import { mib } from '../../../shared/units.js';
 
 /** How worker commands print: a table or text for people, JSON or YAML (proto3 JSON mapping) for scripts. */
 
@@ -44,7 +45,6 @@ export function workersTable(workers: Worker[]): string {
 export function describeWorker(w: Worker): string {
   const s = w.systemInfo;
   const c = w.maintenanceComment;
-  const mib = (n: number) => (n >= 10240 ? `${(n / 1024).toFixed(1)} GiB` : `${n} MiB`);
   const lines: [string, string][] = [
     ['name', w.name],
     ['state', workerStateName(w.state)],

@@ -2,10 +2,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Code, ConnectError } from '@connectrpc/connect';
+import { ConnectError } from '@connectrpc/connect';
 import { JobState, type Job } from '../../../gen/edge/v1/job_pb.js';
 import type { ApiSource } from '../lib/api.js';
-import { Backoff, sleep } from './backoff.js';
+import { sleep } from './backoff.js';
+import { isRefusal, retryBackoff } from './retry-policy.js';
 import { LogUploader } from './log-uploader.js';
 import type { Logger } from './logger.js';
 import { jobEnvironment } from './job-env.js';
@@ -189,7 +190,7 @@ export class JobRunner {
 
   /** Reports a state until the server takes it; gives up only when the server refuses the attempt. */
   private async report(ending: Ending): Promise<void> {
-    const backoff = new Backoff(200, 5_000);
+    const backoff = retryBackoff();
     const signal = this.stopReporting.signal;
     while (!signal.aborted) {
       try {
@@ -201,7 +202,7 @@ export class JobRunner {
       } catch (err) {
         const e = ConnectError.from(err);
         if (signal.aborted) return;
-        if ([Code.FailedPrecondition, Code.NotFound, Code.PermissionDenied, Code.InvalidArgument].includes(e.code)) {
+        if (isRefusal(e)) {
           if (ending.state === JobState.RUNNING) this.abandon(e.rawMessage);
           else this.opts.log.warn(`server refused state ${JobState[ending.state]} of job ${this.jobId} attempt ${this.attempt}: ${e.rawMessage}`);
           return;

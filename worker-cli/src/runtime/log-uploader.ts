@@ -1,7 +1,8 @@
 import fs from 'node:fs/promises';
-import { Code, ConnectError } from '@connectrpc/connect';
+import { ConnectError } from '@connectrpc/connect';
 import type { ApiSource } from '../lib/api.js';
-import { Backoff, sleep } from './backoff.js';
+import { sleep } from './backoff.js';
+import { isRefusal, retryBackoff } from './retry-policy.js';
 import type { Logger } from './logger.js';
 
 export interface LogUploaderOptions {
@@ -83,7 +84,7 @@ export class LogUploader {
 
   private async run(): Promise<void> {
     this.file = await fs.open(this.spoolPath, 'r');
-    const backoff = new Backoff(200, 5_000);
+    const backoff = retryBackoff();
     try {
       while (!this.abandoned) {
         if (this.finishing && this.confirmed >= (await this.size())) return;
@@ -93,7 +94,7 @@ export class LogUploader {
         } catch (err) {
           if (this.abandoned) return;
           const e = ConnectError.from(err);
-          if (e.code === Code.FailedPrecondition || e.code === Code.NotFound || e.code === Code.PermissionDenied) {
+          if (isRefusal(e)) {
             this.abandon();
             this.opts.onRefused?.(e.rawMessage);
             return;

@@ -1,21 +1,25 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { Code, ConnectError } from '@connectrpc/connect';
-import { VERSION } from '../../../server/domain/version.js';
+import { VERSION } from '../../../shared/version.js';
 import { WorkerState, type SystemInfo } from '../../../gen/edge/v1/worker_pb.js';
-import { MaintenanceChange, type FetchJobsResponse, type JobAssignment, type WorkerSettings } from '../../../gen/edge/v1/worker_service_pb.js';
+import { type FetchJobsResponse, type JobAssignment, type WorkerSettings } from '../../../gen/edge/v1/worker_service_pb.js';
 import { JobState } from '../../../gen/edge/v1/job_pb.js';
 import { ApiPool, untrustedCertificate } from '../lib/api.js';
-import { readSecretFile } from '../lib/server-config.js';
-import { privateDir } from '../../../server/files/private-files.js';
-import { Backoff, sleep } from './backoff.js';
+import { privateDir } from '../../../shared/private-files.js';
+import { sleep } from './backoff.js';
+import type { HealthLimits } from './auto-maintenance.js';
+import { MaintenanceControl } from './maintenance-control.js';
+import { Heartbeats } from './heartbeats.js';
+import { isRefusal, nextTry, retryBackoff } from './retry-policy.js';
+import { holdJobStream } from './stream-session.js';
+import { WorkerTokenFile } from './worker-token.js';
 import { JobRunner } from './job-runner.js';
 import type { Logger } from './logger.js';
 import { pidFilePath, removePidFile, writePidFile } from './pid-file.js';
 import type { JobUser } from './job-user.js';
 import { killOrphans } from './process-group.js';
-import { requestFilePath, statusFilePath, takeRequest, writeJsonAtomically, type LocalStatus } from './status-file.js';
+import { statusFilePath, writeJsonAtomically, type LocalStatus } from './status-file.js';
 import { SystemSampler } from './system-info.js';
 import { WorkerMetrics } from './worker-metrics.js';
 
@@ -42,7 +46,7 @@ export interface WorkerOptions {
   /** Serve Prometheus metrics here when given. */
   metrics?: { host: string; port: number };
   /** Enter maintenance by itself when the machine crosses these (off when absent). */
-  autoMaintenance?: { minDiskFreeMib?: number; maxCpuPercent?: number };
+  autoMaintenance?: HealthLimits;
   /** Run jobs as this account (`--job-user`), which cannot read the state dir. */
   jobUser?: JobUser;
 }
@@ -62,10 +66,8 @@ export class EdgeWorker {
   private stopRequested = false;
   /** Aborted once the server knows we are terminating: ends the job stream and all waits. */
   private readonly stopping = new AbortController();
-  /** Heartbeats go out one at a time, so a late IDLE never lands after TERMINATING. */
-  private heartbeatChain: Promise<void> = Promise.resolve();
+  private readonly heartbeats: Heartbeats;
   private readonly log: Logger;
-  private heartbeatMs = 10_000;
   private readonly pidFile: string;
   private readonly jobsDir: string;
   private readonly statusFile: string;
@@ -76,20 +78,16 @@ export class EdgeWorker {
   private concurrency: number;
   private maintenance = false;
   private maintenanceComment = '';
-  /** We put ourselves in maintenance because of a health threshold, so we may take us out again. */
-  private autoMaintenance = false;
-  private lastReported: WorkerState = WorkerState.STARTING;
+  private readonly maintenanceControl: MaintenanceControl;
   private system: SystemInfo | undefined;
   /** Why the server refused this worker, when it did; the worker then exits 1. */
   refusal: string | undefined;
-  /** This worker's own token (from its state dir or its registration); never logged. */
-  private workerToken: string | undefined;
-  private readonly tokenFile: string;
+  /** This worker's own token (from its state dir or its registration). */
+  private readonly token: WorkerTokenFile;
 
   constructor(private readonly opts: WorkerOptions) {
-    this.tokenFile = path.join(opts.stateDir, `${opts.name}.token`);
-    this.workerToken = readSecretFile(this.tokenFile);
-    this.pool = new ApiPool(opts.apiUrls, () => this.workerToken ?? this.opts.registrationSecret, { caFile: opts.caFile });
+    this.token = new WorkerTokenFile(opts.stateDir, opts.name);
+    this.pool = new ApiPool(opts.apiUrls, () => this.token.token ?? this.opts.registrationSecret, { caFile: opts.caFile });
     this.log = opts.log;
     this.pidFile = pidFilePath(opts.stateDir, opts.name);
     this.jobsDir = path.join(opts.stateDir, `${opts.name}.jobs`);
@@ -104,6 +102,34 @@ export class EdgeWorker {
       concurrency: this.concurrency,
       system: this.system,
     }));
+    this.maintenanceControl = new MaintenanceControl({
+      pool: this.pool,
+      workerName: opts.name,
+      stateDir: opts.stateDir,
+      log: this.log,
+      limits: opts.autoMaintenance,
+      isStopping: () => this.isStopping,
+      inMaintenance: () => this.maintenance,
+      system: () => this.system,
+      refresh: () => this.sendHeartbeat(this.currentState()),
+    });
+    this.heartbeats = new Heartbeats({
+      pool: this.pool,
+      workerName: opts.name,
+      log: this.log,
+      metrics: this.metrics,
+      held: () => [...this.runners.values()].map((r) => ({ jobId: r.jobId, attempt: r.attempt })),
+      system: () => this.system,
+      answered: (res, state) => {
+        // Attempts taken back while we could not be heard (we were presumed lost): stop them.
+        for (const r of res.revokedJobs) {
+          const runner = this.runners.get(r.jobId);
+          if (runner?.attempt === r.attempt) runner.abandon('it was given to another worker while this one was presumed lost');
+        }
+        if (res.settings && state !== WorkerState.OFFLINE) this.applySettings(res.settings);
+        else this.writeStatus();
+      },
+    });
   }
 
   get isStopping(): boolean {
@@ -132,9 +158,8 @@ export class EdgeWorker {
     return this.pool.api;
   }
 
-  /** After a failed call: move to the next API URL, if there is one, and say where. */
   private retrying(): string {
-    return this.pool.size > 1 ? `trying ${this.pool.failover()}` : 'retrying';
+    return nextTry(this.pool);
   }
 
   /** Runs until stopped. Throws only when the worker cannot start at all. */
@@ -151,10 +176,22 @@ export class EdgeWorker {
       this.writeStatus();
       await killOrphans(this.jobsDir, this.log);
       if (!(await this.register())) return;
-      await this.checkHealth(); // a machine already unhealthy at start takes no job
+      await this.maintenanceControl.checkHealth(); // a machine already unhealthy at start takes no job
       const drained = new AbortController();
-      const heartbeats = this.heartbeatLoop(drained.signal);
-      await this.fetchLoop();
+      const heartbeats = this.heartbeats.loop(drained.signal, async () => {
+        this.sampleSystem();
+        await this.maintenanceControl.checkHealth();
+        return this.currentState();
+      });
+      await holdJobStream({
+        pool: this.pool,
+        workerName: this.opts.name,
+        log: this.log,
+        stopping: this.stopping.signal,
+        isStopping: () => this.isStopping,
+        onMessage: (ev) => this.handle(ev),
+        reRegister: () => this.reRegister(),
+      });
       // Stopping: no new jobs reach us; let the running ones finish and upload their output.
       await Promise.all([...this.runners.values()].map((r) => r.finished));
       drained.abort();
@@ -170,44 +207,12 @@ export class EdgeWorker {
   }
 
   /** Acts on what `edge maintenance on|off` left in the state dir (it signals us with SIGUSR2). */
-  async handleLocalRequest(): Promise<void> {
-    const req = takeRequest(requestFilePath(this.opts.stateDir, this.opts.name));
-    if (!req) return;
-    this.log.info(`local request: maintenance ${req.maintenance ? 'on' : 'off'}${req.comment ? ` (${req.comment})` : ''} by ${req.author}`);
-    if (!req.maintenance) this.autoMaintenance = false;
-    await this.setMaintenance(req.maintenance, req.comment, req.author);
-  }
-
-  private async setMaintenance(on: boolean, comment: string, author: string): Promise<void> {
-    try {
-      await this.api.workers.setWorkerMaintenance(
-        { name: this.opts.name, change: on ? MaintenanceChange.ENTER : MaintenanceChange.EXIT, comment, author },
-        { timeoutMs: 10_000 },
-      );
-      // The server pushes the change on our stream; a heartbeat makes sure we have it even if not.
-      await this.sendHeartbeat(this.currentState());
-    } catch (err) {
-      this.log.error(`could not turn maintenance ${on ? 'on' : 'off'}: ${ConnectError.from(err).rawMessage}`);
-    }
-  }
-
-  /** Keeps the worker's own token in its state dir, readable by its owner only. */
-  private keepToken(token: string): void {
-    this.workerToken = token;
-    privateDir(this.opts.stateDir);
-    const tmp = `${this.tokenFile}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, token + '\n', { mode: 0o600 });
-    fs.chmodSync(tmp, 0o600);
-    fs.renameSync(tmp, this.tokenFile);
-  }
-
-  private dropToken(): void {
-    this.workerToken = undefined;
-    fs.rmSync(this.tokenFile, { force: true });
+  handleLocalRequest(): Promise<void> {
+    return this.maintenanceControl.handleLocalRequest();
   }
 
   private async register(): Promise<boolean> {
-    const backoff = new Backoff(200, 10_000);
+    const backoff = retryBackoff(10_000);
     const version = this.opts.version ?? VERSION;
     while (!this.isStopping) {
       const api = this.api;
@@ -216,8 +221,8 @@ export class EdgeWorker {
           { name: this.opts.name, queues: this.queues, concurrency: this.concurrency, version, systemInfo: this.sampleSystem() },
           { timeoutMs: 10_000 },
         );
-        if (res.workerToken) this.keepToken(res.workerToken);
-        this.heartbeatMs = Math.max(1, res.heartbeatIntervalSeconds) * 1000;
+        if (res.workerToken) this.token.keep(res.workerToken);
+        this.heartbeats.periodMs = Math.max(1, res.heartbeatIntervalSeconds) * 1000;
         this.log.info(`registered as ${this.opts.name} (version ${version}) at ${api.url}: queues ${res.worker?.queues.join(',')}, concurrency ${this.concurrency}`);
         if (res.settings) this.applySettings(res.settings);
         return true;
@@ -225,21 +230,19 @@ export class EdgeWorker {
         const e = ConnectError.from(err);
         const untrusted = untrustedCertificate(err);
         if (untrusted) throw new RefusedError(`cannot connect to ${api.url}: ${untrusted}`);
-        if (e.code === Code.Unauthenticated && this.workerToken && this.opts.registrationSecret) {
+        if (e.code === Code.Unauthenticated && this.token.token && this.opts.registrationSecret) {
           // Our token was revoked (or the server's database is new): register afresh with the secret.
           this.log.warn(`the server does not accept this worker's token (${e.rawMessage}); registering again with the registration secret`);
-          this.dropToken();
+          this.token.drop();
           continue;
         }
         if (e.code === Code.Unauthenticated) {
           throw new RefusedError(
-            `registration refused: ${e.rawMessage}. ${this.workerToken ? 'This worker\'s token is not accepted; ' : ''}` +
+            `registration refused: ${e.rawMessage}. ${this.token.token ? 'This worker\'s token is not accepted; ' : ''}` +
               'give the registration secret in EDGE_REGISTRATION_SECRET or --registration-secret-file',
           );
         }
-        if (e.code === Code.InvalidArgument || e.code === Code.FailedPrecondition || e.code === Code.PermissionDenied || e.code === Code.AlreadyExists) {
-          throw new RefusedError(`registration refused: ${e.rawMessage}`);
-        }
+        if (isRefusal(e)) throw new RefusedError(`registration refused: ${e.rawMessage}`);
         this.log.warn(`cannot register at ${api.url} (${e.rawMessage}); ${this.retrying()}`);
         await sleep(backoff.next(), this.stopping.signal);
       }
@@ -247,36 +250,16 @@ export class EdgeWorker {
     return false;
   }
 
-  /** Holds the job stream, reconnecting with backoff, until the worker stops. */
-  private async fetchLoop(): Promise<void> {
-    const backoff = new Backoff(200, 10_000);
-    while (!this.isStopping) {
-      try {
-        const stream = this.api.workers.fetchJobs({ workerName: this.opts.name }, { signal: this.stopping.signal });
-        for await (const ev of stream) {
-          backoff.reset();
-          this.handle(ev);
-        }
-        if (!this.isStopping) this.log.warn(`job stream ended by the server; ${this.retrying()}`);
-      } catch (err) {
-        if (this.isStopping) break;
-        const e = ConnectError.from(err);
-        if (e.code === Code.NotFound) {
-          this.log.warn(`server does not know this worker (${e.rawMessage}); registering again`);
-          try {
-            if (!(await this.register())) break;
-          } catch (refused) {
-            // A server upgraded under us may refuse us now: finish what we hold, then exit.
-            this.refusal = (refused as Error).message;
-            this.log.error(`${this.refusal}; draining and exiting`);
-            this.requestStop();
-            break;
-          }
-          continue;
-        }
-        this.log.warn(`job stream lost (${e.rawMessage}); ${this.retrying()}`);
-      }
-      await sleep(backoff.next(), this.stopping.signal);
+  /** The server forgot this worker: register again; false when the worker must stop instead. */
+  private async reRegister(): Promise<boolean> {
+    try {
+      return await this.register();
+    } catch (refused) {
+      // A server upgraded under us may refuse us now: finish what we hold, then exit.
+      this.refusal = (refused as Error).message;
+      this.log.error(`${this.refusal}; draining and exiting`);
+      this.requestStop();
+      return false;
     }
   }
 
@@ -337,7 +320,7 @@ export class EdgeWorker {
   private stateMayHaveChanged(): void {
     this.writeStatus();
     const state = this.currentState();
-    if (!this.isStopping && state !== this.lastReported) void this.sendHeartbeat(state);
+    if (!this.isStopping && state !== this.heartbeats.lastReported) void this.sendHeartbeat(state);
   }
 
   private usedSlots(): number {
@@ -376,75 +359,13 @@ export class EdgeWorker {
     });
   }
 
-  /** Heartbeats until the worker has drained, also while it drains, so it is never taken for lost. */
-  private async heartbeatLoop(until: AbortSignal): Promise<void> {
-    while (!until.aborted) {
-      await sleep(this.heartbeatMs, until);
-      if (until.aborted) return;
-      this.sampleSystem();
-      await this.checkHealth();
-      await this.sendHeartbeat(this.currentState());
-    }
-  }
-
   private sampleSystem(): SystemInfo {
     this.system = this.sampler.sample();
     return this.system;
   }
 
-  /** Automatic maintenance: in when a health threshold is crossed, out again when it recovers. */
-  private async checkHealth(): Promise<void> {
-    const limits = this.opts.autoMaintenance;
-    const info = this.system;
-    if (!limits || !info || this.isStopping) return;
-    const problems: string[] = [];
-    if (limits.minDiskFreeMib !== undefined && info.diskTotalMib > 0 && info.diskFreeMib < limits.minDiskFreeMib) {
-      problems.push(`disk free ${info.diskFreeMib} MiB is below ${limits.minDiskFreeMib} MiB`);
-    }
-    if (limits.maxCpuPercent !== undefined && info.cpuPercent > limits.maxCpuPercent) {
-      problems.push(`CPU use ${info.cpuPercent}% is above ${limits.maxCpuPercent}%`);
-    }
-    const author = `${this.opts.name} (automatic)`;
-    if (problems.length && !this.maintenance) {
-      this.autoMaintenance = true;
-      this.log.warn(`entering maintenance automatically: ${problems.join('; ')}`);
-      await this.setMaintenance(true, `automatic: ${problems.join('; ')}`, author);
-    } else if (!problems.length && this.autoMaintenance && this.maintenance) {
-      this.autoMaintenance = false;
-      this.log.info('health recovered: leaving automatic maintenance');
-      await this.setMaintenance(false, '', author);
-    }
-  }
-
   private sendHeartbeat(state: WorkerState): Promise<void> {
-    this.lastReported = state;
-    this.heartbeatChain = this.heartbeatChain.then(() => this.heartbeatOnce(state));
-    return this.heartbeatChain;
-  }
-
-  private async heartbeatOnce(state: WorkerState): Promise<void> {
-    try {
-      const res = await this.api.workers.heartbeat(
-        {
-          workerName: this.opts.name,
-          state,
-          jobs: [...this.runners.values()].map((r) => ({ jobId: r.jobId, attempt: r.attempt })),
-          systemInfo: this.system,
-        },
-        { timeoutMs: 10_000 },
-      );
-      this.metrics.heartbeats.inc({ outcome: 'ok' });
-      // Attempts taken back while we could not be heard (we were presumed lost): stop them.
-      for (const r of res.revokedJobs) {
-        const runner = this.runners.get(r.jobId);
-        if (runner?.attempt === r.attempt) runner.abandon('it was given to another worker while this one was presumed lost');
-      }
-      if (res.settings && state !== WorkerState.OFFLINE) this.applySettings(res.settings);
-      else this.writeStatus();
-    } catch (err) {
-      this.metrics.heartbeats.inc({ outcome: 'failed' });
-      this.log.warn(`heartbeat failed: ${ConnectError.from(err).rawMessage}`);
-    }
+    return this.heartbeats.send(state);
   }
 
   private writeStatus(): void {
@@ -454,7 +375,7 @@ export class EdgeWorker {
       pid: process.pid,
       apiUrl: this.api.url,
       version: this.opts.version ?? VERSION,
-      state: this.lastReported === WorkerState.STARTING && !this.isStopping ? 'STARTING' : WorkerState[this.currentState()]!,
+      state: this.heartbeats.lastReported === WorkerState.STARTING && !this.isStopping ? 'STARTING' : WorkerState[this.currentState()]!,
       queues: this.queues,
       concurrency: this.concurrency,
       usedSlots: used,
@@ -474,13 +395,4 @@ export class EdgeWorker {
   }
 }
 
-/** Who asks, as stored with maintenance comments: user@host. */
-export function localAuthor(): string {
-  let user = 'unknown';
-  try {
-    user = os.userInfo().username;
-  } catch {
-    // no passwd entry (containers): keep "unknown"
-  }
-  return `${user}@${os.hostname()}`;
-}
+export { localAuthor } from './maintenance-control.js';

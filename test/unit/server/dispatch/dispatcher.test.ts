@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
-import { create } from '@bufbuild/protobuf';
-import { WorkerSettingsSchema, type FetchJobsResponse } from '../../../../gen/edge/v1/worker_service_pb.js';
+import type { FetchJobsResponse } from '../../../../gen/edge/v1/worker_service_pb.js';
+import type { WorkerPush } from '../../../../server/domain/worker-push.js';
+import { workerPushToWire } from '../../../../server/services/convert.js';
 import type { Channel } from '../../../../server/dispatch/channel.js';
 import { Dispatcher } from '../../../../server/dispatch/dispatcher.js';
+import { Notifier } from '../../../../server/dispatch/notifier.js';
+import { Publisher } from '../../../../server/core/publisher.js';
 import type { EventFeed } from '../../../../server/dispatch/event-feed.js';
-import type { Assignment, JobEventRecord, JobRecord, JobReport, WorkerRecord } from '../../../../server/store/records.js';
+import type { Assignment, JobEventRecord, JobRecord, JobReport, WorkerRecord } from '../../../../server/domain/records.js';
 import type { Store } from '../../../../server/store/store.js';
 import { waitFor } from '../../../helpers/wait.js';
 
@@ -58,6 +61,10 @@ class FakeStore {
     return [...new Set(this.queued.map((j) => j.queue))];
   }
 
+  onCommitted(): () => void {
+    return () => {};
+  }
+
   async getWorker(name: string): Promise<WorkerRecord | undefined> {
     const queues = this.workers.get(name);
     if (!queues) return undefined;
@@ -80,13 +87,18 @@ class FakeFeed {
 /** Lets claims against the in-memory store (which resolve within microtasks) run to their end. */
 const settled = () => new Promise((r) => setImmediate(r));
 
+async function* mapped(channel: Channel<WorkerPush>): AsyncIterable<FetchJobsResponse> {
+  for await (const p of channel) yield workerPushToWire(p);
+}
+
 /** Reads what the dispatcher pushed to a worker's stream; keepalives are counted apart. */
 class Reader {
   readonly got: FetchJobsResponse[] = [];
   keepalives = 0;
-  constructor(channel: Channel<FetchJobsResponse>) {
+  constructor(channel: Channel<WorkerPush>) {
     void (async () => {
-      for await (const m of channel) {
+      // Read as the stream handler sends it: the wire message of each push.
+      for await (const m of mapped(channel)) {
         if (m.event.case === 'keepalive') this.keepalives += 1;
         else this.got.push(m);
       }
@@ -107,7 +119,7 @@ describe('Dispatcher: when it claims, for whom, and what becomes of the claimed 
   let logged: string[];
   const streams: AbortController[] = [];
 
-  function connect(name: string, queues: string[]): { reader: Reader; stream: AbortController; channel: Channel<FetchJobsResponse> } {
+  function connect(name: string, queues: string[]): { reader: Reader; stream: AbortController; channel: Channel<WorkerPush> } {
     store.workers.set(name, queues);
     const stream = new AbortController();
     streams.push(stream);
@@ -121,11 +133,12 @@ describe('Dispatcher: when it claims, for whom, and what becomes of the claimed 
     logged = [];
     dispatcher = new Dispatcher({
       store: store as unknown as Store,
-      feed: feed as unknown as EventFeed,
       log: (msg) => logged.push(msg),
       sweepMs: 60_000,
       now: () => 1234,
     });
+    // The change log reaches the dispatcher through the publisher, as in the server.
+    new Publisher({ store: store as unknown as Store, dispatcher, feed: feed as unknown as EventFeed, jobEvents: new Notifier() });
   });
 
   afterEach(async () => {
@@ -278,9 +291,9 @@ describe('Dispatcher: when it claims, for whom, and what becomes of the claimed 
     await waitFor('the connect claim', () => store.claims.length === 1);
     const job = store.addJob('new');
     store.workers.set('w1', ['new']);
-    assert.equal(dispatcher.pushSettings('w1', create(WorkerSettingsSchema, { queues: ['new'], concurrency: 1 })), true);
+    assert.equal(dispatcher.pushSettings('w1', { queues: ['new'], concurrency: 1, maintenance: false, maintenanceComment: null, shutdownRequested: false }), true);
     await waitFor('the job of the new queue', () => reader.jobIds().includes(job.id));
-    assert.equal(dispatcher.pushSettings('absent', create(WorkerSettingsSchema, {})), false);
+    assert.equal(dispatcher.pushSettings('absent', { queues: [], concurrency: 1, maintenance: false, maintenanceComment: null, shutdownRequested: false }), false);
   });
 
   it('replaces an older stream of the same worker, and forgets a worker whose stream ended', async () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { judgeReport, reportShapeProblem, type ReportedMove } from '../../../../server/domain/job-transitions.js';
-import { JOB_STATES, type JobStateName } from '../../../../server/store/records.js';
+import { JOB_STATES, type JobStateName } from '../../../../server/domain/records.js';
 
 describe('job transitions: what a worker may report of a job it holds', () => {
   const move = (from: JobStateName, state: JobStateName, extra: Partial<ReportedMove> = {}): ReportedMove => ({

@@ -16,7 +16,7 @@ import {
   workerStateToWire,
   workerToWire,
 } from '../../../../server/services/convert.js';
-import { JOB_STATES, WORKER_STATES, type JobRecord, type WorkerRecord } from '../../../../server/store/records.js';
+import { JOB_STATES, WORKER_STATES, type JobRecord, type WorkerRecord } from '../../../../server/domain/records.js';
 
 const T = Date.UTC(2026, 0, 2, 3, 4, 5, 678);
 

@@ -3,6 +3,7 @@ import { JobSchema, JobState } from '../../../../gen/edge/v1/job_pb.js';
 import { ApiCommand } from '../../lib/api-command.js';
 import { apiUrlFlag, jsonFlag } from '../../lib/flags.js';
 import { formatTime, jobStateName, messageJson, printJson, table } from '../../lib/output.js';
+import { drainPages } from '../../../../shared/paging.js';
 
 const STATE_NAMES = ['queued', 'assigned', 'running', 'succeeded', 'failed', 'canceled'];
 
@@ -22,19 +23,10 @@ export default class JobList extends ApiCommand {
     const { flags } = await this.parse(JobList);
     const api = this.connect(flags['api-url']);
     const states = (flags.state ?? []).map((s) => JobState[s.toUpperCase() as keyof typeof JobState]);
-    const jobs = [];
-    let pageToken = '';
-    do {
-      const res = await api.jobs.listJobs({
-        queue: flags.queue ?? '',
-        states,
-        workerName: flags.worker ?? '',
-        pageSize: Math.min(1000, flags.limit - jobs.length),
-        pageToken,
-      });
-      jobs.push(...res.jobs);
-      pageToken = res.nextPageToken;
-    } while (pageToken && jobs.length < flags.limit);
+    const jobs = await drainPages(async (pageToken, want) => {
+      const res = await api.jobs.listJobs({ queue: flags.queue ?? '', states, workerName: flags.worker ?? '', pageSize: Math.min(1000, want), pageToken });
+      return { items: res.jobs, next: res.nextPageToken };
+    }, flags.limit);
 
     if (flags.json) return printJson(jobs.map((j) => messageJson(JobSchema, j)));
     process.stdout.write(

@@ -3,6 +3,7 @@ import { TokenKind, TokenSchema, type Token } from '../../../../gen/edge/v1/toke
 import { ApiCommand } from '../../lib/api-command.js';
 import { apiUrlFlag, jsonFlag } from '../../lib/flags.js';
 import { formatTime, messageJson, printJson, table } from '../../lib/output.js';
+import { drainPages } from '../../../../shared/paging.js';
 
 export default class TokenList extends ApiCommand {
   static override description = 'List tokens and registration secrets (never their values), newest first.';
@@ -16,13 +17,10 @@ export default class TokenList extends ApiCommand {
   async run(): Promise<void> {
     const { flags } = await this.parse(TokenList);
     const api = this.connect(flags['api-url']);
-    const tokens: Token[] = [];
-    let pageToken = '';
-    do {
+    const tokens: Token[] = await drainPages(async (pageToken) => {
       const res = await api.tokens.listTokens({ pageSize: 1000, pageToken, includeRevoked: flags.all });
-      tokens.push(...res.tokens);
-      pageToken = res.nextPageToken;
-    } while (pageToken);
+      return { items: res.tokens, next: res.nextPageToken };
+    });
     if (flags.json) return printJson({ tokens: tokens.map((t) => messageJson(TokenSchema, t)) });
     const kind = (k: TokenKind) => (TokenKind[k] ?? String(k)).toLowerCase();
     process.stdout.write(

@@ -3,6 +3,7 @@ import { WorkerState } from '../../../../gen/edge/v1/worker_pb.js';
 import { ApiCommand } from '../../lib/api-command.js';
 import { apiUrlFlag } from '../../lib/flags.js';
 import { outputFlags, outputFormat, printStructured, workerJson, workersTable } from '../../lib/worker-output.js';
+import { drainPages } from '../../../../shared/paging.js';
 
 const STATES = Object.keys(WorkerState)
   .filter((k) => Number.isNaN(Number(k)) && k !== 'UNSPECIFIED')
@@ -26,13 +27,10 @@ export default class WorkersList extends ApiCommand {
     const { flags } = await this.parse(WorkersList);
     const api = this.connect(flags['api-url']);
     const states = (flags.state ?? []).map((s) => WorkerState[s.toUpperCase() as keyof typeof WorkerState]);
-    const workers = [];
-    let pageToken = '';
-    do {
+    const workers = await drainPages(async (pageToken) => {
       const res = await api.workers.listWorkers({ pageSize: 1000, pageToken, states });
-      workers.push(...res.workers);
-      pageToken = res.nextPageToken;
-    } while (pageToken);
+      return { items: res.workers, next: res.nextPageToken };
+    });
     if (!printStructured(outputFormat(flags), workers.map(workerJson))) process.stdout.write(workersTable(workers));
   }
 }

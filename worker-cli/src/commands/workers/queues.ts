@@ -1,5 +1,5 @@
 import { Args, Flags } from '@oclif/core';
-import { parseQueueList, queueNameProblem } from '../../../../server/domain/names.js';
+import { parseQueueList, queueNameProblem } from '../../../../shared/names.js';
 import { ApiCommand } from '../../lib/api-command.js';
 import { apiUrlFlag, jsonFlag } from '../../lib/flags.js';
 import { printJson } from '../../lib/output.js';

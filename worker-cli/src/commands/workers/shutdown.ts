@@ -5,6 +5,7 @@ import { ApiCommand } from '../../lib/api-command.js';
 import { apiUrlFlag, jsonFlag } from '../../lib/flags.js';
 import { printJson } from '../../lib/output.js';
 import { workerJson, workerStateName } from '../../lib/worker-output.js';
+import { drainPages } from '../../../../shared/paging.js';
 
 /** Workers with a live process: what --all asks to stop. */
 const LIVE = [
@@ -38,12 +39,10 @@ upload their output, reports OFFLINE and exits. It is SHUTDOWN_REQUEST until it 
     const api = this.connect(flags['api-url']);
     let names = args.name ? [args.name] : [];
     if (flags.all) {
-      let pageToken = '';
-      do {
+      names = await drainPages(async (pageToken) => {
         const res = await api.workers.listWorkers({ pageSize: 1000, pageToken, states: LIVE });
-        names.push(...res.workers.map((w) => w.name));
-        pageToken = res.nextPageToken;
-      } while (pageToken);
+        return { items: res.workers.map((w) => w.name), next: res.nextPageToken };
+      });
     }
     const done: Worker[] = [];
     for (const name of names) {

@@ -193,6 +193,12 @@ export interface JobEventRecord {
   at: number;
 }
 
+/**
+ * An event as a store operation wrote it, before the change log numbers it. `releasedBy` (never
+ * stored) names the worker a job left, so that worker is woken for the slots it freed.
+ */
+export type WrittenEvent = Omit<JobEventRecord, 'seq'> & { releasedBy?: string | null };
+
 export interface EventFilter {
   queue?: string;
   jobIds?: string[];

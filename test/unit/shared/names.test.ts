@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { parseQueueList, queueNameProblem, workerNameProblem } from '../../../../server/domain/names.js';
+import { parseQueueList, queueNameProblem, workerNameProblem } from '../../../shared/names.js';
 
 describe('names: queues and workers', () => {
   it('accepts queue names of 1 to 256 characters from [A-Za-z0-9._:-]', () => {

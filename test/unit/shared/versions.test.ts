@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { versionProblem } from '../../../../server/domain/versions.js';
+import { versionProblem } from '../../../shared/versions.js';
 
 describe('versions: same major.minor, any patch', () => {
   it('accepts any patch of the same minor', () => {

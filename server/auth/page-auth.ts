@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { authenticate, type Principal } from '../auth/authenticate.js';
-import { hashToken, sameHash } from '../auth/tokens.js';
+import { authenticate, type Principal } from './authenticate.js';
+import { hashToken, sameHash } from './tokens.js';
 import type { Store } from '../store/store.js';
 
 /** How long a web session lasts after sign-in. */

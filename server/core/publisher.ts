@@ -1,0 +1,83 @@
+import type { ChangeLogReader, JobNotifier, WorkerWaker } from './ports.js';
+import { TERMINAL_JOB_STATES, type JobEventRecord, type WorkerRecord, type WrittenEvent } from '../domain/records.js';
+import { acceptsWork } from '../domain/fit.js';
+import type { Store } from '../store/store.js';
+
+export interface PublisherOptions {
+  store: Store;
+  dispatcher: WorkerWaker;
+  /** This replica's reader of the change log. */
+  feed: ChangeLogReader;
+  /** Keyed by job id: wakes log tails and watchers of one job. */
+  jobEvents: JobNotifier;
+}
+
+/**
+ * The one path from what happened to who must hear of it. Every store operation's events reach
+ * `committed` after their commit (Store.onCommitted); the change log brings `fromLog` what any
+ * replica did. Handlers and housekeeping never wake the dispatcher or notify anyone by hand.
+ *
+ * Committed events act at once on this replica: watchers of the job, the queue's workers for a job
+ * queued, the worker a job left for the slots it freed; then the change log is read at once so the
+ * other facts (a cancel, an operator's change to a worker) reach whichever replica holds the
+ * worker's stream, this one included, exactly once.
+ */
+export class Publisher {
+  private readonly unsubscribe: Array<() => void>;
+
+  constructor(private readonly opts: PublisherOptions) {
+    this.unsubscribe = [opts.store.onCommitted((events) => this.committed(events)), opts.feed.subscribe((events) => this.fromLog(events))];
+  }
+
+  /** Events this replica's store operations just committed. */
+  committed(events: WrittenEvent[]): void {
+    const last = new Map<string, WrittenEvent>();
+    const queued = new Map<string, number>();
+    const workers = new Set<string>();
+    for (const e of events) {
+      if (e.kind === 'worker') continue;
+      this.opts.jobEvents.notify(e.jobId);
+      if (e.kind === 'state') last.set(e.jobId, e);
+      const left = e.releasedBy ?? e.workerName;
+      if (e.kind === 'state' && left && (e.state === 'QUEUED' || TERMINAL_JOB_STATES.includes(e.state))) workers.add(left);
+    }
+    // A job submitted and assigned in one commit wakes nobody: only where it ended up counts.
+    for (const e of last.values()) if (e.state === 'QUEUED') queued.set(e.queue, (queued.get(e.queue) ?? 0) + 1);
+    for (const [q, n] of queued) this.opts.dispatcher.wakeQueue(q, n);
+    for (const w of workers) this.opts.dispatcher.wakeWorker(w);
+    this.opts.feed.kick();
+  }
+
+  /** Changes seen in the change log, made through any replica: reach the streams this replica holds. */
+  fromLog(events: JobEventRecord[]): void {
+    const queues = new Map<string, number>();
+    const workers = new Set<string>();
+    for (const e of events) {
+      if (e.kind === 'cancel') {
+        if (e.workerName) this.opts.dispatcher.cancel(e.workerName, e.jobId, e.attempt, e.reason);
+      } else if (e.kind === 'worker') {
+        if (e.workerName) this.opts.dispatcher.settingsChanged(e.workerName);
+      } else if (e.state === 'QUEUED') {
+        queues.set(e.queue, (queues.get(e.queue) ?? 0) + 1);
+      } else if (TERMINAL_JOB_STATES.includes(e.state) && e.workerName) {
+        workers.add(e.workerName);
+      }
+    }
+    for (const [q, n] of queues) this.opts.dispatcher.wakeQueue(q, n);
+    for (const w of workers) this.opts.dispatcher.wakeWorker(w);
+  }
+
+  /** Bytes were added to a job's log: its tails read on. */
+  logWritten(jobId: string): void {
+    this.opts.jobEvents.notify(jobId);
+  }
+
+  /** A worker checked in: back from maintenance, or presumed lost and back, it takes jobs again at once. */
+  heartbeatSeen(worker: WorkerRecord): void {
+    if (acceptsWork(worker.state)) this.opts.dispatcher.wakeWorker(worker.name);
+  }
+
+  close(): void {
+    for (const u of this.unsubscribe) u();
+  }
+}

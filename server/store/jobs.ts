@@ -1,0 +1,203 @@
+import { v7 as uuidv7 } from 'uuid';
+import { StoreError, notFound } from './errors.js';
+import { CANCELED_BEFORE_START, endAttempt, unassign } from './attempt-outcome.js';
+import { judgeReport } from '../domain/job-transitions.js';
+import { insertEvents, stateEvent, transaction } from './job-events.js';
+import { TERMINAL_JOB_STATES, type AttemptRecord, type JobFilter, type JobRecord, type JobReport, type JobSpecRecord, type Retention } from '../domain/records.js';
+import { jobSpecToRow, rowToAttempt, rowToJob } from './rows.js';
+import type { CancelOutcome } from './store.js';
+import type { StoreDb } from './dialect.js';
+
+/** Jobs and their attempts: submit, read, cancel, the reports of their workers, and the sweeps that end or purge them. */
+
+export async function submitJob(db: StoreDb, spec: JobSpecRecord, now: number): Promise<JobRecord> {
+  return (await submitJobs(db, [spec], now))[0]!;
+}
+
+export async function submitJobs(db: StoreDb, specs: JobSpecRecord[], now: number): Promise<JobRecord[]> {
+  const jobs = specs.map((spec) => newJob(spec, now));
+  await transaction(db.knex, async (trx) => {
+    // Chunks keep each statement well under the drivers' placeholder limits.
+    for (let i = 0; i < jobs.length; i += 200) {
+      const chunk = jobs.slice(i, i + 200);
+      await trx('jobs').insert(chunk.map(jobRow));
+      await insertEvents(trx, chunk.map((job) => stateEvent(job, now)));
+    }
+  });
+  return jobs;
+}
+
+export async function queuedQueues(db: StoreDb): Promise<string[]> {
+  // A prefix of jobs_claim_idx (state, queue, …): MySQL reads it as a loose index scan.
+  const rows = await db.knex('jobs').distinct('queue').where('state', 'QUEUED');
+  return rows.map((r) => String(r.queue));
+}
+
+export async function getJob(db: StoreDb, id: string): Promise<JobRecord | undefined> {
+  const row = await db.knex('jobs').where({ id }).first();
+  return row ? rowToJob(row) : undefined;
+}
+
+export async function listJobs(db: StoreDb, filter: JobFilter): Promise<JobRecord[]> {
+  const q = db.knex('jobs').select('*').orderBy('id', 'desc').limit(filter.limit);
+  if (filter.queue) q.where('queue', filter.queue);
+  if (filter.states?.length) q.whereIn('state', filter.states);
+  if (filter.workerName) q.where('worker_name', filter.workerName);
+  if (filter.team !== undefined) q.where('team', filter.team);
+  if (filter.beforeId) q.where('id', '<', filter.beforeId);
+  return (await q).map(rowToJob);
+}
+
+export async function listAttempts(db: StoreDb, jobId: string): Promise<AttemptRecord[]> {
+  const rows = await db.knex('job_attempts').where({ job_id: jobId }).orderBy('attempt');
+  return rows.map(rowToAttempt);
+}
+
+export async function cancelJob(db: StoreDb, id: string, now: number): Promise<CancelOutcome> {
+  return transaction(db.knex, async (trx) => {
+    const row = await db.dialect.locked(trx('jobs').where({ id })).first();
+    if (!row) throw notFound(`job ${id}`);
+    const job = rowToJob(row);
+    if (TERMINAL_JOB_STATES.includes(job.state)) return { kind: 'ended', job };
+    if (job.state === 'QUEUED') {
+      const reason = 'canceled by user';
+      await trx('jobs')
+        .where({ id, state: 'QUEUED' })
+        .update({ state: 'CANCELED', reason, cancel_requested: true, ended_at: now, updated_at: now });
+      const canceled: JobRecord = { ...job, state: 'CANCELED', reason, cancelRequested: true, endedAt: now, updatedAt: now };
+      await insertEvents(trx, [stateEvent(canceled, now)]);
+      return { kind: 'canceled', job: canceled };
+    }
+    await trx('jobs').where({ id }).update({ cancel_requested: true, updated_at: now });
+    // The worker holding the job may be connected to another replica: the event reaches it there.
+    await insertEvents(trx, [{ ...stateEvent(job, now), kind: 'cancel', reason: 'canceled by user' }]);
+    return { kind: 'requested', job: { ...job, cancelRequested: true, updatedAt: now } };
+  });
+}
+
+export async function reportJob(db: StoreDb, report: JobReport, notBefore: number): Promise<JobRecord> {
+  return transaction(db.knex, async (trx) => {
+    const row = await db.dialect.locked(trx('jobs').where({ id: report.jobId })).first();
+    const now = Math.max(notBefore, db.clock());
+    if (!row) throw notFound(`job ${report.jobId}`);
+    const job = rowToJob(row);
+    if (job.attempt !== report.attempt || job.workerName !== report.workerName) {
+      throw new StoreError(
+        'stale',
+        `attempt ${report.attempt} of job ${job.id} is not held by worker ${report.workerName} ` +
+          `(the job is at attempt ${job.attempt}${job.workerName ? ` on worker ${job.workerName}` : ''})`,
+      );
+    }
+    const verdict = judgeReport({ from: job.state, state: report.state, cancelRequested: job.cancelRequested, exitCode: report.exitCode, signal: report.signal });
+    // A re-sent report (after a reconnect) of a state already recorded changes nothing.
+    if (verdict.kind === 'repeat') return job;
+    if (verdict.kind === 'refused') throw new StoreError('conflict', `job ${job.id}: ${verdict.message}`);
+    if (verdict.kind === 'cancel-wins') {
+      return endAttempt(trx, job, { state: 'CANCELED', exitCode: null, signal: null, reason: CANCELED_BEFORE_START }, now, db.retry);
+    }
+    const where = { job_id: job.id, attempt: job.attempt };
+    if (report.state === 'QUEUED') return unassign(trx, job, now, `handed back by worker ${job.workerName}`);
+    if (report.state === 'RUNNING') {
+      await trx('jobs').where({ id: job.id }).update({ state: 'RUNNING', started_at: now, updated_at: now });
+      await trx('job_attempts').where(where).update({ state: 'RUNNING', started_at: now });
+      const running: JobRecord = { ...job, state: 'RUNNING', startedAt: now, updatedAt: now };
+      await insertEvents(trx, [stateEvent(running, now)]);
+      return running;
+    }
+    const state = report.state as 'SUCCEEDED' | 'FAILED' | 'CANCELED';
+    return endAttempt(trx, job, { state, exitCode: report.exitCode, signal: report.signal, reason: report.reason }, now, db.retry);
+  });
+}
+
+export async function requeueUnacknowledged(db: StoreDb, now: number, timeoutMs: number): Promise<JobRecord[]> {
+  const stale = await db.knex('jobs').select('id').where('state', 'ASSIGNED').where('updated_at', '<', now - timeoutMs).limit(500);
+  const out: JobRecord[] = [];
+  for (const { id } of stale) {
+    const job = await transaction(db.knex, async (trx) => {
+      const row = await db.dialect.locked(trx('jobs').where({ id, state: 'ASSIGNED' })).first();
+      if (!row || Number(row.updated_at) >= now - timeoutMs) return undefined;
+      const j = rowToJob(row);
+      return unassign(trx, j, now, `worker ${j.workerName} did not start attempt ${j.attempt} in time; queued again`);
+    });
+    if (job) out.push(job);
+  }
+  return out;
+}
+
+export async function expireQueued(db: StoreDb, now: number, timeoutMs: number): Promise<JobRecord[]> {
+  const stale = await db.knex('jobs').select('id').where('state', 'QUEUED').where('queued_at', '<', now - timeoutMs).limit(500);
+  const out: JobRecord[] = [];
+  for (const { id } of stale) {
+    const job = await transaction(db.knex, async (trx) => {
+      const row = await db.dialect.locked(trx('jobs').where({ id, state: 'QUEUED' })).first();
+      if (!row) return undefined;
+      const j = rowToJob(row);
+      const reason = `queued too long (over ${Math.round(timeoutMs / 1000)} s without a worker)`;
+      await trx('jobs').where({ id }).update({ state: 'FAILED', reason, ended_at: now, updated_at: now });
+      const failed: JobRecord = { ...j, state: 'FAILED', reason, endedAt: now, updatedAt: now };
+      await insertEvents(trx, [stateEvent(failed, now)]);
+      return failed;
+    });
+    if (job) out.push(job);
+  }
+  return out;
+}
+
+export async function purgeFinished(db: StoreDb, now: number, retention: Retention, batch: number): Promise<number> {
+  let purged = 0;
+  const rules: [string[], number][] = [
+    [['SUCCEEDED'], retention.succeededMs],
+    [['FAILED', 'CANCELED'], retention.failedMs],
+  ];
+  for (const [states, keepMs] of rules) {
+    const rows = await db.knex('jobs').select('id').whereIn('state', states).where('ended_at', '<', now - keepMs).limit(batch);
+    const ids = rows.map((r) => String(r.id));
+    if (!ids.length) continue;
+    // Small batches, one table at a time: no statement holds many locks for long.
+    await db.knex('log_chunks').whereIn('job_id', ids).delete();
+    await db.knex('job_attempts').whereIn('job_id', ids).delete();
+    await db.knex('job_events').whereIn('job_id', ids).delete();
+    purged += await db.knex('jobs').whereIn('id', ids).whereIn('state', states).delete();
+  }
+  // Worker-change notes only matter for the moment it takes replicas to read them.
+  await db.knex('job_events').where({ kind: 'worker' }).where('at', '<', now - 86_400_000).delete();
+  return purged;
+}
+
+
+export function newJob(spec: JobSpecRecord, now: number): JobRecord {
+  return {
+    ...spec,
+    team: spec.team ?? '',
+    id: uuidv7(),
+    state: 'QUEUED',
+    workerName: null,
+    attempt: 0,
+    exitCode: null,
+    signal: null,
+    reason: '',
+    cancelRequested: false,
+    notBefore: 0,
+    queuedAt: now,
+    createdAt: now,
+    startedAt: null,
+    endedAt: null,
+    updatedAt: now,
+  };
+}
+
+export function jobRow(job: JobRecord): Record<string, unknown> {
+  return {
+    id: job.id,
+    ...jobSpecToRow(job),
+    state: job.state,
+    worker_name: job.workerName,
+    attempt: job.attempt,
+    reason: '',
+    cancel_requested: false,
+    not_before: job.notBefore,
+    queued_at: job.queuedAt,
+    created_at: job.createdAt,
+    updated_at: job.updatedAt,
+  };
+}

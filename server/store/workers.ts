@@ -1,0 +1,148 @@
+import type { Knex } from 'knex';
+import { StoreError, notFound } from './errors.js';
+import { endAttempt } from './attempt-outcome.js';
+import { wentOfflineMessage } from '../domain/worker-states.js';
+import { insertEvents, transaction, workerEvent } from './job-events.js';
+import { HELD_JOB_STATES, LIVE_WORKER_STATES, type HeartbeatResult, type HeldAttempt, type JobRecord, type WorkerRecord, type WorkerStateName } from '../domain/records.js';
+import { rowToJob, rowToWorker } from './rows.js';
+import type { HeartbeatReport, MaintenanceInput, RegisterInput, WorkerUpdateInput } from './store.js';
+import type { StoreDb } from './dialect.js';
+import * as workerOps from './worker-operations.js';
+
+type Db = Knex | Knex.Transaction;
+
+/** Workers as the store holds them: registration, heartbeats, operators' changes, and ending what a lost worker held. */
+
+export async function registerWorker(db: StoreDb, input: RegisterInput, now: number): Promise<WorkerRecord & { endedJobs: JobRecord[] }> {
+  const endedJobs = await workerOps.registerWorker(db.knex, db.dialect, input, now, db.retry);
+  return { ...(await getWorker(db, input.name))!, endedJobs };
+}
+
+export async function heartbeat(db: StoreDb, name: string, state: WorkerStateName, now: number, report: HeartbeatReport = {}): Promise<HeartbeatResult | undefined> {
+  const stored = await workerOps.heartbeat(db.knex, name, state, report.systemInfo, now);
+  if (stored === 'offline') throw new StoreError('conflict', wentOfflineMessage(name));
+  if (!stored) return undefined;
+  const worker = (await getWorker(db, name))!;
+  const held = report.held ?? [];
+  const holds = new Set(worker.jobIds);
+  const revoked: HeldAttempt[] = [];
+  const maybeStale = held.filter((h) => !holds.has(h.jobId));
+  if (maybeStale.length) revoked.push(...maybeStale);
+  // Same job, other attempt: the worker runs an attempt that was taken away and given again.
+  const same = held.filter((h) => holds.has(h.jobId));
+  if (same.length) {
+    const rows = await db.knex('jobs').select('id', 'attempt').whereIn('id', same.map((h) => h.jobId));
+    const current = new Map(rows.map((r) => [String(r.id), Number(r.attempt)]));
+    for (const h of same) if (current.get(h.jobId) !== h.attempt) revoked.push(h);
+  }
+  return { worker, revoked };
+}
+
+export async function getWorker(db: StoreDb, name: string): Promise<WorkerRecord | undefined> {
+  const row = await db.knex('workers').where({ name }).first();
+  return row ? rowToWorker(row, await heldBy(db.knex, name)) : undefined;
+}
+
+export async function listWorkers(db: StoreDb, limit: number, afterName?: string, states?: WorkerStateName[], team?: string): Promise<WorkerRecord[]> {
+  const q = db.knex('workers').select('*').orderBy('name').limit(limit);
+  if (team !== undefined) q.where('team', team);
+  if (afterName) q.where('name', '>', afterName);
+  if (states?.length) q.whereIn('state', states);
+  const rows = await q;
+  const held = await heldByMany(db.knex, rows.map((r) => String(r.name)));
+  return rows.map((r) => rowToWorker(r, held.get(String(r.name)) ?? { jobIds: [], usedSlots: 0 }));
+}
+
+export async function setWorkerMaintenance(db: StoreDb, input: MaintenanceInput, now: number): Promise<WorkerRecord> {
+  await workerOps.setMaintenance(db.knex, db.dialect, input, now);
+  return (await getWorker(db, input.name))!;
+}
+
+export async function updateWorker(db: StoreDb, input: WorkerUpdateInput, now: number): Promise<WorkerRecord> {
+  await workerOps.updateWorker(db.knex, db.dialect, input, now);
+  return (await getWorker(db, input.name))!;
+}
+
+export async function requestWorkerShutdown(db: StoreDb, name: string, now: number): Promise<WorkerRecord> {
+  await workerOps.requestShutdown(db.knex, db.dialect, name, now);
+  return (await getWorker(db, name))!;
+}
+
+export async function removeWorker(db: StoreDb, name: string): Promise<WorkerRecord> {
+  const before = await getWorker(db, name);
+  if (!before) throw notFound(`worker ${name}`);
+  await workerOps.removeWorker(db.knex, db.dialect, name);
+  return before;
+}
+
+export async function reapLostWorkers(db: StoreDb, now: number, timeoutMs: number): Promise<{ workers: string[]; jobs: JobRecord[] }> {
+  const cutoff = now - timeoutMs;
+  const lost = await db.knex('workers').select('name').whereIn('state', LIVE_WORKER_STATES).where('last_heartbeat_at', '<', cutoff);
+  const workers: string[] = [];
+  const jobs: JobRecord[] = [];
+  for (const { name } of lost) {
+    // Conditional on the stale heartbeat: a heartbeat that lands meanwhile keeps the worker alive.
+    const n = await db.knex('workers')
+      .where({ name })
+      .whereIn('state', LIVE_WORKER_STATES)
+      .where('last_heartbeat_at', '<', cutoff)
+      .update({ state: 'UNKNOWN', updated_at: now });
+    if (!n) continue;
+    workers.push(String(name));
+    jobs.push(...(await endHeldJobs(db, String(name), now, 'worker lost', 'canceled by user; its worker was lost')));
+  }
+  return { workers, jobs };
+}
+
+export async function releaseJobsOfOfflineWorker(db: StoreDb, name: string, now: number): Promise<JobRecord[]> {
+  return endHeldJobs(db, name, now, 'worker went OFFLINE while holding it', 'canceled by user; its worker went OFFLINE');
+}
+
+/** Ends every attempt a worker holds (it is gone): FAILED (retried while tries remain), or CANCELED when asked. */
+async function endHeldJobs(db: StoreDb, name: string, now: number, reason: string, canceledReason: string): Promise<JobRecord[]> {
+  const jobs: JobRecord[] = [];
+  const held = await db.knex('jobs').select('id').where({ worker_name: name }).whereIn('state', HELD_JOB_STATES);
+  for (const { id } of held) {
+    const job = await transaction(db.knex, async (trx) => {
+      const row = await db.dialect.locked(trx('jobs').where({ id })).first();
+      if (!row) return undefined;
+      const j = rowToJob(row);
+      if (j.workerName !== name || !HELD_JOB_STATES.includes(j.state)) return undefined;
+      const outcome = j.cancelRequested
+        ? ({ state: 'CANCELED', exitCode: null, signal: null, reason: canceledReason } as const)
+        : ({ state: 'FAILED', exitCode: null, signal: null, reason } as const);
+      return endAttempt(trx, j, outcome, now, db.retry);
+    });
+    if (job) jobs.push(job);
+  }
+  return jobs;
+}
+
+export async function recordWorkerChange(db: StoreDb, name: string, now: number): Promise<void> {
+  await insertEvents(db.knex, [workerEvent(name, now)]);
+}
+
+export async function liveWorkers(db: StoreDb): Promise<WorkerRecord[]> {
+  const rows = await db.knex('workers').whereIn('state', LIVE_WORKER_STATES).orderBy('name');
+  const held = await heldByMany(db.knex, rows.map((r) => String(r.name)));
+  return rows.map((r) => rowToWorker(r, held.get(String(r.name)) ?? { jobIds: [], usedSlots: 0 }));
+}
+
+
+export async function heldBy(db: Db, workerName: string): Promise<{ jobIds: string[]; usedSlots: number }> {
+  return (await heldByMany(db, [workerName])).get(workerName) ?? { jobIds: [], usedSlots: 0 };
+}
+
+export async function heldByMany(db: Db, names: string[]): Promise<Map<string, { jobIds: string[]; usedSlots: number }>> {
+  const held = new Map<string, { jobIds: string[]; usedSlots: number }>();
+  if (!names.length) return held;
+  const rows = await db('jobs').select('id', 'worker_name', 'slots').whereIn('worker_name', names).whereIn('state', HELD_JOB_STATES);
+  for (const r of rows) {
+    const name = String(r.worker_name);
+    const h = held.get(name) ?? { jobIds: [], usedSlots: 0 };
+    h.jobIds.push(String(r.id));
+    h.usedSlots += Number(r.slots);
+    held.set(name, h);
+  }
+  return held;
+}
