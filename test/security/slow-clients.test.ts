@@ -8,9 +8,10 @@ import tls from 'node:tls';
 import { createClient } from '@connectrpc/connect';
 import { Http2SessionManager, createGrpcTransport } from '@connectrpc/connect-node';
 import { JobService } from '../../gen/edge/v1/job_service_pb.js';
-import { startServer, type RunningServer } from '../../server/app.js';
+import type { RunningServer } from '../../server/app.js';
+import { startTestServer } from '../helpers/test-server.js';
 import { createSqliteDatabase, tempDir, type TestDatabase } from '../helpers/databases.js';
-import { TEST_ADMIN_TOKEN, TEST_CREDENTIALS, bearer } from '../helpers/credentials.js';
+import { TEST_ADMIN_TOKEN, bearer } from '../helpers/credentials.js';
 
 const LIMITS = { headersMs: 600, idleMs: 1200, requestMs: 1500, maxPerAddress: 1000 };
 const H2_PREFACE = 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n';
@@ -70,16 +71,7 @@ for (const mode of ['h2c and HTTP/1.1 (plaintext)', 'TLS'] as const) {
 
     before(async () => {
       db = await createSqliteDatabase();
-      server = await startServer({
-        host: '127.0.0.1',
-        port: 0,
-        databaseUrl: db.url,
-        heartbeatIntervalSeconds: 10,
-        log: () => {},
-        credentials: TEST_CREDENTIALS,
-        connectionLimits: LIMITS,
-        tls: secure ? certificate(tempDir('slow-tls')) : undefined,
-      });
+      server = await startTestServer(db.url, { connectionLimits: LIMITS, tls: secure ? certificate(tempDir('slow-tls')) : undefined });
     });
 
     after(async () => {
@@ -176,15 +168,7 @@ describe('security: connections per source address', function () {
 
   before(async () => {
     db = await createSqliteDatabase();
-    server = await startServer({
-      host: '127.0.0.1',
-      port: 0,
-      databaseUrl: db.url,
-      heartbeatIntervalSeconds: 10,
-      log: () => {},
-      credentials: TEST_CREDENTIALS,
-      connectionLimits: { maxPerAddress: 3 },
-    });
+    server = await startTestServer(db.url, { connectionLimits: { maxPerAddress: 3 } });
   });
 
   after(async () => {

@@ -8,9 +8,10 @@ import { TokenKind, TokenService } from '../../gen/edge/v1/token_service_pb.js';
 import { WorkerService } from '../../gen/edge/v1/worker_service_pb.js';
 import { WorkerState } from '../../gen/edge/v1/worker_pb.js';
 import { VERSION } from '../../shared/version.js';
-import { startServer, type RunningServer } from '../../server/app.js';
+import type { RunningServer } from '../../server/app.js';
+import { startTestServer } from '../helpers/test-server.js';
 import { DATABASES, type TestDatabase } from '../helpers/databases.js';
-import { TEST_ADMIN_TOKEN, TEST_CREDENTIALS, bearer } from '../helpers/credentials.js';
+import { TEST_ADMIN_TOKEN, bearer } from '../helpers/credentials.js';
 import { codeOf } from '../helpers/rpc-errors.js';
 
 const text = (s: string) => new TextEncoder().encode(s);
@@ -24,15 +25,7 @@ for (const { name: dbName, create } of DATABASES) {
 
     before(async () => {
       db = await create();
-      server = await startServer({
-        host: '127.0.0.1',
-        port: 0,
-        databaseUrl: db.url,
-        heartbeatIntervalSeconds: 10,
-        retryBackoffSeconds: 0,
-        log: () => {},
-        credentials: TEST_CREDENTIALS,
-      });
+      server = await startTestServer(db.url, { retryBackoffSeconds: 0 });
       sessions = new Http2SessionManager(server.url);
     });
 
