@@ -21,6 +21,11 @@ interface Session {
   channel: Channel<WorkerPush>;
   claiming: boolean;
   again: boolean;
+  /**
+   * The worker's free slots as its last claim left them; undefined once something may have freed
+   * one. A worker known to be full is not woken for new jobs: that was most of the claims made.
+   */
+  free: number | undefined;
   keepalive: NodeJS.Timeout;
 }
 
@@ -78,7 +83,7 @@ export class Dispatcher {
       if (Date.now() - channel.lastPushAt >= this.keepaliveMs) channel.push(keepalive());
     }, Math.max(10, Math.floor(this.keepaliveMs / 2)));
     timer.unref();
-    const session: Session = { workerName, queues: new Set(queues), channel, claiming: false, again: false, keepalive: timer };
+    const session: Session = { workerName, queues: new Set(queues), channel, claiming: false, again: false, free: undefined, keepalive: timer };
     this.sessions.set(workerName, session);
     signal.addEventListener('abort', () => this.disconnect(session), { once: true });
     channel.push(keepalive());
@@ -117,7 +122,7 @@ export class Dispatcher {
    * serve the queue, taking turns, those not already claiming first.
    */
   wakeQueue(queue: string, jobs = 1): void {
-    const serving = [...this.sessions.values()].filter((s) => s.queues.has(queue));
+    const serving = [...this.sessions.values()].filter((s) => s.queues.has(queue) && s.free !== 0);
     if (!serving.length) return;
     const want = Math.min(serving.length, WAKE_FANOUT * jobs);
     const start = this.rotation++ % serving.length;
@@ -132,7 +137,7 @@ export class Dispatcher {
    * worker rows in different orders could deadlock with another.
    */
   candidates(queue: string, max = 1): string[] {
-    const serving = [...this.sessions.values()].filter((s) => s.queues.has(queue) && !s.claiming && !s.channel.isClosed);
+    const serving = [...this.sessions.values()].filter((s) => s.queues.has(queue) && !s.claiming && s.free !== 0 && !s.channel.isClosed);
     if (!serving.length) return [];
     const start = this.rotation++ % serving.length;
     return [...serving.slice(start), ...serving.slice(0, start)].slice(0, max).map((s) => s.workerName);
@@ -142,6 +147,7 @@ export class Dispatcher {
   async deliverAssigned(a: Assignment): Promise<void> {
     const workerName = a.job.workerName!;
     const session = this.sessions.get(workerName);
+    if (session?.free !== undefined) session.free = Math.max(0, session.free - a.job.slots);
     if (session) await this.deliver(session, a);
     else await this.handBack(workerName, a.job.id, a.attempt, a.job.queue);
   }
@@ -164,7 +170,9 @@ export class Dispatcher {
   /** A worker's slots or state may have changed. */
   wakeWorker(workerName: string): void {
     const s = this.sessions.get(workerName);
-    if (s) this.claimFor(s);
+    if (!s) return;
+    s.free = undefined;
+    this.claimFor(s);
   }
 
   /** Tells a connected worker to stop a job; false when its stream is not on this server. */
@@ -182,6 +190,7 @@ export class Dispatcher {
     const s = this.sessions.get(workerName);
     if (!s) return false;
     s.queues = new Set(settings.queues);
+    s.free = undefined;
     const pushed = s.channel.push({ kind: 'settings', settings });
     this.claimFor(s);
     return pushed;
@@ -235,8 +244,12 @@ export class Dispatcher {
       if (session.channel.isClosed) return;
       let assigned: Assignment[];
       try {
-        assigned = await this.store.claimJobs(session.workerName, this.now(), CLAIM_BATCH, this.policy);
+        const claim = await this.store.claimJobs(session.workerName, this.now(), CLAIM_BATCH, this.policy);
+        assigned = claim.assigned;
+        // A wake-up that came while the claim ran may have freed a slot the claim did not see.
+        session.free = session.again ? undefined : claim.freeSlots;
       } catch (err) {
+        session.free = undefined;
         this.log(`claim for worker ${session.workerName} failed`, err);
         return;
       }

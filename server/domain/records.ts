@@ -146,6 +146,15 @@ export interface JobReport {
   exitCode: number | null;
   signal: string | null;
   reason: string;
+  /** Who may report: when given, only on a job of the worker's team that the worker holds or once held. */
+  caller?: ReportCaller;
+}
+
+export interface ReportCaller {
+  /** The team the caller sees; undefined for a principal of no team, who sees every team. */
+  seesTeam?: string;
+  /** The reporting worker's team when the credential says it (a worker token); read from the store otherwise. */
+  workerTeam?: string;
 }
 
 export interface HeldAttempt {

@@ -7,6 +7,7 @@ const CODES: Record<StoreError['kind'], Code> = {
   stale: Code.FailedPrecondition,
   'out-of-range': Code.OutOfRange,
   exists: Code.AlreadyExists,
+  forbidden: Code.PermissionDenied,
 };
 
 export const invalid = (message: string) => new ConnectError(message, Code.InvalidArgument);

@@ -33,9 +33,10 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
     return worker;
   }
   /**
-   * A job a worker may report on: one of its team's that this worker holds or once held (a stale
-   * attempt is the store's to refuse, FailedPrecondition). A job that does not exist gets the same
-   * PermissionDenied as another team's or worker's, so a worker token learns nothing of job ids.
+   * A job a worker may report on: one of its team's that this worker holds or once held. The store
+   * checks this in the report's own transaction; this slower check runs only before refusing a
+   * malformed report, so that a job that is not the worker's always gets the same PermissionDenied
+   * (a worker token learns nothing of job ids, whatever it sends).
    */
   async function reportableJob(jobId: string, workerName: string, hctx: HandlerContext) {
     const p = principalOf(hctx);
@@ -48,7 +49,6 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
       (job.team ?? '') === worker.team &&
       (job.workerName === workerName || (await store.listAttempts(jobId)).some((a) => a.workerName === workerName));
     if (!mine) throw new ConnectError(`job ${jobId} is not assigned to worker ${workerName}`, Code.PermissionDenied);
-    return job;
   }
   /** The worker a call is about: the name it gives, or the one its worker token names. */
   function callingWorker(given: string, hctx: HandlerContext): string {
@@ -122,15 +122,18 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
     async updateJobState(req, hctx) {
       const workerName = callingWorker(req.workerName, hctx);
       const jobId = checkId('job_id', req.jobId);
-      await reportableJob(jobId, workerName, hctx);
-      const attempt = checkRange('attempt', req.attempt, 1, 1_000_000);
-      const state = jobStateFromWire(req.state);
-      if (!state) throw invalid(`state must be one of ${REPORTABLE_JOB_STATES.join(', ')}`);
-      if (req.signal.length > 32) throw invalid('signal is longer than 32 characters');
-      const report = { state, exitCode: req.exitCode ?? null, signal: req.signal || null };
-      const problem = reportShapeProblem(report);
-      if (problem) throw invalid(problem);
-      const job = await store.reportJob({ jobId, attempt, workerName, ...report, reason: req.reason.slice(0, 4096) }, now());
+      let checked: ReturnType<typeof checkReport>;
+      try {
+        checked = checkReport(req);
+      } catch (err) {
+        await reportableJob(jobId, workerName, hctx);
+        throw err;
+      }
+      const { attempt, state, report } = checked;
+      const p = principalOf(hctx);
+      // The store checks, in the report's own transaction, that the job is this worker's to report on.
+      const caller = { seesTeam: p.team, workerTeam: p.kind === 'worker' ? teamOf(p) : undefined };
+      const job = await store.reportJob({ jobId, attempt, workerName, ...report, reason: req.reason.slice(0, 4096), caller }, now());
       if (state === 'RUNNING' && job.state === 'CANCELED') {
         // The cancel was stored first and wins: the job is over, the process must not run.
         throw new ConnectError(`job ${jobId} was canceled before it started; do not run it`, Code.FailedPrecondition);
@@ -208,6 +211,18 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
     await pushWorkerChange(store, dispatcher, worker, now());
     return workerToWire(worker);
   }
+}
+
+/** The fields of a report, checked; throws InvalidArgument. */
+function checkReport(req: { attempt: number; state: number; exitCode?: number; signal: string }) {
+  const attempt = checkRange('attempt', req.attempt, 1, 1_000_000);
+  const state = jobStateFromWire(req.state);
+  if (!state) throw invalid(`state must be one of ${REPORTABLE_JOB_STATES.join(', ')}`);
+  if (req.signal.length > 32) throw invalid('signal is longer than 32 characters');
+  const report = { state, exitCode: req.exitCode ?? null, signal: req.signal || null };
+  const problem = reportShapeProblem(report);
+  if (problem) throw invalid(problem);
+  return { attempt, state, report };
 }
 
 const MAINTENANCE_CHANGES: Partial<Record<MaintenanceChange, 'enter' | 'exit' | 'comment'>> = {

@@ -4,7 +4,7 @@ import { insertEvents, stateEvent, transaction } from './job-events.js';
 import type { Assignment, JobRecord, JobSpecRecord } from '../domain/records.js';
 import { acceptsWork, claimFilter, claimOrder, claimReadAhead, fitsNow, freeSlots, pickClaims } from '../domain/fit.js';
 import { rowToCapacity, rowToJob } from './rows.js';
-import type { ClaimPolicy } from './store.js';
+import type { ClaimPolicy, ClaimResult } from './store.js';
 import type { StoreDb } from './dialect.js';
 import { jobRow, newJob } from './jobs.js';
 import { heldBy } from './workers.js';
@@ -39,26 +39,26 @@ export async function submitAndAssign(db: StoreDb, spec: JobSpecRecord, now: num
   });
 }
 
-export async function claimJobs(db: StoreDb, workerName: string, notBefore: number, maxJobs: number, policy: ClaimPolicy = {}): Promise<Assignment[]> {
+export async function claimJobs(db: StoreDb, workerName: string, notBefore: number, maxJobs: number, policy: ClaimPolicy = {}): Promise<ClaimResult> {
   const reserveAfterMs = policy.reserveAfterMs ?? Infinity;
   return transaction(db.knex, async (trx) => {
     // Locking the worker row serializes claims for one worker, even across server replicas.
     const worker = await db.dialect.locked(trx('workers').where({ name: workerName })).first();
-    if (!worker || !acceptsWork(worker.state)) return [];
+    if (!worker || !acceptsWork(worker.state)) return { assigned: [], freeSlots: 0 };
     const { usedSlots } = await heldBy(trx, workerName);
     const capacity = rowToCapacity(worker, usedSlots);
     // Stamped after reading the slots held: any release this claim counted on was committed, and
     // stamped, before. So the recorded intervals of a worker's attempts never overlap falsely.
     const now = Math.max(notBefore, db.clock());
     const free = freeSlots(capacity);
-    if (free <= 0) return [];
+    if (free <= 0) return { assigned: [], freeSlots: 0 };
     // One index-ordered read per queue (see jobs_claim_idx), merged here in claim order; the rule
     // (domain/fit.ts) says what to read and what to take.
     const filter = claimFilter(capacity, Math.max(notBefore, db.clock()));
     const perQueue = claimReadAhead(free, maxJobs);
     const rows = (await Promise.all(capacity.queues.map((queue) => queuedHead(db, trx, queue, filter, perQueue)))).flat();
     const picked = pickClaims(rows.map(rowToJob).sort(claimOrder), { free, maxJobs, now, reserveAfterMs });
-    if (!picked.length) return [];
+    if (!picked.length) return { assigned: [], freeSlots: free };
     const ids = picked.map((j) => j.id);
     const updated = await trx('jobs')
       .whereIn('id', ids)
@@ -78,7 +78,7 @@ export async function claimJobs(db: StoreDb, workerName: string, notBefore: numb
     );
     const assigned = picked.map((j): JobRecord => ({ ...j, state: 'ASSIGNED', workerName, attempt: j.attempt + 1, reason: '', updatedAt: now }));
     await insertEvents(trx, assigned.map((j) => stateEvent(j, now)));
-    return assigned.map((job) => ({ job, attempt: job.attempt }));
+    return { assigned: assigned.map((job) => ({ job, attempt: job.attempt })), freeSlots: free - picked.reduce((n, j) => n + j.slots, 0) };
   });
 }
 

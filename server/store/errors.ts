@@ -4,7 +4,7 @@
  */
 export class StoreError extends Error {
   constructor(
-    readonly kind: 'not-found' | 'conflict' | 'stale' | 'out-of-range' | 'exists',
+    readonly kind: 'not-found' | 'conflict' | 'stale' | 'out-of-range' | 'exists' | 'forbidden',
     message: string,
   ) {
     super(message);

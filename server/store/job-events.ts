@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { EventFilter, JobEventRecord, JobRecord, WrittenEvent } from '../domain/records.js';
+import { GroupCommitWriter, type TransactionBody } from './group-commit.js';
 
 type Db = Knex | Knex.Transaction;
 type NewEvent = WrittenEvent;
@@ -26,15 +27,27 @@ function announce(knex: Knex, events: NewEvent[]): void {
   for (const fn of subscribers.get(knex) ?? []) fn(events);
 }
 
-/** A transaction whose events are announced once it commits. */
-export async function transaction<T>(knex: Knex, fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
-  const written: NewEvent[] = [];
-  const result = await knex.transaction((trx) => {
-    (trx as unknown as WithOutbox)[OUTBOX] = written;
-    return fn(trx);
-  });
-  if (written.length) announce(knex, written);
-  return result;
+const writers = new WeakMap<Knex, GroupCommitWriter>();
+
+/**
+ * A transaction whose events are announced once it commits. It joins the database's one write path
+ * (group-commit.ts): it may share its commit with other callers' transactions, so its body must be
+ * re-runnable and touch nothing outside the database.
+ */
+export function transaction<T>(knex: Knex, body: TransactionBody<T>): Promise<T> {
+  let writer = writers.get(knex);
+  if (!writer) {
+    // SQLite has one writer (and one connection) anyway; MySQL commits a few batches at once.
+    const sqlite = String(knex.client.config.client).includes('sqlite');
+    writer = new GroupCommitWriter(knex, {
+      concurrency: sqlite ? 1 : 4,
+      maxBatch: 200,
+      attachOutbox: (trx, outbox) => ((trx as unknown as WithOutbox)[OUTBOX] = outbox),
+      committed: (events) => announce(knex, events),
+    });
+    writers.set(knex, writer);
+  }
+  return writer.run(body);
 }
 
 /** The event that records `job` entering its current state. */

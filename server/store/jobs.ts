@@ -3,7 +3,8 @@ import { StoreError, notFound } from './errors.js';
 import { CANCELED_BEFORE_START, endAttempt, unassign } from './attempt-outcome.js';
 import { judgeReport } from '../domain/job-transitions.js';
 import { insertEvents, stateEvent, transaction } from './job-events.js';
-import { TERMINAL_JOB_STATES, type AttemptRecord, type JobFilter, type JobRecord, type JobReport, type JobSpecRecord, type Retention } from '../domain/records.js';
+import type { Knex } from 'knex';
+import { TERMINAL_JOB_STATES, type ReportCaller, type AttemptRecord, type JobFilter, type JobRecord, type JobReport, type JobSpecRecord, type Retention } from '../domain/records.js';
 import { jobSpecToRow, rowToAttempt, rowToJob } from './rows.js';
 import type { CancelOutcome } from './store.js';
 import type { StoreDb } from './dialect.js';
@@ -79,6 +80,7 @@ export async function reportJob(db: StoreDb, report: JobReport, notBefore: numbe
   return transaction(db.knex, async (trx) => {
     const row = await db.dialect.locked(trx('jobs').where({ id: report.jobId })).first();
     const now = Math.max(notBefore, db.clock());
+    if (report.caller) await mayReport(trx, row, report.jobId, report.workerName, report.caller);
     if (!row) throw notFound(`job ${report.jobId}`);
     const job = rowToJob(row);
     if (job.attempt !== report.attempt || job.workerName !== report.workerName) {
@@ -107,6 +109,22 @@ export async function reportJob(db: StoreDb, report: JobReport, notBefore: numbe
     const state = report.state as 'SUCCEEDED' | 'FAILED' | 'CANCELED';
     return endAttempt(trx, job, { state, exitCode: report.exitCode, signal: report.signal, reason: report.reason }, now, db.retry);
   });
+}
+
+/**
+ * A worker reports only on a job of its team that it holds or once held. A job that does not exist
+ * gets the same answer as another team's or worker's, so a worker token learns nothing of job ids.
+ */
+async function mayReport(trx: Knex.Transaction, row: Record<string, unknown> | undefined, jobId: string, workerName: string, caller: ReportCaller): Promise<void> {
+  const team = String(row?.team ?? '');
+  let mine = row !== undefined && (caller.seesTeam === undefined || caller.seesTeam === team);
+  if (mine) {
+    const workerTeam = caller.workerTeam ?? (await trx('workers').select('team').where({ name: workerName }).first())?.team;
+    mine = workerTeam !== undefined && String(workerTeam) === team;
+  }
+  // Held now, or once: a late report about an earlier attempt is stale, not foreign.
+  if (mine && row!.worker_name !== workerName) mine = (await trx('job_attempts').select('attempt').where({ job_id: jobId, worker_name: workerName }).first()) !== undefined;
+  if (!mine) throw new StoreError('forbidden', `job ${jobId} is not assigned to worker ${workerName}`);
 }
 
 export async function requeueUnacknowledged(db: StoreDb, now: number, timeoutMs: number): Promise<JobRecord[]> {

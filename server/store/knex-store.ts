@@ -19,7 +19,7 @@ import type {
   WorkerRecord,
   WorkerStateName,
 } from '../domain/records.js';
-import type { CancelOutcome, ClaimPolicy, HeartbeatReport, MaintenanceInput, RegisterInput, Store, StoreOptions, WorkerUpdateInput } from './store.js';
+import type { CancelOutcome, ClaimPolicy, ClaimResult, HeartbeatReport, MaintenanceInput, RegisterInput, Store, StoreOptions, WorkerUpdateInput } from './store.js';
 import { dialectOf, type DialectName, type StoreDb } from './dialect.js';
 import * as claims from './claims.js';
 import * as jobs from './jobs.js';
@@ -29,6 +29,7 @@ import * as workers from './workers.js';
 import * as workerOps from './worker-operations.js';
 import * as credentials from './credentials.js';
 import type { NewToken, TokenKindName, TokenRecord, WebSessionRecord } from './credentials.js';
+import { TokenCache } from './token-cache.js';
 
 /**
  * The Store over Knex, on SQLite or MySQL/MariaDB: the one object the core holds. Each operation
@@ -37,6 +38,7 @@ import type { NewToken, TokenKindName, TokenRecord, WebSessionRecord } from './c
  */
 export class KnexStore implements Store {
   private readonly db: StoreDb;
+  private readonly tokens = new TokenCache();
 
   constructor(
     readonly knex: Knex,
@@ -142,7 +144,7 @@ export class KnexStore implements Store {
     return workerOps.metricsSnapshot(this.knex);
   }
 
-  claimJobs(workerName: string, notBefore: number, maxJobs: number, policy: ClaimPolicy = {}): Promise<Assignment[]> {
+  claimJobs(workerName: string, notBefore: number, maxJobs: number, policy: ClaimPolicy = {}): Promise<ClaimResult> {
     return claims.claimJobs(this.db, workerName, notBefore, maxJobs, policy);
   }
 
@@ -216,12 +218,15 @@ export class KnexStore implements Store {
     return credentials.sharedSetting(this.knex, name, make);
   }
 
-  createToken(token: NewToken, now: number): Promise<TokenRecord> {
-    return credentials.createToken(this.knex, token, now, token.kind === 'worker');
+  async createToken(token: NewToken, now: number): Promise<TokenRecord> {
+    const created = await credentials.createToken(this.knex, token, now, token.kind === 'worker');
+    // A worker's new token revoked its earlier ones.
+    if (token.kind === 'worker') this.tokens.clear();
+    return created;
   }
 
   findToken(hash: string): Promise<(TokenRecord & { hash: string }) | undefined> {
-    return credentials.findToken(this.knex, hash);
+    return this.tokens.find(hash, (h) => credentials.findToken(this.knex, h));
   }
 
   countTokens(kind: TokenKindName): Promise<number> {
@@ -232,12 +237,16 @@ export class KnexStore implements Store {
     return credentials.listTokens(this.knex, opts);
   }
 
-  revokeWorkerTokens(workerName: string, now: number): Promise<number> {
-    return credentials.revokeWorkerTokens(this.knex, workerName, now);
+  async revokeWorkerTokens(workerName: string, now: number): Promise<number> {
+    const n = await credentials.revokeWorkerTokens(this.knex, workerName, now);
+    this.tokens.clear();
+    return n;
   }
 
-  revokeToken(id: string, now: number, team?: string): Promise<TokenRecord> {
-    return credentials.revokeToken(this.knex, id, now, team);
+  async revokeToken(id: string, now: number, team?: string): Promise<TokenRecord> {
+    const revoked = await credentials.revokeToken(this.knex, id, now, team);
+    this.tokens.clear();
+    return revoked;
   }
 
   createWebSession(session: { hash: string; tokenHash: string; expiresAt: number }, now: number): Promise<void> {

@@ -71,6 +71,12 @@ export interface ClaimPolicy {
   reserveAfterMs?: number;
 }
 
+/** What a claim assigned, and the worker's slots still free after it (0 when it takes no work). */
+export interface ClaimResult {
+  assigned: Assignment[];
+  freeSlots: number;
+}
+
 export type CancelOutcome =
   /** The job was QUEUED and is now CANCELED. */
   | { kind: 'canceled'; job: JobRecord }
@@ -127,9 +133,9 @@ export interface Store {
 
   /**
    * Claims QUEUED jobs of the worker's queues that fit its free slots, in priority order, atomically:
-   * each job goes to exactly one worker. Returns what was assigned (possibly nothing).
+   * each job goes to exactly one worker. Returns what was assigned (possibly nothing) and the slots left.
    */
-  claimJobs(workerName: string, now: number, maxJobs: number, policy?: ClaimPolicy): Promise<Assignment[]>;
+  claimJobs(workerName: string, now: number, maxJobs: number, policy?: ClaimPolicy): Promise<ClaimResult>;
   /**
    * The submit fast path: stores the job and, when no job waits in its queue and one of the
    * `candidates` (connected workers, in order of preference) serves the queue and has the slots,

@@ -27,7 +27,9 @@ export interface Proc {
 }
 
 export function spawnEdge(args: string[], env: Record<string, string> = {}): Proc {
-  const child = spawn(process.execPath, [EDGE_BIN, ...args], {
+  // Profiling tools (bench/tools) pass Node flags such as --cpu-prof, which NODE_OPTIONS refuses.
+  const nodeArgs = process.env.EDGE_PROFILE_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...nodeArgs, EDGE_BIN, ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

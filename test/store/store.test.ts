@@ -51,7 +51,7 @@ for (const db of DATABASES) {
       await store.submitJob(spec({ queue: 'b' }), tick());
       const high = await store.submitJob(spec({ queue: 'c', priority: 5 }), tick());
       const low2 = await store.submitJob(spec({ queue: 'a' }), tick());
-      const got = await store.claimJobs('w', tick(), 10);
+      const got = (await store.claimJobs('w', tick(), 10)).assigned;
       assert.deepEqual(got.map((g) => g.job.id), [high.id, low.id, low2.id]);
       assert.ok(got.every((g) => g.attempt === 1 && g.job.state === 'ASSIGNED' && g.job.workerName === 'w'));
       assert.equal((await store.listJobs({ limit: 10, states: ['QUEUED'] })).length, 1);
@@ -62,13 +62,13 @@ for (const db of DATABASES) {
       const two = await store.submitJob(spec({ slots: 2 }), tick());
       const twoMore = await store.submitJob(spec({ slots: 2 }), tick());
       const one = await store.submitJob(spec({ slots: 1 }), tick());
-      const first = await store.claimJobs('w', tick(), 10);
+      const first = (await store.claimJobs('w', tick(), 10)).assigned;
       assert.deepEqual(first.map((g) => g.job.id), [two.id, one.id]);
-      assert.deepEqual(await store.claimJobs('w', tick(), 10), []);
+      assert.deepEqual((await store.claimJobs('w', tick(), 10)).assigned, []);
       assert.equal((await store.getWorker('w'))!.usedSlots, 3);
       await store.reportJob({ jobId: two.id, attempt: 1, workerName: 'w', state: 'RUNNING', exitCode: null, signal: null, reason: '' }, tick());
       await store.reportJob({ jobId: two.id, attempt: 1, workerName: 'w', state: 'SUCCEEDED', exitCode: 0, signal: null, reason: '' }, tick());
-      const second = await store.claimJobs('w', tick(), 10);
+      const second = (await store.claimJobs('w', tick(), 10)).assigned;
       assert.deepEqual(second.map((g) => g.job.id), [twoMore.id]);
     });
 
@@ -81,7 +81,7 @@ for (const db of DATABASES) {
       const perWorker = new Map<string, number>();
       const claimed: string[] = [];
       for (let round = 0; round < 10 && claimed.length < 20; round++) {
-        const results = await Promise.all(names.map((n) => store.claimJobs(n, tick(), 10)));
+        const results = await Promise.all(names.map(async (n) => (await store.claimJobs(n, tick(), 10)).assigned));
         results.forEach((r, i) => perWorker.set(names[i]!, (perWorker.get(names[i]!) ?? 0) + r.length));
         claimed.push(...results.flat().map((g) => g.job.id));
       }
@@ -95,14 +95,14 @@ for (const db of DATABASES) {
       await worker('w');
       await store.submitJob(spec(), tick());
       await store.heartbeat('w', 'TERMINATING', tick());
-      assert.deepEqual(await store.claimJobs('w', tick(), 10), []);
+      assert.deepEqual((await store.claimJobs('w', tick(), 10)).assigned, []);
     });
 
     it('applies reports of the holder and refuses stale or foreign ones', async () => {
       await worker('w');
       await worker('other');
       const job = await store.submitJob(spec(), tick());
-      await store.claimJobs('w', tick(), 1);
+      (await store.claimJobs('w', tick(), 1)).assigned;
       const report = { jobId: job.id, attempt: 1, workerName: 'w', exitCode: null, signal: null, reason: '' };
       await assert.rejects(store.reportJob({ ...report, workerName: 'other', state: 'RUNNING' }, tick()), { kind: 'stale' });
       await assert.rejects(store.reportJob({ ...report, attempt: 2, state: 'RUNNING' }, tick()), { kind: 'stale' });
@@ -121,7 +121,7 @@ for (const db of DATABASES) {
     it('puts a handed-back job back in its queue, the handed-back attempt on record', async () => {
       await worker('w');
       const job = await store.submitJob(spec(), tick());
-      await store.claimJobs('w', tick(), 1);
+      (await store.claimJobs('w', tick(), 1)).assigned;
       const back = await store.reportJob({ jobId: job.id, attempt: 1, workerName: 'w', state: 'QUEUED', exitCode: null, signal: null, reason: '' }, tick());
       assert.equal(back.state, 'QUEUED');
       assert.equal(back.attempt, 1);
@@ -130,14 +130,14 @@ for (const db of DATABASES) {
       assert.equal(first!.reason, 'handed back by worker w');
       assert.notEqual(first!.endedAt, null);
       // The next run is a new attempt: a late report about the handed-back one is stale.
-      assert.equal((await store.claimJobs('w', tick(), 1))[0]!.attempt, 2);
+      assert.equal(((await store.claimJobs('w', tick(), 1)).assigned)[0]!.attempt, 2);
       await assert.rejects(store.reportJob({ jobId: job.id, attempt: 1, workerName: 'w', state: 'RUNNING', exitCode: null, signal: null, reason: '' }, tick()), { kind: 'stale' });
     });
 
     it('never lets overlapping log bytes differ from what is stored', async () => {
       await worker('w');
       const job = await store.submitJob(spec(), tick());
-      await store.claimJobs('w', tick(), 1);
+      (await store.claimJobs('w', tick(), 1)).assigned;
       await store.appendLog(job.id, 1, 0, Buffer.from('hello world'));
       assert.equal(await store.appendLog(job.id, 1, 6, Buffer.from('world!')), 12);
       await assert.rejects(store.appendLog(job.id, 1, 6, Buffer.from('WORLD!!')), { kind: 'conflict' });
@@ -149,7 +149,7 @@ for (const db of DATABASES) {
       await worker('w');
       const queued = await store.submitJob(spec({ queue: 'other' }), tick());
       const held = await store.submitJob(spec(), tick());
-      await store.claimJobs('w', tick(), 1);
+      (await store.claimJobs('w', tick(), 1)).assigned;
       const c1 = await store.cancelJob(queued.id, tick());
       assert.equal(c1.kind, 'canceled');
       assert.equal((await store.getJob(queued.id))!.state, 'CANCELED');
@@ -163,7 +163,7 @@ for (const db of DATABASES) {
     it('appends log chunks idempotently by offset and reads any range', async () => {
       await worker('w');
       const job = await store.submitJob(spec(), tick());
-      await store.claimJobs('w', tick(), 1);
+      (await store.claimJobs('w', tick(), 1)).assigned;
       assert.equal(await store.appendLog(job.id, 1, 0, Buffer.from('hello ')), 6);
       assert.equal(await store.appendLog(job.id, 1, 0, Buffer.from('hello ')), 6); // re-sent
       assert.equal(await store.appendLog(job.id, 1, 3, Buffer.from('lo world')), 11); // overlapping
@@ -188,7 +188,7 @@ for (const db of DATABASES) {
       await worker('b', ['x', 'y'], 4);
       await worker('a');
       const j = await store.submitJob(spec({ queue: 'x', slots: 3 }), tick());
-      await store.claimJobs('b', tick(), 5);
+      (await store.claimJobs('b', tick(), 5)).assigned;
       const list = await store.listWorkers(10);
       assert.deepEqual(list.map((w) => w.name), ['a', 'b']);
       assert.deepEqual(list[1]!.jobIds, [j.id]);

@@ -36,7 +36,7 @@ for (const db of DATABASES) {
       assert.equal(read!.attempt, 1);
       assert.deepEqual((await store.listAttempts(job.id)).map((a) => [a.attempt, a.workerName, a.state]), [[1, 'w', 'ASSIGNED']]);
       // The worker's slot is taken: a claim finds nothing more, and the job runs as a claimed one would.
-      assert.deepEqual(await store.claimJobs('w', tick(), 10), []);
+      assert.deepEqual((await store.claimJobs('w', tick(), 10)).assigned, []);
       await store.reportJob({ jobId: job.id, attempt: 1, workerName: 'w', state: 'RUNNING', exitCode: null, signal: null, reason: '' }, tick());
       const done = await store.reportJob({ jobId: job.id, attempt: 1, workerName: 'w', state: 'SUCCEEDED', exitCode: 0, signal: null, reason: '' }, tick());
       assert.equal(done.state, 'SUCCEEDED');
@@ -63,7 +63,7 @@ for (const db of DATABASES) {
       await worker('w', ['default'], 4);
       const later = await store.submitAndAssign(spec(), tick(), ['w']);
       assert.equal(later.job.state, 'QUEUED');
-      const claimed = await store.claimJobs('w', tick(), 10);
+      const claimed = (await store.claimJobs('w', tick(), 10)).assigned;
       assert.deepEqual(claimed.map((a) => a.job.id), [waiting.id, later.job.id]);
     });
   });

@@ -88,7 +88,7 @@ for (const db of DATABASES) {
       assert.equal(again.state, 'MAINTENANCE_REQUEST');
       assert.equal(again.maintenance, true);
       await store.submitJob({ queue: 'a', argv: ['true'], env: {}, cwd: '', slots: 1, priority: 0, timeoutSeconds: 0, maxAttempts: 1, labels: {} }, tick());
-      assert.deepEqual(await store.claimJobs('w', tick(), 10), []);
+      assert.deepEqual((await store.claimJobs('w', tick(), 10)).assigned, []);
     });
 
     it('changes queues and concurrency, and refuses to leave a worker without a queue', async () => {

@@ -8,7 +8,7 @@ import { Notifier } from '../../../../server/dispatch/notifier.js';
 import { Publisher } from '../../../../server/core/publisher.js';
 import type { EventFeed } from '../../../../server/dispatch/event-feed.js';
 import type { Assignment, JobEventRecord, JobRecord, JobReport, WorkerRecord } from '../../../../server/domain/records.js';
-import type { Store } from '../../../../server/store/store.js';
+import type { ClaimResult, Store } from '../../../../server/store/store.js';
 import { waitFor } from '../../../helpers/wait.js';
 
 /**
@@ -36,14 +36,20 @@ class FakeStore {
     return j;
   }
 
-  async claimJobs(workerName: string, _now: number, max: number): Promise<Assignment[]> {
+  /** Slots a claim says are left; 0 tells the dispatcher the worker is full. */
+  freeAfterClaim = 1;
+
+  async claimJobs(workerName: string, _now: number, max: number): Promise<ClaimResult> {
     this.claims.push(workerName);
     await this.gate;
     if (this.failClaims) throw new Error('database down');
     const queues = this.workers.get(workerName) ?? [];
     const mine = this.queued.filter((j) => queues.includes(j.queue)).slice(0, max);
     for (const j of mine) this.queued.splice(this.queued.indexOf(j), 1);
-    return mine.map((j) => ({ job: { ...j, state: 'ASSIGNED', workerName, attempt: j.attempt + 1 }, attempt: j.attempt + 1 }));
+    return {
+      assigned: mine.map((j) => ({ job: { ...j, state: 'ASSIGNED', workerName, attempt: j.attempt + 1 }, attempt: j.attempt + 1 })),
+      freeSlots: this.freeAfterClaim,
+    };
   }
 
   /** A hand-back puts the job back in its queue, as the store does. */
@@ -239,6 +245,26 @@ describe('Dispatcher: when it claims, for whom, and what becomes of the claimed 
     await waitFor('eight claims for two jobs', () => store.claims.length === 8);
     dispatcher.wakeQueue('nobody-serves-this');
     assert.equal(store.claims.length, 8);
+  });
+
+  it('wakes no worker its last claim found full for new jobs, until one of its jobs ends', async () => {
+    store.freeAfterClaim = 0;
+    connect('full', ['q']);
+    await waitFor('the connect claim', () => store.claims.length === 1);
+    await settled();
+    store.freeAfterClaim = 1;
+    connect('roomy', ['q']);
+    await waitFor('the second connect claim', () => store.claims.length === 2);
+    await settled();
+    store.claims.length = 0;
+    dispatcher.wakeQueue('q', 5);
+    await waitFor('a claim', () => store.claims.length === 1);
+    await settled();
+    assert.deepEqual(store.claims, ['roomy'], 'the full worker is not asked');
+    assert.deepEqual(dispatcher.candidates('q'), ['roomy']);
+    // One of its jobs ended (the publisher says so): it has room again.
+    feed.emit({ state: 'SUCCEEDED', queue: 'q', workerName: 'full' });
+    await waitFor('a claim for the worker with a freed slot', () => store.claims.includes('full'));
   });
 
   it('offers the submit fast path one connected worker of the queue at a time, in turn, never one that is claiming', async () => {

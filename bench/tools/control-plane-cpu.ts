@@ -1,0 +1,39 @@
+/**
+ * `tsx bench/tools/control-plane-cpu.ts [sqlite|mariadb] [jobs] [--prof DIR] [--batch N]`
+ *
+ * The control plane alone, for profiling: one server, 2 simulated workers × 8, `jobs` jobs submitted
+ * (32 SubmitJob calls in flight, or SubmitJobs batches of N). Prints jobs/s and the server's CPU per
+ * job from /proc; with --prof, the server writes a V8 CPU profile into DIR when it stops.
+ */
+import { parseArgs } from 'node:util';
+import { startEdge, submitMany, waitJobsEnded } from '../lib/edge.js';
+import { cpuSeconds } from '../lib/procstat.js';
+import { wall } from '../lib/stats.js';
+import type { StoreName } from '../lib/stores.js';
+
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { prof: { type: 'string' }, batch: { type: 'string' }, workers: { type: 'string' } } });
+const store = (positionals[0] ?? 'sqlite') as StoreName;
+const n = Number(positionals[1] ?? 2000);
+if (values.prof) process.env.EDGE_PROFILE_NODE_ARGS = `--cpu-prof --cpu-prof-dir=${values.prof}`;
+const edge = await startEdge(store);
+delete process.env.EDGE_PROFILE_NODE_ARGS;
+try {
+  for (let i = 0; i < Number(values.workers ?? 2); i++) await edge.startSims({ count: 1, concurrency: 8, namePrefix: `sim${i}` });
+  // A warm-up, so that start-up work is not counted.
+  const warm = await submitMany(edge.apis[0]!, 100, ['bench-noop'], { inFlight: 32 });
+  await waitJobsEnded(edge.reader, warm.map((s) => s.id), 60_000);
+  const pid = edge.servers[0]!.pid;
+  const simPids = edge.sims.map((s) => s.pid);
+  const c0 = cpuSeconds(pid);
+  const s0 = simPids.reduce((a, p) => a + cpuSeconds(p), 0);
+  const t0 = wall();
+  const sent = await submitMany(edge.apis[0]!, n, ['bench-noop'], values.batch ? { batch: Number(values.batch) } : { inFlight: 32 });
+  const times = await waitJobsEnded(edge.reader, sent.map((s) => s.id), 600_000, warm.length);
+  const last = Math.max(...[...times.values()].map((t) => t.endedAt));
+  const cpu = cpuSeconds(pid) - c0;
+  const sims = simPids.reduce((a, p) => a + cpuSeconds(p), 0) - s0;
+  const failed = [...times.values()].filter((t) => t.state !== 'SUCCEEDED').length;
+  console.log(`${store}: ${n} jobs in ${last - t0} ms = ${Math.round((n / (last - t0)) * 1000)} jobs/s; server CPU ${((cpu * 1000) / n).toFixed(2)} ms/job; sims ${((sims * 1000) / n).toFixed(2)} ms/job; failed ${failed}`);
+} finally {
+  await edge.close();
+}
