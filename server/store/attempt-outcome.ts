@@ -30,9 +30,11 @@ export async function endAttempt(trx: Knex.Transaction, job: JobRecord, outcome:
   const end = { state: outcome.state, exit_code: outcome.exitCode, signal: outcome.signal, reason: outcome.reason };
   await trx('job_attempts').where({ job_id: job.id, attempt: job.attempt }).update({ ...end, ended_at: now });
   let next: JobRecord;
-  // Attempts handed back before they started are on record but used none of the job's tries.
-  const tries = job.attempt - (await handedBackAttempts(trx, job.id));
-  if (outcome.state === 'FAILED' && tries < job.maxAttempts && !job.cancelRequested) {
+  // Attempts handed back before they started are on record but used none of the job's tries
+  // (only a failure asks, and a first attempt has none before it).
+  const failed = outcome.state === 'FAILED';
+  const tries = failed && job.attempt > 1 ? job.attempt - (await handedBackAttempts(trx, job.id)) : job.attempt;
+  if (failed && tries < job.maxAttempts && !job.cancelRequested) {
     const delay = retryDelayMs(retry, tries);
     const which = tries === job.attempt ? `attempt ${job.attempt}` : `attempt ${job.attempt} (try ${tries})`;
     const reason = `${which} of ${job.maxAttempts} failed (${outcome.reason}); retrying in ${Math.round(delay / 1000)} s`;
