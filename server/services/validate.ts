@@ -90,7 +90,7 @@ export function checkJobSpec(spec: JobSpec | undefined, field = 'spec'): JobSpec
     timeoutSeconds: checkRange(`${field}.timeout_seconds`, spec.timeoutSeconds, 0, LIMITS.maxTimeoutSeconds),
     maxAttempts: spec.maxAttempts === 0 ? 1 : checkRange(`${field}.max_attempts`, spec.maxAttempts, 1, LIMITS.maxAttempts),
     labels: { ...spec.labels },
-    secretEnvNames,
+    ...(secretEnvNames.length ? { secretEnvNames } : {}),
   };
 }
 
