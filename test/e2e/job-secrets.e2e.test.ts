@@ -165,6 +165,9 @@ for (const dbKind of DATABASES) {
         const cli = await edge(['job', 'get', id, '--json']);
         assert.equal(cli.code, 0, cli.stderr);
         seen.push([`edge job get ${id} --json`, cli.stdout + cli.stderr]);
+        const human = await edge(['job', 'get', id]);
+        assert.match(human.stdout, /^secrets: +(DB_PASSWORD|API_KEY) \(values never shown\)$/m);
+        seen.push([`edge job get ${id}`, human.stdout + human.stderr]);
       }
       seen.push(['ListJobs', JSON.stringify((await api.jobs.listJobs({ pageSize: 1000 })).jobs.map((j) => toJson(JobSchema, j)))]);
       const list = await edge(['job', 'list', '--json']);
