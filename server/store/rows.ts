@@ -38,7 +38,7 @@ export function rowToJob(r: Row): JobRecord {
     maxAttempts: num(r.max_attempts),
     labels: JSON.parse(String(r.labels)) as Record<string, string>,
     team: String(r.team ?? ''),
-    secretEnvNames: r.secret_env_names ? (JSON.parse(String(r.secret_env_names)) as string[]) : [],
+    ...(r.secret_env_names ? { secretEnvNames: JSON.parse(String(r.secret_env_names)) as string[] } : {}),
     state: r.state as JobStateName,
     workerName: (r.worker_name as string | null) ?? null,
     attempt: num(r.attempt),
