@@ -27,6 +27,8 @@ import { authInterceptor } from './auth/auth-interceptor.js';
 import { authenticate, bearerToken } from './auth/authenticate.js';
 import { deadlineInterceptor } from './services/deadline-interceptor.js';
 import { bootstrapCredentials, type BootstrapOptions } from './auth/bootstrap.js';
+import { loadSecretBox, type SecretKeyOptions } from './auth/secret-key.js';
+import type { SecretBox } from './core/secret-box.js';
 
 export interface ServerConfig {
   host: string;
@@ -61,6 +63,10 @@ export interface ServerConfig {
   connectionLimits?: Partial<ConnectionLimits>;
   /** Seconds between keepalive messages on quiet long streams (FetchJobs, WatchJobs, TailLogs); default 30. */
   streamKeepaliveSeconds?: number;
+  /** The key of job secrets (EDGE_SECRET_KEY, EDGE_SECRET_KEY_PREVIOUS) or the data dir of its key file. */
+  secretKeys?: SecretKeyOptions;
+  /** Set by startServer from secretKeys; in-process tests may give a box directly. */
+  secretBox?: SecretBox;
 }
 
 /** The one client-streaming RPC: its request body lasts as long as the job whose output it carries. */
@@ -71,7 +77,7 @@ export interface RunningServer {
   readonly port: number;
   readonly store: Store;
   /** Credential files made at this start (paths only: the server never prints their values). */
-  readonly credentialFiles: { adminToken?: string; registrationSecret?: string };
+  readonly credentialFiles: { adminToken?: string; registrationSecret?: string; secretKey?: string };
   /** Ends streams, stops listening, closes the database. */
   close(): Promise<void>;
 }
@@ -102,6 +108,7 @@ export async function buildApp(store: Store, config: Omit<ServerConfig, 'host' |
     streamKeepaliveMs: keepaliveMs,
     log: config.log,
     metrics,
+    secretBox: config.secretBox,
   };
   const housekeeping = new Housekeeping({
     store,
@@ -151,6 +158,8 @@ export async function buildApp(store: Store, config: Omit<ServerConfig, 'host' |
 }
 
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
+  // Before the database is touched: a bad key stops the start with nothing changed.
+  const keys = loadSecretBox(config.secretKeys ?? {});
   const store = openStore(config.databaseUrl, { retry: { baseMs: (config.retryBackoffSeconds ?? 10) * 1000, maxMs: 600_000 } });
   try {
     await store.migrate();
@@ -165,7 +174,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     await store.close();
     throw err;
   }
-  const app = await buildApp(store, config);
+  const app = await buildApp(store, { ...config, secretBox: config.secretBox ?? keys.box });
   const listener = await listenOnePort(app.handler, config.host, config.port, {
     tls: config.tls,
     limits: config.connectionLimits,
@@ -176,7 +185,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     url: `${config.tls ? 'https' : 'http'}://${shownHost}:${listener.port}`,
     port: listener.port,
     store,
-    credentialFiles: written,
+    credentialFiles: { ...written, secretKey: keys.createdFile },
     async close() {
       await app.shutdown();
       await listener.close();

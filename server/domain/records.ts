@@ -35,6 +35,10 @@ export interface JobSpecRecord {
   labels: Record<string, string>;
   /** The team the job belongs to ('' for none); only that team's workers run it. */
   team?: string;
+  /** Names of the job's secret environment variables, sorted (their values are never in a record). */
+  secretEnvNames?: string[];
+  /** On submit only: the values, sealed (core/secret-box.ts); stored as they are, read back only for the worker holding the job. */
+  sealedSecretEnv?: string;
 }
 
 export interface JobRecord extends JobSpecRecord {

@@ -4,6 +4,7 @@ import type { Notifier } from '../dispatch/notifier.js';
 import type { Publisher } from '../core/publisher.js';
 import type { Store } from '../store/store.js';
 import type { ServerMetrics } from '../telemetry/server-metrics.js';
+import type { SecretBox } from '../core/secret-box.js';
 
 /** What the service handlers share. */
 export interface ServiceContext {
@@ -26,6 +27,8 @@ export interface ServiceContext {
   streamKeepaliveMs?: number;
   /** Counters the handlers feed; absent in tests that do not look at them. */
   metrics?: ServerMetrics;
+  /** Seals and opens job secrets; absent when the server has no key (jobs with secrets are refused). */
+  secretBox?: SecretBox;
 }
 
 export { DEFAULT_STREAM_KEEPALIVE_MS } from '../core/stream-keepalive.js';

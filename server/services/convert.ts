@@ -51,6 +51,7 @@ export function jobToWire(j: JobRecord): Job {
       timeoutSeconds: j.timeoutSeconds,
       maxAttempts: j.maxAttempts,
       labels: j.labels,
+      secretEnvNames: j.secretEnvNames ?? [],
     }),
     state: jobStateToWire(j.state),
     workerName: j.workerName ?? '',
@@ -152,13 +153,13 @@ export function workerSettings(w: WorkerSettingsRecord): WorkerSettings {
 }
 
 /** One message of a worker's FetchJobs stream, from what the dispatcher pushed. */
-export function workerPushToWire(p: WorkerPush): FetchJobsResponse {
+export function workerPushToWire(p: WorkerPush, secretEnv: Record<string, string> = {}): FetchJobsResponse {
   switch (p.kind) {
     case 'keepalive':
       return create(FetchJobsResponseSchema, { event: { case: 'keepalive', value: create(StreamKeepaliveSchema, { serverTimeUnixMs: BigInt(p.at) }) } });
     case 'assignment':
       return create(FetchJobsResponseSchema, {
-        event: { case: 'assignment', value: create(JobAssignmentSchema, { job: jobToWire(p.assignment.job), attempt: p.assignment.attempt }) },
+        event: { case: 'assignment', value: create(JobAssignmentSchema, { job: jobToWire(p.assignment.job), attempt: p.assignment.attempt, secretEnv }) },
       });
     case 'cancellation':
       return create(FetchJobsResponseSchema, {

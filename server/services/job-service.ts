@@ -11,6 +11,8 @@ import { decodePageToken, encodePageToken } from './page-token.js';
 import { checkId, checkJobSpec, checkPageSize, checkQueue, checkWorkerName } from './validate.js';
 import { explainWaiting } from '../core/waiting-reasons.js';
 import { DEFAULT_STREAM_KEEPALIVE_MS } from './context.js';
+import type { JobSpec } from '../../gen/edge/v1/job_pb.js';
+import type { JobSpecRecord } from '../domain/records.js';
 
 const MAX_BATCH = 1000;
 /** How long a watch waits for news before it looks at the log again on its own. */
@@ -25,10 +27,18 @@ export function jobService(ctx: ServiceContext): ServiceImpl<typeof JobService> 
     if (!job || !seesTeam(principalOf(hctx), job.team ?? '')) throw notFound(`job ${id}`);
     return job;
   }
+  /** A checked spec with its secret values sealed: from here on only the sealed form exists. */
+  function sealed(spec: JobSpecRecord, wire: JobSpec | undefined): JobSpecRecord {
+    if (!spec.secretEnvNames?.length) return spec;
+    if (!ctx.secretBox) {
+      throw new ConnectError('this server has no key for job secrets: start it with EDGE_SECRET_KEY or a --data-dir to keep a key file in', Code.FailedPrecondition);
+    }
+    return { ...spec, sealedSecretEnv: ctx.secretBox.seal(wire!.secretEnv) };
+  }
   return {
     async submitJob(req, hctx) {
       // The team comes from the credential, never from the request.
-      const spec = { ...checkJobSpec(req.spec), team: teamOf(principalOf(hctx)) };
+      const spec = { ...sealed(checkJobSpec(req.spec), req.spec), team: teamOf(principalOf(hctx)) };
       return { job: jobToWire(await submitOne(store, dispatcher, spec, now())) };
     },
 
@@ -36,7 +46,7 @@ export function jobService(ctx: ServiceContext): ServiceImpl<typeof JobService> 
       if (req.specs.length === 0) throw invalid('specs is empty: give at least one job');
       if (req.specs.length > MAX_BATCH) throw invalid(`specs has ${req.specs.length} jobs; the limit is ${MAX_BATCH}`);
       const team = teamOf(principalOf(hctx));
-      const specs = req.specs.map((s, i) => ({ ...checkJobSpec(s, `specs[${i}]`), team }));
+      const specs = req.specs.map((s, i) => ({ ...sealed(checkJobSpec(s, `specs[${i}]`), s), team }));
       const jobs = await store.submitJobs(specs, now());
       return { jobs: jobs.map(jobToWire) };
     },

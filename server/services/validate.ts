@@ -15,6 +15,9 @@ const LIMITS = {
   maxSlots: 1024,
   maxAttempts: 100,
   maxTimeoutSeconds: 366 * 24 * 3600,
+  secretEntries: 64,
+  secretValueBytes: 16 * 1024,
+  secretBytes: 64 * 1024,
 };
 
 export function checkQueue(field: string, queue: string): string {
@@ -74,6 +77,7 @@ export function checkJobSpec(spec: JobSpec | undefined, field = 'spec'): JobSpec
   if (argvBytes > LIMITS.argvBytes) throw invalid(`${field}.argv holds ${argvBytes} bytes; the limit is ${LIMITS.argvBytes}`);
   checkStringMap(`${field}.env`, spec.env, (k) => (k.includes('=') ? 'must not contain "="' : undefined));
   checkStringMap(`${field}.labels`, spec.labels);
+  const secretEnvNames = Object.keys(checkSecretEnv(spec, field)).sort();
   if (spec.cwd.length > LIMITS.cwdLength) throw invalid(`${field}.cwd is longer than ${LIMITS.cwdLength} characters`);
   checkNoNul(`${field}.cwd`, spec.cwd);
   return {
@@ -86,7 +90,34 @@ export function checkJobSpec(spec: JobSpec | undefined, field = 'spec'): JobSpec
     timeoutSeconds: checkRange(`${field}.timeout_seconds`, spec.timeoutSeconds, 0, LIMITS.maxTimeoutSeconds),
     maxAttempts: spec.maxAttempts === 0 ? 1 : checkRange(`${field}.max_attempts`, spec.maxAttempts, 1, LIMITS.maxAttempts),
     labels: { ...spec.labels },
+    ...(secretEnvNames.length ? { secretEnvNames } : {}),
   };
+}
+
+/**
+ * The secret environment of a spec, checked. Problems name the variable, never its value. A spec
+ * that sets secret_env_names (the output-only field answers carry) is refused: a spec copied from
+ * an answer holds names without values.
+ */
+export function checkSecretEnv(spec: JobSpec, field = 'spec'): Record<string, string> {
+  if (spec.secretEnvNames.length) {
+    throw invalid(`${field}.secret_env_names is filled in by the server; give the values in ${field}.secret_env`);
+  }
+  const entries = Object.entries(spec.secretEnv);
+  if (entries.length > LIMITS.secretEntries) throw invalid(`${field}.secret_env has ${entries.length} entries; the limit is ${LIMITS.secretEntries}`);
+  let bytes = 0;
+  for (const [k, v] of entries) {
+    const name = `${field}.secret_env["${k.slice(0, 40)}"]`;
+    if (!/^[A-Za-z_][A-Za-z0-9_]{0,127}$/.test(k)) throw invalid(`${field}.secret_env key "${k.slice(0, 40)}" must be a variable name: [A-Za-z_][A-Za-z0-9_]*, at most 128 characters`);
+    if (k in spec.env) throw invalid(`${field}.env and ${field}.secret_env both set ${k}: give it in one of them`);
+    if (!v) throw invalid(`${name} is empty`);
+    if (v.includes('\0')) throw invalid(`${name} must not contain NUL characters`);
+    const size = Buffer.byteLength(v, 'utf8');
+    if (size > LIMITS.secretValueBytes) throw invalid(`${name} holds ${size} bytes; the limit is ${LIMITS.secretValueBytes}`);
+    bytes += size;
+  }
+  if (bytes > LIMITS.secretBytes) throw invalid(`${field}.secret_env holds ${bytes} bytes; the limit is ${LIMITS.secretBytes}`);
+  return spec.secretEnv;
 }
 
 /** Page size with its default (100) and ceiling (1000). */

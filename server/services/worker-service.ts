@@ -11,6 +11,7 @@ import { DEFAULT_QUEUE } from '../../shared/names.js';
 import type { WorkerRecord } from '../domain/records.js';
 import { jobStateFromWire, jobToWire, systemInfoFromWire, workerPushToWire, workerSettings, workerStateFromWire, workerToWire } from './convert.js';
 import { pushWorkerChange, workerWentOffline } from '../core/worker-changes.js';
+import { assignmentSecrets } from '../core/assignment-secrets.js';
 import type { ServiceContext } from './context.js';
 import { invalid, notFound } from './errors.js';
 import { decodePageToken, encodePageToken } from './page-token.js';
@@ -100,7 +101,12 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
       const worker = await store.getWorker(name);
       if (!worker) throw notRegistered(name);
       if (worker.state === 'OFFLINE') throw wentOffline(name);
-      for await (const push of dispatcher.connect(name, worker.queues, handlerCtx.signal)) yield workerPushToWire(push);
+      for await (const push of dispatcher.connect(name, worker.queues, handlerCtx.signal)) {
+        // Secret values travel only here, to the worker holding the attempt, read at the moment of sending.
+        const secretEnv = push.kind === 'assignment' ? await assignmentSecrets(store, ctx.secretBox, push.assignment, name, now, ctx.log) : undefined;
+        if (push.kind === 'assignment' && !secretEnv) continue;
+        yield workerPushToWire(push, secretEnv);
+      }
     },
 
     async heartbeat(req, hctx) {

@@ -28,6 +28,7 @@ import * as queueStats from './queue-stats.js';
 import * as workers from './workers.js';
 import * as workerOps from './worker-operations.js';
 import * as credentials from './credentials.js';
+import * as jobSecrets from './job-secrets.js';
 import type { NewToken, TokenKindName, TokenRecord, WebSessionRecord } from './credentials.js';
 import { TokenCache } from './token-cache.js';
 
@@ -149,6 +150,10 @@ export class KnexStore implements Store {
   }
 
 
+
+  heldSecretEnv(jobId: string, attempt: number, workerName: string): Promise<string | undefined> {
+    return jobSecrets.heldSecretEnv(this.db, jobId, attempt, workerName);
+  }
 
   reportJob(report: JobReport, notBefore: number): Promise<JobRecord> {
     return jobs.reportJob(this.db, report, notBefore);

@@ -20,6 +20,8 @@ export function jobSpecToRow(spec: JobSpecRecord): Row {
     max_attempts: spec.maxAttempts,
     labels: JSON.stringify(spec.labels),
     team: spec.team ?? '',
+    secret_env_names: spec.secretEnvNames?.length ? JSON.stringify(spec.secretEnvNames) : null,
+    secret_env: spec.sealedSecretEnv ?? null,
   };
 }
 
@@ -36,6 +38,7 @@ export function rowToJob(r: Row): JobRecord {
     maxAttempts: num(r.max_attempts),
     labels: JSON.parse(String(r.labels)) as Record<string, string>,
     team: String(r.team ?? ''),
+    ...(r.secret_env_names ? { secretEnvNames: JSON.parse(String(r.secret_env_names)) as string[] } : {}),
     state: r.state as JobStateName,
     workerName: (r.worker_name as string | null) ?? null,
     attempt: num(r.attempt),

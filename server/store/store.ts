@@ -144,6 +144,11 @@ export interface Store {
   submitAndAssign(spec: JobSpecRecord, now: number, candidates: string[]): Promise<{ job: JobRecord; assignment?: Assignment }>;
   /** The queues that hold at least one QUEUED job (one index read; lets a sweep skip idle queues). */
   queuedQueues(): Promise<string[]>;
+  /**
+   * The sealed secret values of a job, only while `workerName` holds attempt `attempt` of it
+   * (ASSIGNED or RUNNING); undefined otherwise, or when the job has none.
+   */
+  heldSecretEnv(jobId: string, attempt: number, workerName: string): Promise<string | undefined>;
   /** Applies a worker's report about an attempt it holds; refuses stale or foreign reports. */
   reportJob(report: JobReport, now: number): Promise<JobRecord>;
 

@@ -200,6 +200,7 @@ export function jobBody(v: JobView): Html {
 <dt>Command</dt><dd><code id="job-command">${spec.argv.map(shellQuote).join(' ')}</code></dd>
 ${spec.cwd ? html`<dt>Folder</dt><dd><code>${spec.cwd}</code></dd>` : ''}
 ${envNames.length ? html`<dt>Environment</dt><dd>${envNames.join(', ')} <span class="muted">(values not shown)</span></dd>` : ''}
+${spec.secretEnvNames.length ? html`<dt>Secrets</dt><dd id="job-secrets">${spec.secretEnvNames.join(', ')} <span class="muted">(encrypted; masked in the log)</span></dd>` : ''}
 <dt>Labels</dt><dd id="job-labels">${labels.length ? labels.map(([k, val]) => html`<span class="badge">${k}=${val}</span> `) : html`<span class="muted">none</span>`}</dd>
 <dt>Queue</dt><dd>${spec.queue}</dd>
 <dt>Worker</dt><dd>${job.workerName || html`<span class="muted">none yet</span>`}</dd>

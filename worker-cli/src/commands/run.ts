@@ -26,6 +26,7 @@ Everything after "--" is the command and its arguments, run without a shell; ask
     "<%= config.bin %> run -q gpu --slots 4 -- sh -c 'nvidia-smi; python3 train.py'",
     '<%= config.bin %> run --timeout 60 -- ./backup.sh && echo done',
     '<%= config.bin %> run --detach -- sleep 600',
+    '<%= config.bin %> run --secret API_KEY --secret-file DB_PASSWORD=/run/secrets/db -- ./sync.sh',
   ];
 
   static override strict = false;

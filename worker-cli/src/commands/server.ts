@@ -15,7 +15,12 @@ Stores jobs, workers and logs in SQLite (the default, a file in the data dir) or
 ends worker streams cleanly and stops.
 
 The same port serves gRPC server reflection (v1, v1alpha), grpc.health.v1, GET /metrics
-(Prometheus, for an admin token of no team) and the web pages under /ui/ (signed in with EDGE_ADMIN_TOKEN). Logs go to stderr as text, or as JSON lines with --log-format json.`;
+(Prometheus, for an admin token of no team) and the web pages under /ui/ (signed in with EDGE_ADMIN_TOKEN). Logs go to stderr as text, or as JSON lines with --log-format json.
+
+Job secrets are stored encrypted (AES-256-GCM) with a key kept outside the database:
+EDGE_SECRET_KEY (32 bytes in base64: openssl rand -base64 32; replicas of one database must share
+it), else the file secret-key in the data dir, made 0600 at first start. After a rotation, give the
+old key in EDGE_SECRET_KEY_PREVIOUS (comma-separated) until the jobs it sealed have ended.`;
 
   static override examples = [
     '<%= config.bin %> server',
@@ -106,6 +111,11 @@ The same port serves gRPC server reflection (v1, v1alpha), grpc.health.v1, GET /
           registrationSecret: process.env.EDGE_REGISTRATION_SECRET?.trim() || undefined,
           dataDir: flags['data-dir'],
         },
+        secretKeys: {
+          key: process.env.EDGE_SECRET_KEY?.trim() || undefined,
+          previousKeys: process.env.EDGE_SECRET_KEY_PREVIOUS,
+          dataDir: flags['data-dir'],
+        },
       });
     } catch (err) {
       this.error(`cannot start the server on ${flags.host}:${flags.port} with ${redactUrl(databaseUrl)}: ${(err as Error).message}`, { exit: 1 });
@@ -117,6 +127,9 @@ The same port serves gRPC server reflection (v1, v1alpha), grpc.health.v1, GET /
     if (files.adminToken) process.stdout.write(`created the first admin token in ${files.adminToken} (EDGE_TOKEN for clients; local commands read it from there)\n`);
     if (files.registrationSecret) {
       process.stdout.write(`created a registration secret in ${files.registrationSecret} (EDGE_REGISTRATION_SECRET for workers; local workers read it from there)\n`);
+    }
+    if (files.secretKey) {
+      process.stdout.write(`created the key for job secrets in ${files.secretKey} (replicas of one database must share one key: set EDGE_SECRET_KEY)\n`);
     }
     if (flags.welcome) process.stdout.write(welcome(server.url));
     await new Promise<void>((resolve) => {

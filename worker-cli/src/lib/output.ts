@@ -31,6 +31,7 @@ export function describeJob(job: Job): string {
     ['state', jobStateName(job.state)],
     ['queue', spec.queue],
     ['command', JSON.stringify(spec.argv)],
+    ...(spec.secretEnvNames.length ? [['secrets', `${spec.secretEnvNames.join(', ')} (values never shown)`] as [string, string]] : []),
     ['slots', String(spec.slots)],
     ['priority', String(spec.priority)],
     ['worker', job.workerName || '-'],

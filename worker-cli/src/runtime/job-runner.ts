@@ -12,6 +12,7 @@ import type { Logger } from './logger.js';
 import { jobEnvironment } from './job-env.js';
 import type { JobUser } from './job-user.js';
 import { signalGroup } from './process-group.js';
+import { MaskedOutput } from './masked-output.js';
 
 export interface JobRunnerOptions {
   apis: ApiSource;
@@ -25,6 +26,8 @@ export interface JobRunnerOptions {
   jobUser?: JobUser;
   /** How job processes are started and signalled; tests pass stand-ins that start no process. */
   processes?: JobProcesses;
+  /** The job's secret environment (from its assignment): set for the process, masked in its output. */
+  secretEnv?: Record<string, string>;
 }
 
 export interface JobProcesses {
@@ -61,6 +64,7 @@ export class JobRunner {
   private runningReported: Promise<void> = Promise.resolve();
   private readonly spoolPath: string;
   private readonly groupFile: string;
+  private masked: MaskedOutput | undefined;
   readonly finished: Promise<void>;
   /** How the attempt ended, once it has (for the worker's metrics). */
   outcome: JobState | undefined;
@@ -115,6 +119,7 @@ export class JobRunner {
   private async run(): Promise<void> {
     const { log } = this.opts;
     const ending = await this.execute();
+    await this.masked?.close();
     this.outcome = ending.state;
     clearTimeout(this.killTimer);
     clearTimeout(this.timeoutTimer);
@@ -133,24 +138,32 @@ export class JobRunner {
     const [cmd, ...args] = spec.argv;
     return new Promise<Ending>((resolve) => {
       const user = this.opts.jobUser;
+      const secrets = this.opts.secretEnv ?? {};
       const env = jobEnvironment(
         process.env,
-        spec.env,
+        { ...spec.env, ...secrets },
         { jobId: this.jobId, attempt: this.attempt, queue: spec.queue, workerName: this.opts.workerName, hostname: os.hostname() },
         user,
       );
       // The job writes to a descriptor the worker opened: it needs no access to the worker's state dir.
-      const out = fs.openSync(this.spoolPath, 'a');
+      // A job with secrets writes to pipes instead, whose output is masked before it reaches the spool.
+      const values = Object.values(secrets);
+      const out = values.length ? 'pipe' : fs.openSync(this.spoolPath, 'a');
       let child: ChildProcess;
       try {
         const account = user && user.uid !== process.getuid?.() ? { uid: user.uid, gid: user.gid } : {};
         child = (this.opts.processes ?? REAL_PROCESSES).spawn(cmd!, args, { cwd: spec.cwd || undefined, env, detached: true, stdio: ['ignore', out, out], ...account });
       } catch (err) {
-        fs.closeSync(out);
+        if (typeof out === 'number') fs.closeSync(out);
         resolve(this.failedToStart(err));
         return;
       }
-      fs.closeSync(out); // the child holds its own copy
+      if (typeof out === 'number') fs.closeSync(out); // the child holds its own copy
+      else {
+        this.masked = new MaskedOutput(this.spoolPath, values);
+        if (child.stdout) this.masked.attach(child.stdout);
+        if (child.stderr) this.masked.attach(child.stderr);
+      }
       this.child = child;
       let started = false;
       child.once('spawn', () => {

@@ -349,6 +349,7 @@ export class EdgeWorker {
       jobsDir: this.jobsDir,
       killGraceMs: this.opts.killGraceMs,
       jobUser: this.opts.jobUser,
+      secretEnv: a.secretEnv,
     });
     this.runners.set(job.id, runner);
     this.stateMayHaveChanged();

@@ -80,7 +80,7 @@ describe('convert: store records to wire messages and back', () => {
     const j = jobToWire(job());
     assert.deepEqual(
       { ...j.spec, $typeName: undefined },
-      { $typeName: undefined, queue: 'q', argv: ['echo', 'hi'], env: { A: '1' }, cwd: '/tmp', slots: 2, priority: 5, timeoutSeconds: 30, maxAttempts: 3, labels: { l: 'v' } },
+      { $typeName: undefined, queue: 'q', argv: ['echo', 'hi'], env: { A: '1' }, cwd: '/tmp', slots: 2, priority: 5, timeoutSeconds: 30, maxAttempts: 3, labels: { l: 'v' }, secretEnv: {}, secretEnvNames: [] },
     );
     assert.equal(j.state, JobState.FAILED);
     assert.equal(j.workerName, 'w1');
@@ -98,6 +98,11 @@ describe('convert: store records to wire messages and back', () => {
     assert.equal(queued.endTime, undefined);
     assert.equal(queued.team, 'x');
     assert.equal(jobToWire(job({ exitCode: 0, signal: null })).exitCode, 0, 'exit code 0 is present, not absent');
+
+    // Secrets go out as names only, whatever the record holds.
+    const secret = jobToWire(job({ secretEnvNames: ['API_KEY', 'DB_PASSWORD'], sealedSecretEnv: '{"v":1,"k":"x","s":{}}' }));
+    assert.deepEqual(secret.spec!.secretEnvNames, ['API_KEY', 'DB_PASSWORD']);
+    assert.deepEqual(secret.spec!.secretEnv, {});
   });
 
   it('puts a worker on the wire with its free slots (never negative), maintenance comment and system info', () => {

@@ -86,4 +86,17 @@ describe('validate: request checks name the field and the problem', () => {
     assert.equal(checkWorkerName('name', 'w-1'), 'w-1');
     invalid(() => checkWorkerName('name', 'w 1'), /^name: worker name "w 1"/);
   });
+
+  it('checks secret_env: variable names, no value in both env and secret_env, sizes, and never echoes a value', () => {
+    const r = checkJobSpec(spec({ env: { A: '1' }, secretEnv: { DB_PASSWORD: 'pw-123456', API_KEY: 'k-123456' } }));
+    assert.deepEqual(r.secretEnvNames, ['API_KEY', 'DB_PASSWORD']);
+    assert.equal(JSON.stringify(r).includes('pw-123456'), false, 'the record holds names, not values');
+    invalid(() => checkJobSpec(spec({ secretEnv: { 'BAD-NAME': 'value-1234' } })), /^spec\.secret_env key "BAD-NAME" must be a variable name/);
+    invalid(() => checkJobSpec(spec({ env: { X: '1' }, secretEnv: { X: 'value-1234' } })), /spec\.env and spec\.secret_env both set X/);
+    invalid(() => checkJobSpec(spec({ secretEnv: { X: '' } })), /spec\.secret_env\["X"\] is empty/);
+    invalid(() => checkJobSpec(spec({ secretEnv: { X: 'v'.repeat(16 * 1024 + 1) } })), /spec\.secret_env\["X"\] holds 16385 bytes; the limit is 16384/);
+    invalid(() => checkJobSpec(spec({ secretEnvNames: ['X'] }), 'specs[2]'), /specs\[2\]\.secret_env_names is filled in by the server/);
+    const leaky = spec({ secretEnv: { X: 'top-secret\0value' } });
+    assert.throws(() => checkJobSpec(leaky), (err: ConnectError) => !err.rawMessage.includes('top-secret'));
+  });
 });

@@ -25,6 +25,7 @@ order (--json: a JSON array), with progress on stderr.`;
     '<%= config.bin %> job submit -- echo hello',
     '<%= config.bin %> job submit -q gpu --slots 2 --priority 10 -- python3 train.py --epochs 3',
     "<%= config.bin %> job submit --env GREETING=hi --json -- sh -c 'echo $GREETING'",
+    "DB_PASSWORD=$(cat ~/.db-pass) <%= config.bin %> job submit --secret DB_PASSWORD -- sh -c 'psql \"postgres://app:$DB_PASSWORD@db/app\" -c \"select 1\"'",
     '<%= config.bin %> job submit --file specs.jsonl --json > ids.json',
     '<%= config.bin %> job submit --file specs.yaml --batch-size 200',
   ];
