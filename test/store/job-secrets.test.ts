@@ -38,7 +38,7 @@ for (const db of DATABASES) {
       assert.deepEqual(read.secretEnvNames, ['DB_PASSWORD']);
       assert.equal(JSON.stringify(read).includes(VALUES.DB_PASSWORD), false);
       assert.equal(await store.heldSecretEnv(job.id, 1, 'w1'), undefined, 'queued: nobody holds it');
-      const [a] = await store.claimJobs('w1', tick(), 1);
+      const [a] = (await store.claimJobs('w1', tick(), 1)).assigned;
       assert.equal(a!.job.id, job.id);
       assert.deepEqual(box.open((await store.heldSecretEnv(job.id, 1, 'w1'))!), VALUES);
       assert.equal(await store.heldSecretEnv(job.id, 1, 'w2'), undefined, 'another worker');
@@ -59,7 +59,7 @@ for (const db of DATABASES) {
       assert.equal(await assignmentSecrets(store, box, assignment, 'w1', tick, log), undefined);
       assert.match(logs.join('\n'), /no longer held by worker w1/);
 
-      const [again] = await store.claimJobs('w2', tick(), 1);
+      const [again] = (await store.claimJobs('w2', tick(), 1)).assigned;
       assert.equal(again!.attempt, 2);
       const otherKey = new SecretBox(randomBytes(32));
       assert.equal(await assignmentSecrets(store, otherKey, again!, 'w2', tick, log), undefined);
