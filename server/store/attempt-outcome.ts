@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { insertEvents, stateEvent } from './job-events.js';
+import { statementsOf } from './statements.js';
 import type { JobRecord } from '../domain/records.js';
 
 export interface Outcome {
@@ -27,8 +28,14 @@ export function retryDelayMs(policy: RetryPolicy, attempt: number): number {
  * after the retry backoff. Writes the change to the log; returns the job as it now stands.
  */
 export async function endAttempt(trx: Knex.Transaction, job: JobRecord, outcome: Outcome, now: number, retry: RetryPolicy): Promise<JobRecord> {
-  const end = { state: outcome.state, exit_code: outcome.exitCode, signal: outcome.signal, reason: outcome.reason };
-  await trx('job_attempts').where({ job_id: job.id, attempt: job.attempt }).update({ ...end, ended_at: now });
+  const sql = await statementsOf(trx);
+  const end = [outcome.state, outcome.exitCode, outcome.signal, outcome.reason];
+  await sql.run('update `job_attempts` set `state` = ?, `exit_code` = ?, `signal` = ?, `reason` = ?, `ended_at` = ? where `job_id` = ? and `attempt` = ?', [
+    ...end,
+    now,
+    job.id,
+    job.attempt,
+  ]);
   let next: JobRecord;
   // Attempts handed back before they started are on record but used none of the job's tries
   // (only a failure asks, and a first attempt has none before it).
@@ -38,20 +45,14 @@ export async function endAttempt(trx: Knex.Transaction, job: JobRecord, outcome:
     const delay = retryDelayMs(retry, tries);
     const which = tries === job.attempt ? `attempt ${job.attempt}` : `attempt ${job.attempt} (try ${tries})`;
     const reason = `${which} of ${job.maxAttempts} failed (${outcome.reason}); retrying in ${Math.round(delay / 1000)} s`;
-    await trx('jobs').where({ id: job.id }).update({
-      state: 'QUEUED',
-      worker_name: null,
-      exit_code: outcome.exitCode,
-      signal: outcome.signal,
-      reason,
-      not_before: now + delay,
-      // The queued timeout counts from when the job may run again, not through its backoff.
-      queued_at: now + delay,
-      updated_at: now,
-    });
+    // The queued timeout counts from when the job may run again, not through its backoff.
+    await sql.run(
+      'update `jobs` set `state` = ?, `worker_name` = NULL, `exit_code` = ?, `signal` = ?, `reason` = ?, `not_before` = ?, `queued_at` = ?, `updated_at` = ? where `id` = ?',
+      ['QUEUED', outcome.exitCode, outcome.signal, reason, now + delay, now + delay, now, job.id],
+    );
     next = { ...job, state: 'QUEUED', workerName: null, exitCode: outcome.exitCode, signal: outcome.signal, reason, notBefore: now + delay, queuedAt: now + delay, updatedAt: now };
   } else {
-    await trx('jobs').where({ id: job.id }).update({ ...end, ended_at: now, updated_at: now });
+    await sql.run('update `jobs` set `state` = ?, `exit_code` = ?, `signal` = ?, `reason` = ?, `ended_at` = ?, `updated_at` = ? where `id` = ?', [...end, now, now, job.id]);
     next = { ...job, state: outcome.state, exitCode: outcome.exitCode, signal: outcome.signal, reason: outcome.reason, endedAt: now, updatedAt: now };
   }
   await insertEvents(trx, [{ ...stateEvent(next, now), releasedBy: job.workerName }]);

@@ -1,13 +1,12 @@
-import type { Knex } from 'knex';
 import { StoreError } from './errors.js';
 import { insertEvents, stateEvent, transaction } from './job-events.js';
-import type { Assignment, JobRecord, JobSpecRecord } from '../domain/records.js';
+import { HELD_JOB_STATES, type Assignment, type JobRecord, type JobSpecRecord, type WorkerStateName } from '../domain/records.js';
 import { acceptsWork, claimFilter, claimOrder, claimReadAhead, fitsNow, freeSlots, pickClaims } from '../domain/fit.js';
 import { rowToCapacity, rowToJob } from './rows.js';
 import type { ClaimPolicy, ClaimResult } from './store.js';
 import type { StoreDb } from './dialect.js';
 import { jobRow, newJob } from './jobs.js';
-import { heldBy } from './workers.js';
+import { statementsOf, valuesList, type Statements } from './statements.js';
 type ClaimFilter = ReturnType<typeof claimFilter>;
 
 /** Claims: handing QUEUED jobs to a worker, by the fit rule of domain/fit.ts, in one transaction per claim. */
@@ -15,38 +14,47 @@ type ClaimFilter = ReturnType<typeof claimFilter>;
 export async function submitAndAssign(db: StoreDb, spec: JobSpecRecord, now: number, candidates: string[]): Promise<{ job: JobRecord; assignment?: Assignment }> {
   const job = newJob(spec, now);
   return transaction(db.knex, async (trx) => {
+    const sql = await statementsOf(trx);
     // A job that waits in the queue already comes first: then the claim (slow path) keeps the order.
-    const waiting = await trx('jobs').select('id').where({ state: 'QUEUED', queue: spec.queue }).first();
+    const waiting = await sql.one("select `id` from `jobs` where `state` = 'QUEUED' and `queue` = ? limit 1", [spec.queue]);
     if (!waiting) {
       for (const workerName of candidates) {
         // The same lock a claim takes, so the worker's slots are counted once.
-        const worker = await db.dialect.locked(trx('workers').where({ name: workerName })).first();
+        const worker = await sql.one(`select * from \`workers\` where \`name\` = ?${db.dialect.sql.forUpdate}`, [workerName]);
         if (!worker) continue;
-        const { usedSlots } = await heldBy(trx, workerName);
-        if (!fitsNow(spec, rowToCapacity(worker, usedSlots))) continue;
+        if (!fitsNow(spec, rowToCapacity(worker, await usedSlots(sql, workerName)))) continue;
         const at = Math.max(now, db.clock());
         const assigned: JobRecord = { ...job, state: 'ASSIGNED', workerName, attempt: 1, updatedAt: at };
-        await trx('jobs').insert(jobRow(assigned));
-        await trx('job_attempts').insert({ job_id: job.id, attempt: 1, worker_name: workerName, state: 'ASSIGNED', assigned_at: at, reason: '', log_size: 0 });
+        await sql.insert('jobs', [jobRow(assigned)]);
+        await sql.insert('job_attempts', [{ job_id: job.id, attempt: 1, worker_name: workerName, state: 'ASSIGNED', assigned_at: at, reason: '', log_size: 0 }]);
         // Watchers see the job queued, then assigned, as on the slow path.
         await insertEvents(trx, [stateEvent(job, now), stateEvent(assigned, at)]);
         return { job: assigned, assignment: { attempt: 1, job: assigned } };
       }
     }
-    await trx('jobs').insert(jobRow(job));
+    await sql.insert('jobs', [jobRow(job)]);
     await insertEvents(trx, [stateEvent(job, now)]);
     return { job };
   });
 }
 
+/** The slots of the attempts a worker holds. */
+async function usedSlots(sql: Statements, workerName: string): Promise<number> {
+  const held = await sql.all(`select \`slots\` from \`jobs\` where \`worker_name\` = ? and \`state\` in (${HELD_JOB_STATES.map(() => '?').join(', ')})`, [
+    workerName,
+    ...HELD_JOB_STATES,
+  ]);
+  return held.reduce((n, r) => n + Number(r.slots), 0);
+}
+
 export async function claimJobs(db: StoreDb, workerName: string, notBefore: number, maxJobs: number, policy: ClaimPolicy = {}): Promise<ClaimResult> {
   const reserveAfterMs = policy.reserveAfterMs ?? Infinity;
   return transaction(db.knex, async (trx) => {
+    const sql = await statementsOf(trx);
     // Locking the worker row serializes claims for one worker, even across server replicas.
-    const worker = await db.dialect.locked(trx('workers').where({ name: workerName })).first();
-    if (!worker || !acceptsWork(worker.state)) return { assigned: [], freeSlots: 0 };
-    const { usedSlots } = await heldBy(trx, workerName);
-    const capacity = rowToCapacity(worker, usedSlots);
+    const worker = await sql.one(`select * from \`workers\` where \`name\` = ?${db.dialect.sql.forUpdate}`, [workerName]);
+    if (!worker || !acceptsWork(worker.state as WorkerStateName)) return { assigned: [], freeSlots: 0 };
+    const capacity = rowToCapacity(worker, await usedSlots(sql, workerName));
     // Stamped after reading the slots held: any release this claim counted on was committed, and
     // stamped, before. So the recorded intervals of a worker's attempts never overlap falsely.
     const now = Math.max(notBefore, db.clock());
@@ -56,25 +64,19 @@ export async function claimJobs(db: StoreDb, workerName: string, notBefore: numb
     // (domain/fit.ts) says what to read and what to take.
     const filter = claimFilter(capacity, Math.max(notBefore, db.clock()));
     const perQueue = claimReadAhead(free, maxJobs);
-    const rows = (await Promise.all(capacity.queues.map((queue) => queuedHead(db, trx, queue, filter, perQueue)))).flat();
+    const rows: Record<string, unknown>[] = [];
+    for (const queue of capacity.queues) rows.push(...(await queuedHead(db, sql, queue, filter, perQueue)));
     const picked = pickClaims(rows.map(rowToJob).sort(claimOrder), { free, maxJobs, now, reserveAfterMs });
     if (!picked.length) return { assigned: [], freeSlots: free };
     const ids = picked.map((j) => j.id);
-    const updated = await trx('jobs')
-      .whereIn('id', ids)
-      .where('state', 'QUEUED')
-      .update({ state: 'ASSIGNED', worker_name: workerName, attempt: trx.raw('attempt + 1'), reason: '', updated_at: now });
+    const updated = await sql.run(
+      `update \`jobs\` set \`state\` = 'ASSIGNED', \`worker_name\` = ?, \`attempt\` = \`attempt\` + 1, \`reason\` = '', \`updated_at\` = ? where \`id\` in (${ids.map(() => '?').join(', ')}) and \`state\` = 'QUEUED'`,
+      [workerName, now, ...ids],
+    );
     if (updated !== ids.length) throw new StoreError('conflict', `claim raced: ${updated} of ${ids.length} jobs assigned`);
-    await trx('job_attempts').insert(
-      picked.map((j) => ({
-        job_id: j.id,
-        attempt: j.attempt + 1,
-        worker_name: workerName,
-        state: 'ASSIGNED',
-        assigned_at: now,
-        reason: '',
-        log_size: 0,
-      })),
+    await sql.run(
+      `insert into \`job_attempts\` (\`job_id\`, \`attempt\`, \`worker_name\`, \`state\`, \`assigned_at\`, \`reason\`, \`log_size\`) values ${valuesList(picked.length, 7)}`,
+      picked.flatMap((j) => [j.id, j.attempt + 1, workerName, 'ASSIGNED', now, '', 0]),
     );
     const assigned = picked.map((j): JobRecord => ({ ...j, state: 'ASSIGNED', workerName, attempt: j.attempt + 1, reason: '', updatedAt: now }));
     await insertEvents(trx, assigned.map((j) => stateEvent(j, now)));
@@ -83,15 +85,10 @@ export async function claimJobs(db: StoreDb, workerName: string, notBefore: numb
 }
 
 /** The first QUEUED jobs of a queue that a worker of this concurrency could hold, locked (skipping rows others hold). */
-function queuedHead(db: StoreDb, trx: Knex.Transaction, queue: string, filter: ClaimFilter, limit: number): Promise<Record<string, unknown>[]> {
-  const q = db.dialect
-    .claimSource(trx)
-    .select('*')
-    .where({ state: 'QUEUED', queue })
-    .where('team', filter.team)
-    .where('slots', '<=', filter.maxSlots)
-    .where('not_before', '<=', filter.due)
-    .orderBy([{ column: 'priority', order: 'desc' }, { column: 'id', order: 'asc' }])
-    .limit(limit);
-  return db.dialect.lockedSkippingLocked(q);
+function queuedHead(db: StoreDb, sql: Statements, queue: string, filter: ClaimFilter, limit: number): Promise<Record<string, unknown>[]> {
+  return sql.all(
+    `select * from ${db.dialect.sql.claimTable} where \`state\` = 'QUEUED' and \`queue\` = ? and \`team\` = ? and \`slots\` <= ? and \`not_before\` <= ? ` +
+      `order by \`priority\` desc, \`id\` asc limit ${Math.trunc(limit)}${db.dialect.sql.forUpdateSkipLocked}`,
+    [queue, filter.team, filter.maxSlots, filter.due],
+  );
 }

@@ -16,6 +16,8 @@ export interface Dialect {
   lockedSkippingLocked<T extends Knex.QueryBuilder>(q: T): T;
   /** The jobs table as claims read it: through jobs_claim_idx. */
   claimSource(trx: Knex.Transaction): Knex.QueryBuilder;
+  /** The same three, as SQL text for the written-out statements of statements.ts. */
+  readonly sql: { forUpdate: string; forUpdateSkipLocked: string; claimTable: string };
 }
 
 export function dialectOf(name: DialectName): Dialect {
@@ -26,6 +28,9 @@ export function dialectOf(name: DialectName): Dialect {
     lockedSkippingLocked: (q) => (mysql ? q.forUpdate().skipLocked() : q) as typeof q,
     // Tiny tables tempt MySQL into a full scan and sort, which locks every row: insist on the index.
     claimSource: (trx) => (mysql ? trx.from(trx.raw('jobs FORCE INDEX (jobs_claim_idx)')) : trx('jobs')),
+    sql: mysql
+      ? { forUpdate: ' for update', forUpdateSkipLocked: ' for update skip locked', claimTable: '`jobs` FORCE INDEX (jobs_claim_idx)' }
+      : { forUpdate: '', forUpdateSkipLocked: '', claimTable: '`jobs`' },
   };
 }
 

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { WrittenEvent } from '../domain/records.js';
+import { statementsOf } from './statements.js';
 
 /** A transaction body: re-runnable, with no effect outside the database before it commits. */
 export type TransactionBody<T> = (trx: Knex.Transaction) => Promise<T>;
@@ -77,17 +78,18 @@ export class GroupCommitWriter {
     try {
       await this.knex.transaction(async (trx) => {
         this.opts.attachOutbox(trx, events);
+        const sql = await statementsOf(trx);
         for (const op of batch) {
           const mark = events.length;
-          await trx.raw('SAVEPOINT edge_op');
+          await sql.run('SAVEPOINT edge_op');
           try {
             const value = await op.body(trx);
-            await trx.raw('RELEASE SAVEPOINT edge_op');
+            await sql.run('RELEASE SAVEPOINT edge_op');
             outcomes.push({ ok: true, value });
           } catch (err) {
             // If the database already ended the transaction (a deadlock), this throws and the batch fails.
-            await trx.raw('ROLLBACK TO SAVEPOINT edge_op');
-            await trx.raw('RELEASE SAVEPOINT edge_op');
+            await sql.run('ROLLBACK TO SAVEPOINT edge_op');
+            await sql.run('RELEASE SAVEPOINT edge_op');
             events.length = mark;
             outcomes.push({ ok: false, err });
           }

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { EventFilter, JobEventRecord, JobRecord, WrittenEvent } from '../domain/records.js';
 import { GroupCommitWriter, type TransactionBody } from './group-commit.js';
+import { statementsOf, valuesList } from './statements.js';
 
 type Db = Knex | Knex.Transaction;
 type NewEvent = WrittenEvent;
@@ -72,23 +73,31 @@ export function workerEvent(workerName: string, at: number): NewEvent {
   return { jobId: '', queue: '', kind: 'worker', state: '' as JobEventRecord['state'], attempt: 0, workerName, exitCode: null, signal: null, reason: '', at };
 }
 
+const EVENT_COLUMNS = '`at`, `attempt`, `exit_code`, `job_id`, `kind`, `queue`, `reason`, `signal`, `state`, `worker_name`';
+const eventValues = (e: NewEvent) => [e.at, e.attempt, e.exitCode, e.jobId, e.kind, e.queue, e.reason, e.signal, e.state, e.workerName];
+
 export async function insertEvents(db: Db, events: NewEvent[]): Promise<void> {
   if (!events.length) return;
   const outbox = (db as unknown as WithOutbox)[OUTBOX];
-  await db('job_events').insert(
-    events.map((e) => ({
-      job_id: e.jobId,
-      queue: e.queue,
-      kind: e.kind,
-      state: e.state,
-      attempt: e.attempt,
-      worker_name: e.workerName,
-      exit_code: e.exitCode,
-      signal: e.signal,
-      reason: e.reason,
-      at: e.at,
-    })),
-  );
+  if ('isTransaction' in db && db.isTransaction) {
+    const sql = await statementsOf(db as Knex.Transaction);
+    await sql.run(`insert into \`job_events\` (${EVENT_COLUMNS}) values ${valuesList(events.length, 10)}`, events.flatMap(eventValues));
+  } else {
+    await db('job_events').insert(
+      events.map((e) => ({
+        job_id: e.jobId,
+        queue: e.queue,
+        kind: e.kind,
+        state: e.state,
+        attempt: e.attempt,
+        worker_name: e.workerName,
+        exit_code: e.exitCode,
+        signal: e.signal,
+        reason: e.reason,
+        at: e.at,
+      })),
+    );
+  }
   // Outside a transaction the insert is its own commit.
   if (outbox) outbox.push(...events);
   else announce(db as Knex, events);

@@ -3,7 +3,7 @@ import { StoreError, notFound } from './errors.js';
 import { CANCELED_BEFORE_START, endAttempt, unassign } from './attempt-outcome.js';
 import { judgeReport } from '../domain/job-transitions.js';
 import { insertEvents, stateEvent, transaction } from './job-events.js';
-import type { Knex } from 'knex';
+import { statementsOf, type Statements } from './statements.js';
 import { TERMINAL_JOB_STATES, type ReportCaller, type AttemptRecord, type JobFilter, type JobRecord, type JobReport, type JobSpecRecord, type Retention } from '../domain/records.js';
 import { jobSpecToRow, rowToAttempt, rowToJob } from './rows.js';
 import type { CancelOutcome } from './store.js';
@@ -19,9 +19,10 @@ export async function submitJobs(db: StoreDb, specs: JobSpecRecord[], now: numbe
   const jobs = specs.map((spec) => newJob(spec, now));
   await transaction(db.knex, async (trx) => {
     // Chunks keep each statement well under the drivers' placeholder limits.
+    const sql = await statementsOf(trx);
     for (let i = 0; i < jobs.length; i += 200) {
       const chunk = jobs.slice(i, i + 200);
-      await trx('jobs').insert(chunk.map(jobRow));
+      await sql.insert('jobs', chunk.map(jobRow));
       await insertEvents(trx, chunk.map((job) => stateEvent(job, now)));
     }
   });
@@ -78,9 +79,10 @@ export async function cancelJob(db: StoreDb, id: string, now: number): Promise<C
 
 export async function reportJob(db: StoreDb, report: JobReport, notBefore: number): Promise<JobRecord> {
   return transaction(db.knex, async (trx) => {
-    const row = await db.dialect.locked(trx('jobs').where({ id: report.jobId })).first();
+    const sql = await statementsOf(trx);
+    const row = await sql.one(`select * from \`jobs\` where \`id\` = ?${db.dialect.sql.forUpdate}`, [report.jobId]);
     const now = Math.max(notBefore, db.clock());
-    if (report.caller) await mayReport(trx, row, report.jobId, report.workerName, report.caller);
+    if (report.caller) await mayReport(sql, row, report.jobId, report.workerName, report.caller);
     if (!row) throw notFound(`job ${report.jobId}`);
     const job = rowToJob(row);
     if (job.attempt !== report.attempt || job.workerName !== report.workerName) {
@@ -97,11 +99,10 @@ export async function reportJob(db: StoreDb, report: JobReport, notBefore: numbe
     if (verdict.kind === 'cancel-wins') {
       return endAttempt(trx, job, { state: 'CANCELED', exitCode: null, signal: null, reason: CANCELED_BEFORE_START }, now, db.retry);
     }
-    const where = { job_id: job.id, attempt: job.attempt };
     if (report.state === 'QUEUED') return unassign(trx, job, now, `handed back by worker ${job.workerName}`);
     if (report.state === 'RUNNING') {
-      await trx('jobs').where({ id: job.id }).update({ state: 'RUNNING', started_at: now, updated_at: now });
-      await trx('job_attempts').where(where).update({ state: 'RUNNING', started_at: now });
+      await sql.run('update `jobs` set `state` = ?, `started_at` = ?, `updated_at` = ? where `id` = ?', ['RUNNING', now, now, job.id]);
+      await sql.run('update `job_attempts` set `state` = ?, `started_at` = ? where `job_id` = ? and `attempt` = ?', ['RUNNING', now, job.id, job.attempt]);
       const running: JobRecord = { ...job, state: 'RUNNING', startedAt: now, updatedAt: now };
       await insertEvents(trx, [stateEvent(running, now)]);
       return running;
@@ -115,15 +116,17 @@ export async function reportJob(db: StoreDb, report: JobReport, notBefore: numbe
  * A worker reports only on a job of its team that it holds or once held. A job that does not exist
  * gets the same answer as another team's or worker's, so a worker token learns nothing of job ids.
  */
-async function mayReport(trx: Knex.Transaction, row: Record<string, unknown> | undefined, jobId: string, workerName: string, caller: ReportCaller): Promise<void> {
+async function mayReport(sql: Statements, row: Record<string, unknown> | undefined, jobId: string, workerName: string, caller: ReportCaller): Promise<void> {
   const team = String(row?.team ?? '');
   let mine = row !== undefined && (caller.seesTeam === undefined || caller.seesTeam === team);
   if (mine) {
-    const workerTeam = caller.workerTeam ?? (await trx('workers').select('team').where({ name: workerName }).first())?.team;
+    const workerTeam = caller.workerTeam ?? (await sql.one('select `team` from `workers` where `name` = ?', [workerName]))?.team;
     mine = workerTeam !== undefined && String(workerTeam) === team;
   }
   // Held now, or once: a late report about an earlier attempt is stale, not foreign.
-  if (mine && row!.worker_name !== workerName) mine = (await trx('job_attempts').select('attempt').where({ job_id: jobId, worker_name: workerName }).first()) !== undefined;
+  if (mine && row!.worker_name !== workerName) {
+    mine = (await sql.one('select `attempt` from `job_attempts` where `job_id` = ? and `worker_name` = ? limit 1', [jobId, workerName])) !== undefined;
+  }
   if (!mine) throw new StoreError('forbidden', `job ${jobId} is not assigned to worker ${workerName}`);
 }
 

@@ -1,0 +1,82 @@
+import type { Knex } from 'knex';
+
+type Row = Record<string, unknown>;
+
+/**
+ * The hot path's statements, written out once and run on the transaction's own connection: Knex
+ * built, compiled and ran each of them anew, which cost more than the database's work. On SQLite
+ * the statement comes prepared from the connection's cache (open-store.ts); on MySQL it is sent as
+ * the same escaped text Knex would send. Identifiers are quoted with backticks, which both accept.
+ * Knex stays for the schema and the rest.
+ */
+export interface Statements {
+  one(sql: string, args?: unknown[]): Promise<Row | undefined>;
+  all(sql: string, args?: unknown[]): Promise<Row[]>;
+  /** Runs a write; resolves to the number of rows it changed. */
+  run(sql: string, args?: unknown[]): Promise<number>;
+  /** Inserts rows that all have the same columns, in one statement. */
+  insert(table: string, rows: Row[]): Promise<void>;
+}
+
+interface SqliteStatement {
+  reader: boolean;
+  get(args: unknown[]): Row | undefined;
+  all(args: unknown[]): Row[];
+  run(args: unknown[]): { changes: number };
+}
+interface SqliteConnection {
+  prepare(sql: string): SqliteStatement;
+}
+interface MysqlConnection {
+  query(opts: { sql: string; values: unknown[] }, cb: (err: Error | null, result: unknown) => void): void;
+}
+
+const cache = new WeakMap<Knex.Transaction, Statements>();
+
+/** The statements of a transaction (its connection is its own until it ends). */
+export async function statementsOf(trx: Knex.Transaction): Promise<Statements> {
+  const known = cache.get(trx);
+  if (known) return known;
+  const conn = (await (trx.client as { acquireConnection(): Promise<unknown> }).acquireConnection()) as SqliteConnection | MysqlConnection;
+  const made = String(trx.client.config.client).includes('sqlite') ? sqliteStatements(conn as SqliteConnection) : mysqlStatements(conn as MysqlConnection);
+  cache.set(trx, made);
+  return made;
+}
+
+// As Knex binds them for SQLite: booleans are 0/1 and absent values NULL.
+const sqliteArgs = (args: unknown[]) => args.map((a) => (typeof a === 'boolean' ? Number(a) : a === undefined ? null : a));
+
+function sqliteStatements(conn: SqliteConnection): Statements {
+  const run = async (sql: string, args: unknown[] = []) => conn.prepare(sql).run(sqliteArgs(args)).changes;
+  return {
+    one: async (sql, args = []) => conn.prepare(sql).get(sqliteArgs(args)),
+    all: async (sql, args = []) => conn.prepare(sql).all(sqliteArgs(args)),
+    run,
+    insert: (table, rows) => insertWith(run, table, rows),
+  };
+}
+
+function mysqlStatements(conn: MysqlConnection): Statements {
+  const query = (sql: string, args: unknown[]) =>
+    new Promise<unknown>((resolve, reject) => conn.query({ sql, values: args.map((a) => (a === undefined ? null : a)) }, (err, result) => (err ? reject(err) : resolve(result))));
+  const run = async (sql: string, args: unknown[] = []) => Number(((await query(sql, args)) as { affectedRows?: number }).affectedRows ?? 0);
+  return {
+    one: async (sql, args = []) => ((await query(sql, args)) as Row[])[0],
+    all: async (sql, args = []) => (await query(sql, args)) as Row[],
+    run,
+    insert: (table, rows) => insertWith(run, table, rows),
+  };
+}
+
+async function insertWith(run: Statements['run'], table: string, rows: Row[]): Promise<void> {
+  if (!rows.length) return;
+  const columns = Object.keys(rows[0]!);
+  const sql = `insert into \`${table}\` (${columns.map((c) => `\`${c}\``).join(', ')}) values ${valuesList(rows.length, columns.length)}`;
+  await run(sql, rows.flatMap((r) => columns.map((c) => r[c])));
+}
+
+/** `(?, ?, …), (?, ?, …)` for a multi-row INSERT of `rows` rows of `columns` values. */
+export function valuesList(rows: number, columns: number): string {
+  const one = `(${new Array(columns).fill('?').join(', ')})`;
+  return new Array(rows).fill(one).join(', ');
+}
