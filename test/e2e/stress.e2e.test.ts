@@ -46,7 +46,7 @@ async function stress(db: TestDatabase, replicas: number): Promise<void> {
     await waitFor('all workers to connect', async () => {
       const list = (await apis[0]!.workers.listWorkers({})).workers;
       return list.filter((w) => w.state === WorkerState.IDLE).length === WORKERS.length;
-    });
+    }, 60_000); // six node processes starting at once: far beyond 15 s while other suites share the cores
 
     const started = Date.now();
     const ids: string[] = [];
