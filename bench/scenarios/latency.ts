@@ -80,7 +80,7 @@ export const latency: Scenario = {
   name: 'latency',
   describe: 'dispatch latency, idle workers: submit → received / RUNNING / SUCCEEDED',
   async run(ctx) {
-    const jobs = ctx.quick ? 20 : 150;
+    const jobs = ctx.quick ? 10 : 150;
     const gap = 30;
     const rows: Row[] = [];
     for (const store of ['sqlite', 'mariadb'] as const) {

@@ -199,7 +199,9 @@ describe('fault injection', function () {
     ];
     try {
       await waitFor('workers to connect', async () => (await api.workers.listWorkers({})).workers.filter((w) => w.state === WorkerState.IDLE).length === 3);
-      const script = 'for i in $(seq 1 300); do echo "$EDGE_JOB_ID line $i"; sleep 0.01; done';
+      // 300 lines over about 6 s, in bursts of 10: still running when the replica dies, even while the
+      // workers start jobs slowly on a busy machine. (A `sleep` per line cost 3,600 forks per test.)
+      const script = 'for i in $(seq 1 300); do echo "$EDGE_JOB_ID line $i"; case $i in *0) sleep 0.2;; esac; done';
       const { jobs } = await api.jobs.submitJobs({ specs: Array.from({ length: 12 }, () => ({ queue: 'q-rep', argv: ['sh', '-c', script], maxAttempts: 3 })) });
       await waitFor('jobs to run', async () => (await api.jobs.listJobs({ queue: 'q-rep', states: [JobState.RUNNING] })).jobs.length >= 8);
       s1.child.kill(signal);
