@@ -117,15 +117,18 @@ export async function submit(api: Api, argv: string[], queue = 'default'): Promi
 }
 
 /**
- * Submits `n` jobs with up to `inFlight` SubmitJob calls at once. The API has no batch RPC yet, so
- * "batch" submission sends `batch` calls together and waits for all of them before the next batch.
+ * Submits `n` jobs: with up to `inFlight` SubmitJob calls at once ("single"), or `batch` jobs per
+ * SubmitJobs call, one call after the other ("batch"). Every job of a batch is stamped with the time
+ * its call was made.
  */
 export async function submitMany(api: Api, n: number, argv: string[], mode: { inFlight?: number; batch?: number }, queue = 'default'): Promise<Submitted[]> {
   const out: Submitted[] = [];
   if (mode.batch) {
     for (let i = 0; i < n; i += mode.batch) {
       const k = Math.min(mode.batch, n - i);
-      out.push(...(await Promise.all(Array.from({ length: k }, () => submit(api, argv, queue)))));
+      const t = { wall: wall(), mono: mono() };
+      const res = await api.jobs.submitJobs({ specs: Array.from({ length: k }, () => ({ argv, queue })) });
+      out.push(...res.jobs.map((j) => ({ id: j.id, ...t })));
     }
     return out;
   }
