@@ -19,7 +19,7 @@ import type { Logger } from './logger.js';
 import { pidFilePath, removePidFile, writePidFile } from './pid-file.js';
 import type { JobUser } from './job-user.js';
 import { killOrphans } from './process-group.js';
-import { statusFilePath, writeJsonAtomically, type LocalStatus } from './status-file.js';
+import { StatusFileWriter, statusFilePath, type LocalStatus } from './status-file.js';
 import { SystemSampler } from './system-info.js';
 import { WorkerMetrics } from './worker-metrics.js';
 
@@ -71,6 +71,7 @@ export class EdgeWorker {
   private readonly pidFile: string;
   private readonly jobsDir: string;
   private readonly statusFile: string;
+  private readonly status: StatusFileWriter;
   private readonly sampler: SystemSampler;
   private readonly metrics: WorkerMetrics;
   private readonly startedAt = new Date();
@@ -92,6 +93,12 @@ export class EdgeWorker {
     this.pidFile = pidFilePath(opts.stateDir, opts.name);
     this.jobsDir = path.join(opts.stateDir, `${opts.name}.jobs`);
     this.statusFile = statusFilePath(opts.stateDir, opts.name);
+    this.status = new StatusFileWriter({
+      file: this.statusFile,
+      status: () => this.localStatus(),
+      significant: () => this.significantStatus(),
+      onError: (err) => this.log.warn(`cannot write ${this.statusFile}: ${err.message}`),
+    });
     this.sampler = new SystemSampler(opts.workDir ?? process.cwd());
     this.queues = opts.queues;
     this.concurrency = opts.concurrency;
@@ -201,6 +208,7 @@ export class EdgeWorker {
     } finally {
       this.pool.close();
       await metricsServer?.close();
+      this.status.close();
       fs.rmSync(this.statusFile, { force: true });
       removePidFile(this.pidFile);
     }
@@ -369,13 +377,17 @@ export class EdgeWorker {
   }
 
   private writeStatus(): void {
+    this.status.changed();
+  }
+
+  private localStatus(): LocalStatus {
     const used = this.usedSlots();
-    const status: LocalStatus = {
+    return {
       name: this.opts.name,
       pid: process.pid,
       apiUrl: this.api.url,
       version: this.opts.version ?? VERSION,
-      state: this.heartbeats.lastReported === WorkerState.STARTING && !this.isStopping ? 'STARTING' : WorkerState[this.currentState()]!,
+      state: this.localStateName(),
       queues: this.queues,
       concurrency: this.concurrency,
       usedSlots: used,
@@ -387,11 +399,16 @@ export class EdgeWorker {
       startedAt: this.startedAt.toISOString(),
       updatedAt: new Date().toISOString(),
     };
-    try {
-      writeJsonAtomically(this.statusFile, status);
-    } catch (err) {
-      this.log.warn(`cannot write ${this.statusFile}: ${(err as Error).message}`);
-    }
+  }
+
+  private localStateName(): string {
+    return this.heartbeats.lastReported === WorkerState.STARTING && !this.isStopping ? 'STARTING' : WorkerState[this.currentState()]!;
+  }
+
+  /** What `edge status` readers act on at once; IDLE ⇄ RUNNING follows the jobs, which may lag by a second. */
+  private significantStatus(): string {
+    const state = this.localStateName();
+    return [state === 'RUNNING' ? 'IDLE' : state, this.maintenance, this.maintenanceComment, this.isStopping, this.queues.join(','), this.concurrency, this.api.url].join('|');
   }
 }
 
