@@ -146,6 +146,11 @@ export interface JobReport {
   exitCode: number | null;
   signal: string | null;
   reason: string;
+  /**
+   * On an end whose RUNNING was never reported (the process ended first): how long it ran. The
+   * store then records the start that long before the end (not before the assignment) and the end.
+   */
+  ranForMs?: number | null;
 }
 
 export interface HeldAttempt {

@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import { v7 as uuidv7 } from 'uuid';
 import { StoreError, notFound } from './errors.js';
 import { CANCELED_BEFORE_START, endAttempt, unassign } from './attempt-outcome.js';
@@ -88,25 +89,29 @@ export async function reportJob(db: StoreDb, report: JobReport, notBefore: numbe
           `(the job is at attempt ${job.attempt}${job.workerName ? ` on worker ${job.workerName}` : ''})`,
       );
     }
-    const verdict = judgeReport({ from: job.state, state: report.state, cancelRequested: job.cancelRequested, exitCode: report.exitCode, signal: report.signal });
+    const startedToo = report.ranForMs !== undefined && report.ranForMs !== null;
+    const verdict = judgeReport({ from: job.state, state: report.state, cancelRequested: job.cancelRequested, exitCode: report.exitCode, signal: report.signal, startedToo });
     // A re-sent report (after a reconnect) of a state already recorded changes nothing.
     if (verdict.kind === 'repeat') return job;
     if (verdict.kind === 'refused') throw new StoreError('conflict', `job ${job.id}: ${verdict.message}`);
     if (verdict.kind === 'cancel-wins') {
       return endAttempt(trx, job, { state: 'CANCELED', exitCode: null, signal: null, reason: CANCELED_BEFORE_START }, now, db.retry);
     }
-    const where = { job_id: job.id, attempt: job.attempt };
     if (report.state === 'QUEUED') return unassign(trx, job, now, `handed back by worker ${job.workerName}`);
-    if (report.state === 'RUNNING') {
-      await trx('jobs').where({ id: job.id }).update({ state: 'RUNNING', started_at: now, updated_at: now });
-      await trx('job_attempts').where(where).update({ state: 'RUNNING', started_at: now });
-      const running: JobRecord = { ...job, state: 'RUNNING', startedAt: now, updatedAt: now };
-      await insertEvents(trx, [stateEvent(running, now)]);
-      return running;
-    }
+    if (report.state === 'RUNNING') return markRunning(trx, job, now, now);
     const state = report.state as 'SUCCEEDED' | 'FAILED' | 'CANCELED';
-    return endAttempt(trx, job, { state, exitCode: report.exitCode, signal: report.signal, reason: report.reason }, now, db.retry);
+    // Started no earlier than it was assigned (the job's last update), whatever the worker measured.
+    const held = verdict.kind === 'start-and-end' ? await markRunning(trx, job, Math.max(job.updatedAt, now - report.ranForMs!), now) : job;
+    return endAttempt(trx, held, { state, exitCode: report.exitCode, signal: report.signal, reason: report.reason }, now, db.retry);
   });
+}
+
+async function markRunning(trx: Knex.Transaction, job: JobRecord, startedAt: number, now: number): Promise<JobRecord> {
+  await trx('jobs').where({ id: job.id }).update({ state: 'RUNNING', started_at: startedAt, updated_at: now });
+  await trx('job_attempts').where({ job_id: job.id, attempt: job.attempt }).update({ state: 'RUNNING', started_at: startedAt });
+  const running: JobRecord = { ...job, state: 'RUNNING', startedAt, updatedAt: now };
+  await insertEvents(trx, [stateEvent(running, now)]);
+  return running;
 }
 
 export async function requeueUnacknowledged(db: StoreDb, now: number, timeoutMs: number): Promise<JobRecord[]> {
