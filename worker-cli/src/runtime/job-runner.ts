@@ -2,12 +2,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ConnectError } from '@connectrpc/connect';
 import { JobState, type Job } from '../../../gen/edge/v1/job_pb.js';
 import type { ApiSource } from '../lib/api.js';
-import { sleep } from './backoff.js';
-import { isRefusal, retryBackoff } from './retry-policy.js';
 import { LogUploader } from './log-uploader.js';
+import type { JobReporter, PendingReport } from './job-reporter.js';
 import type { Logger } from './logger.js';
 import { jobEnvironment } from './job-env.js';
 import type { JobUser } from './job-user.js';
@@ -15,6 +13,8 @@ import { signalGroup } from './process-group.js';
 
 export interface JobRunnerOptions {
   apis: ApiSource;
+  /** The worker's state reports, coalesced over its jobs. */
+  reporter: JobReporter;
   workerName: string;
   log: Logger;
   /** Folder for the attempt's spool file and process-group file. */
@@ -34,6 +34,9 @@ export interface JobProcesses {
 
 const REAL_PROCESSES: JobProcesses = { spawn, signalGroup };
 
+/** Output of at most this much, none of it streamed yet when the job ends, goes with the end report (the server's limit). */
+export const END_REPORT_LOG_BYTES = 64 * 1024;
+
 interface Ending {
   state: JobState;
   exitCode?: number;
@@ -46,7 +49,9 @@ type StopCause = { kind: 'cancel' | 'timeout' | 'shutdown'; reason: string };
 /**
  * Runs one attempt of a job as a child process in its own process group. Its stdout and stderr go
  * straight to a spool file that the LogUploader streams to the server; the runner reports RUNNING once
- * the process has started, and how it ended once every byte of output is stored.
+ * the process has started, and how it ended once every byte of output is stored. A job that ends
+ * while its RUNNING report still waits to be sent reports its end alone, with how long it ran, and
+ * short output not streamed yet rides with that end report.
  */
 export class JobRunner {
   readonly jobId: string;
@@ -58,7 +63,9 @@ export class JobRunner {
   private timeoutTimer: NodeJS.Timeout | undefined;
   private readonly uploader: LogUploader;
   private readonly stopReporting = new AbortController();
+  private running: PendingReport | undefined;
   private runningReported: Promise<void> = Promise.resolve();
+  private startedAt = 0;
   private readonly spoolPath: string;
   private readonly groupFile: string;
   readonly finished: Promise<void>;
@@ -118,13 +125,15 @@ export class JobRunner {
     this.outcome = ending.state;
     clearTimeout(this.killTimer);
     clearTimeout(this.timeoutTimer);
-    fs.rmSync(this.groupFile, { force: true });
-    await this.uploader.finish();
+    if (this.child) fs.rmSync(this.groupFile, { force: true });
+    const rest = await this.uploader.finish({ handOverUpTo: END_REPORT_LOG_BYTES });
     fs.rmSync(this.spoolPath, { force: true });
-    await this.runningReported; // the end must not overtake the start
+    // Not sent yet: the end says it started. Sent: the end must not overtake it.
+    const ranForMs = this.running?.withdraw() ? Math.round(performance.now() - this.startedAt) : undefined;
+    if (ranForMs === undefined) await this.runningReported;
     if (this.stopReporting.signal.aborted) return;
     log.info(`job ${this.jobId} attempt ${this.attempt} ended ${JobState[ending.state]}${describe(ending)}`);
-    await this.report(ending);
+    await this.report({ ...ending, ranForMs, ...(rest ? { log: rest.data, logOffset: BigInt(rest.offset) } : {}) });
   }
 
   /** Starts the process and resolves with how it ended. */
@@ -157,7 +166,11 @@ export class JobRunner {
         started = true;
         fs.writeFileSync(this.groupFile, `${child.pid}\n`, { mode: 0o600 });
         this.opts.log.info(`job ${this.jobId} attempt ${this.attempt} started: pid ${child.pid}`);
-        this.runningReported = this.report({ state: JobState.RUNNING, signal: '', reason: '' });
+        this.startedAt = performance.now();
+        this.running = this.opts.reporter.report(this.request({ state: JobState.RUNNING, signal: '', reason: '' }), this.stopReporting.signal);
+        this.runningReported = this.running.outcome.then((o) => {
+          if (o.kind === 'refused') this.abandon(o.error.rawMessage);
+        });
         if (spec.timeoutSeconds > 0) {
           this.timeoutTimer = setTimeout(() => this.stop({ kind: 'timeout', reason: `timed out after ${spec.timeoutSeconds} s` }), spec.timeoutSeconds * 1000);
         }
@@ -188,29 +201,14 @@ export class JobRunner {
     return { state: JobState.FAILED, exitCode: code ?? undefined, signal: '', reason: `exited with code ${code}` };
   }
 
-  /** Reports a state until the server takes it; gives up only when the server refuses the attempt. */
-  private async report(ending: Ending): Promise<void> {
-    const backoff = retryBackoff();
-    const signal = this.stopReporting.signal;
-    while (!signal.aborted) {
-      try {
-        await this.opts.apis.api.workers.updateJobState(
-          { jobId: this.jobId, attempt: this.attempt, workerName: this.opts.workerName, ...ending },
-          { signal, timeoutMs: 15_000 },
-        );
-        return;
-      } catch (err) {
-        const e = ConnectError.from(err);
-        if (signal.aborted) return;
-        if (isRefusal(e)) {
-          if (ending.state === JobState.RUNNING) this.abandon(e.rawMessage);
-          else this.opts.log.warn(`server refused state ${JobState[ending.state]} of job ${this.jobId} attempt ${this.attempt}: ${e.rawMessage}`);
-          return;
-        }
-        this.opts.log.warn(`could not report job ${this.jobId} (${e.rawMessage}); retrying`);
-        await sleep(backoff.next(), signal);
-      }
-    }
+  private request(ending: Ending & { ranForMs?: number; log?: Buffer; logOffset?: bigint }) {
+    return { jobId: this.jobId, attempt: this.attempt, workerName: this.opts.workerName, ...ending };
+  }
+
+  /** Reports the end until the server takes it (the reporter retries); gives up only when the server refuses it. */
+  private async report(ending: Ending & { ranForMs?: number; log?: Buffer; logOffset?: bigint }): Promise<void> {
+    const o = await this.opts.reporter.report(this.request(ending), this.stopReporting.signal).outcome;
+    if (o.kind === 'refused') this.opts.log.warn(`server refused state ${JobState[ending.state]} of job ${this.jobId} attempt ${this.attempt}: ${o.error.rawMessage}`);
   }
 }
 

@@ -23,8 +23,10 @@ const POLL_MS = 100;
  * Uploads one attempt's output from its spool file (which the job process writes directly, so the
  * worker holds at most one message of it in memory, and a slow or absent server never blocks the job)
  * through UploadLogs client streams while the job runs. Output is batched by size and by a short
- * delay; a stream ends every few MiB to learn what the server stored, and after a failure upload
- * resumes at the server's offset: nothing lost, nothing doubled.
+ * delay; a stream opens only once a batch is ready, ends every few MiB to learn what the server
+ * stored, and after a failure upload resumes at the server's offset: nothing lost, nothing doubled.
+ * A job that ends before its first batch was due may hand the rest of its output over to its end
+ * report instead (finish with `handOverUpTo`): most short jobs then open no stream at all.
  */
 export class LogUploader {
   private readonly flushBytes: number;
@@ -32,6 +34,8 @@ export class LogUploader {
   private readonly segmentBytes: number;
   private confirmed = 0;
   private finishing = false;
+  private handOverUpTo = 0;
+  private handedOver: { offset: number; data: Buffer } | undefined;
   private abandoned = false;
   private kick: (() => void) | undefined;
   private readonly done: Promise<void>;
@@ -52,11 +56,17 @@ export class LogUploader {
     this.done = this.run();
   }
 
-  /** The job's process has ended: send the rest, resolve once the server has stored all of it. */
-  finish(): Promise<void> {
+  /**
+   * The job's process has ended: send the rest, resolve once the server has stored all of it. With
+   * `handOverUpTo`, a rest of at most that many bytes that no stream has started on yet is not sent
+   * but returned (with its offset), for the caller to send with the job's end.
+   */
+  async finish(opts: { handOverUpTo?: number } = {}): Promise<{ offset: number; data: Buffer } | undefined> {
     this.finishing = true;
+    this.handOverUpTo = opts.handOverUpTo ?? 0;
     this.wake();
-    return this.done;
+    await this.done;
+    return this.handedOver;
   }
 
   /** Stops uploading at once; for attempts the server no longer accepts. */
@@ -89,7 +99,7 @@ export class LogUploader {
       while (!this.abandoned) {
         if (this.finishing && this.confirmed >= (await this.size())) return;
         try {
-          await this.segment();
+          if (await this.segment()) return;
           backoff.reset();
         } catch (err) {
           if (this.abandoned) return;
@@ -118,14 +128,24 @@ export class LogUploader {
     this.confirmed = Number(r.size);
   }
 
-  /** One UploadLogs stream: sends batches until segmentBytes or the end, then takes the server's size. */
-  private async segment(): Promise<void> {
+  /**
+   * One UploadLogs stream, opened once a first batch is ready: sends batches until segmentBytes or
+   * the end, then takes the server's size. True when the rest was handed over instead.
+   */
+  private async segment(): Promise<boolean> {
     const base = this.confirmed;
+    const first = await this.nextBatch(base);
+    if (!first) return false;
+    if (this.finishing && first <= this.handOverUpTo) {
+      this.handedOver = { offset: base, data: await this.read(base, first) };
+      return true;
+    }
     let sent = 0;
+    let ready = first;
     const self = this;
     async function* messages() {
       for (;;) {
-        const ready = await self.nextBatch(base + sent);
+        if (sent) ready = await self.nextBatch(base + sent);
         if (!ready) return;
         const data = await self.read(base + sent, Math.min(ready, MAX_MESSAGE_BYTES));
         if (!data.length) return;
@@ -137,6 +157,7 @@ export class LogUploader {
     const res = await this.apis.api.logs.uploadLogs(messages(), { signal: this.abort.signal });
     const stored = res.sizes.find((s) => s.jobId === this.jobId && s.attempt === this.attempt);
     if (stored) this.confirmed = Number(stored.size);
+    return false;
   }
 
   /** Waits until a batch from `from` is worth sending; returns its size, or 0 when the stream should end. */

@@ -15,6 +15,7 @@ import { isRefusal, nextTry, retryBackoff } from './retry-policy.js';
 import { holdJobStream } from './stream-session.js';
 import { WorkerTokenFile } from './worker-token.js';
 import { JobRunner } from './job-runner.js';
+import { JobReporter } from './job-reporter.js';
 import type { Logger } from './logger.js';
 import { pidFilePath, removePidFile, writePidFile } from './pid-file.js';
 import type { JobUser } from './job-user.js';
@@ -62,6 +63,7 @@ export class RefusedError extends Error {}
  */
 export class EdgeWorker {
   private readonly pool: ApiPool;
+  private readonly reporter: JobReporter;
   private readonly runners = new Map<string, JobRunner>();
   private stopRequested = false;
   /** Aborted once the server knows we are terminating: ends the job stream and all waits. */
@@ -90,6 +92,7 @@ export class EdgeWorker {
     this.token = new WorkerTokenFile(opts.stateDir, opts.name);
     this.pool = new ApiPool(opts.apiUrls, () => this.token.token ?? this.opts.registrationSecret, { caFile: opts.caFile });
     this.log = opts.log;
+    this.reporter = new JobReporter(this.pool, this.log);
     this.pidFile = pidFilePath(opts.stateDir, opts.name);
     this.jobsDir = path.join(opts.stateDir, `${opts.name}.jobs`);
     this.statusFile = statusFilePath(opts.stateDir, opts.name);
@@ -343,15 +346,16 @@ export class EdgeWorker {
     if (existing?.attempt === a.attempt) return; // a re-sent assignment we already run
     if (this.isStopping || this.maintenance) {
       this.log.info(`job ${job.id}: handing back, this worker is ${this.isStopping ? 'stopping' : 'in maintenance'}`);
-      void this.api.workers
-        .updateJobState({ jobId: job.id, attempt: a.attempt, workerName: this.opts.name, state: JobState.QUEUED })
-        .catch((err) => this.log.warn(`could not hand back job ${job.id}: ${ConnectError.from(err).rawMessage}`));
+      void this.reporter.report({ jobId: job.id, attempt: a.attempt, workerName: this.opts.name, state: JobState.QUEUED }).outcome.then((o) => {
+        if (o.kind === 'refused') this.log.warn(`could not hand back job ${job.id}: ${o.error.rawMessage}`);
+      });
       return;
     }
     existing?.abandon(`attempt ${a.attempt} replaces it`);
     this.log.info(`job ${job.id} attempt ${a.attempt} received: ${JSON.stringify(job.spec?.argv)}`);
     const runner = new JobRunner(job, a.attempt, {
       apis: this.pool,
+      reporter: this.reporter,
       workerName: this.opts.name,
       log: this.log,
       jobsDir: this.jobsDir,
