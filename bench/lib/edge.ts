@@ -15,7 +15,7 @@ export interface EdgeCluster {
   readonly workers: WorkerProc[];
   readonly sims: Child[];
   /** Real `edge worker` processes, `true` jobs and all. Resolves once all are registered. */
-  startWorkers(count: number, concurrency: number, opts?: { server?: number; queue?: string }): Promise<WorkerProc[]>;
+  startWorkers(count: number, concurrency: number, opts?: { server?: number; queue?: string; nodeArgs?: string[] }): Promise<WorkerProc[]>;
   /** Simulated workers (bench/sim): they complete every job without running it. */
   startSims(opts: SimOptions): Promise<Child>;
   close(): Promise<void>;
@@ -56,7 +56,7 @@ export async function startEdge(store: StoreName, opts: { replicas?: number; hea
       const started: WorkerProc[] = [];
       const base = workers.length;
       for (let i = 0; i < count; i++) {
-        const w = startWorkerProcess(servers[o.server ?? 0]!.url, { name: `bench-w${base + i}`, concurrency, queues: o.queue });
+        const w = startWorkerProcess(servers[o.server ?? 0]!.url, { name: `bench-w${base + i}`, concurrency, queues: o.queue, nodeArgs: o.nodeArgs });
         workers.push(w);
         started.push(w);
       }

@@ -26,8 +26,9 @@ export interface Proc {
   stop(signal?: NodeJS.Signals, killAfterMs?: number): Promise<number | string>;
 }
 
-export function spawnEdge(args: string[], env: Record<string, string> = {}): Proc {
-  const child = spawn(process.execPath, [EDGE_BIN, ...args], {
+/** Runs `edge <args>`; `nodeArgs` go to node itself (e.g. `--cpu-prof`, which NODE_OPTIONS may not carry). */
+export function spawnEdge(args: string[], env: Record<string, string> = {}, nodeArgs: string[] = []): Proc {
+  const child = spawn(process.execPath, [...nodeArgs, EDGE_BIN, ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -83,6 +84,8 @@ export interface WorkerProcOptions {
   /** More `edge worker` flags. */
   args?: string[];
   env?: Record<string, string>;
+  /** Options of node itself. */
+  nodeArgs?: string[];
 }
 
 export interface WorkerProc extends Proc {
@@ -95,7 +98,7 @@ export function startWorkerProcess(apiUrl: string, opts: WorkerProcOptions): Wor
   const args = ['worker', '--api-url', apiUrl, '--name', opts.name, '--state-dir', stateDir, '-c', String(opts.concurrency ?? 1)];
   if (opts.queues) args.push('-q', opts.queues);
   args.push(...(opts.args ?? []));
-  return { ...spawnEdge(args, opts.env), name: opts.name, stateDir };
+  return { ...spawnEdge(args, opts.env, opts.nodeArgs), name: opts.name, stateDir };
 }
 
 /** Runs a CLI command to its end. */

@@ -34,6 +34,12 @@ export interface JobProcesses {
 
 const REAL_PROCESSES: JobProcesses = { spawn, signalGroup };
 
+/** Folders of spool files made so far (once per worker, not once per job). */
+const madeDirs = new Set<string>();
+const SPOOL_FLAGS = fs.constants.O_RDWR | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_TRUNC;
+/** The machine's name, for the jobs' HOSTNAME. */
+const HOSTNAME = os.hostname();
+
 /** Output of at most this much, none of it streamed yet when the job ends, goes with the end report (the server's limit). */
 export const END_REPORT_LOG_BYTES = 64 * 1024;
 
@@ -67,6 +73,7 @@ export class JobRunner {
   private runningReported: Promise<void> = Promise.resolve();
   private startedAt = 0;
   private readonly spoolPath: string;
+  private readonly spoolFd: number;
   private readonly groupFile: string;
   readonly finished: Promise<void>;
   /** How the attempt ended, once it has (for the worker's metrics). */
@@ -83,9 +90,13 @@ export class JobRunner {
     const base = path.join(opts.jobsDir, `${job.id}.${attempt}`);
     this.spoolPath = `${base}.log`;
     this.groupFile = `${base}.pgid`;
-    fs.mkdirSync(opts.jobsDir, { recursive: true, mode: 0o700 });
-    fs.writeFileSync(this.spoolPath, '', { mode: 0o600 });
-    this.uploader = new LogUploader(opts.apis, this.spoolPath, job.id, attempt, opts.log, {
+    if (!madeDirs.has(opts.jobsDir)) {
+      fs.mkdirSync(opts.jobsDir, { recursive: true, mode: 0o700 });
+      madeDirs.add(opts.jobsDir);
+    }
+    // One descriptor for the job's output (appended) and the uploader's reads: no other open per job.
+    this.spoolFd = fs.openSync(this.spoolPath, SPOOL_FLAGS, 0o600);
+    this.uploader = new LogUploader(opts.apis, this.spoolFd, job.id, attempt, opts.log, {
       onRefused: (msg) => this.abandon(`the server refused its output (${msg})`),
     });
     this.finished = this.run();
@@ -127,6 +138,7 @@ export class JobRunner {
     clearTimeout(this.timeoutTimer);
     if (this.child) fs.rmSync(this.groupFile, { force: true });
     const rest = await this.uploader.finish({ handOverUpTo: END_REPORT_LOG_BYTES });
+    fs.closeSync(this.spoolFd);
     fs.rmSync(this.spoolPath, { force: true });
     // Not sent yet: the end says it started. Sent: the end must not overtake it.
     const ranForMs = this.running?.withdraw() ? Math.round(performance.now() - this.startedAt) : undefined;
@@ -145,27 +157,25 @@ export class JobRunner {
       const env = jobEnvironment(
         process.env,
         spec.env,
-        { jobId: this.jobId, attempt: this.attempt, queue: spec.queue, workerName: this.opts.workerName, hostname: os.hostname() },
+        { jobId: this.jobId, attempt: this.attempt, queue: spec.queue, workerName: this.opts.workerName, hostname: HOSTNAME },
         user,
       );
       // The job writes to a descriptor the worker opened: it needs no access to the worker's state dir.
-      const out = fs.openSync(this.spoolPath, 'a');
+      const out = this.spoolFd;
       let child: ChildProcess;
       try {
         const account = user && user.uid !== process.getuid?.() ? { uid: user.uid, gid: user.gid } : {};
         child = (this.opts.processes ?? REAL_PROCESSES).spawn(cmd!, args, { cwd: spec.cwd || undefined, env, detached: true, stdio: ['ignore', out, out], ...account });
       } catch (err) {
-        fs.closeSync(out);
         resolve(this.failedToStart(err));
         return;
       }
-      fs.closeSync(out); // the child holds its own copy
       this.child = child;
       let started = false;
       child.once('spawn', () => {
         started = true;
         fs.writeFileSync(this.groupFile, `${child.pid}\n`, { mode: 0o600 });
-        this.opts.log.info(`job ${this.jobId} attempt ${this.attempt} started: pid ${child.pid}`);
+        this.opts.log.info(`job ${this.jobId} attempt ${this.attempt} started: pid ${child.pid}, ${JSON.stringify(spec.argv)}`);
         this.startedAt = performance.now();
         this.running = this.opts.reporter.report(this.request({ state: JobState.RUNNING, signal: '', reason: '' }), this.stopReporting.signal);
         this.runningReported = this.running.outcome.then((o) => {
@@ -187,7 +197,7 @@ export class JobRunner {
 
   private failedToStart(err: unknown): Ending {
     const reason = `could not start ${JSON.stringify(this.job.spec!.argv[0])}: ${(err as Error).message}`;
-    fs.appendFileSync(this.spoolPath, `edge: ${reason}\n`);
+    fs.writeSync(this.spoolFd, `edge: ${reason}\n`);
     return { state: JobState.FAILED, signal: '', reason };
   }
 

@@ -1,4 +1,5 @@
-import fs from 'node:fs/promises';
+import fs from 'node:fs';
+import { promisify } from 'node:util';
 import { ConnectError } from '@connectrpc/connect';
 import type { ApiSource } from '../lib/api.js';
 import { sleep } from './backoff.js';
@@ -17,6 +18,8 @@ export interface LogUploaderOptions {
 }
 
 const MAX_MESSAGE_BYTES = 1024 * 1024;
+const fstat = promisify(fs.fstat);
+const readAt = promisify(fs.read);
 const POLL_MS = 100;
 
 /**
@@ -40,11 +43,12 @@ export class LogUploader {
   private kick: (() => void) | undefined;
   private readonly done: Promise<void>;
   private readonly abort = new AbortController();
-  private file: fs.FileHandle | undefined;
+  private fd: number | undefined;
 
   constructor(
     private readonly apis: ApiSource,
-    private readonly spoolPath: string,
+    /** The spool file, or a descriptor of it open for reading that the caller closes after finish(). */
+    private readonly spool: string | number,
     private readonly jobId: string,
     private readonly attempt: number,
     private readonly log: Logger,
@@ -83,17 +87,17 @@ export class LogUploader {
   }
 
   private async size(): Promise<number> {
-    return (await this.file!.stat()).size;
+    return (await fstat(this.fd!)).size;
   }
 
   private async read(position: number, length: number): Promise<Buffer> {
     const buf = Buffer.allocUnsafe(length);
-    const { bytesRead } = await this.file!.read(buf, 0, length, position);
+    const { bytesRead } = await readAt(this.fd!, buf, 0, length, position);
     return buf.subarray(0, bytesRead);
   }
 
   private async run(): Promise<void> {
-    this.file = await fs.open(this.spoolPath, 'r');
+    this.fd = typeof this.spool === 'number' ? this.spool : fs.openSync(this.spool, 'r');
     const backoff = retryBackoff();
     try {
       while (!this.abandoned) {
@@ -115,7 +119,7 @@ export class LogUploader {
         }
       }
     } finally {
-      await this.file.close();
+      if (typeof this.spool !== 'number') fs.closeSync(this.fd);
     }
   }
 

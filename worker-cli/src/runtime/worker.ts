@@ -352,7 +352,7 @@ export class EdgeWorker {
       return;
     }
     existing?.abandon(`attempt ${a.attempt} replaces it`);
-    this.log.info(`job ${job.id} attempt ${a.attempt} received: ${JSON.stringify(job.spec?.argv)}`);
+    // Logged once it has started (or could not start): one line per job fewer to write.
     const runner = new JobRunner(job, a.attempt, {
       apis: this.pool,
       reporter: this.reporter,
