@@ -37,6 +37,7 @@ export class LogUploader {
   private readonly segmentBytes: number;
   private confirmed = 0;
   private finishing = false;
+  private looked = false;
   private handOverUpTo = 0;
   private handedOver: { offset: number; data: Buffer } | undefined;
   private abandoned = false;
@@ -167,6 +168,9 @@ export class LogUploader {
   /** Waits until a batch from `from` is worth sending; returns its size, or 0 when the stream should end. */
   private async nextBatch(from: number): Promise<number> {
     let deadline: number | undefined;
+    // A job just started has written nothing worth a look yet: most short jobs end before the first one.
+    if (!this.looked && !this.finishing) await this.pause(POLL_MS);
+    this.looked = true;
     for (;;) {
       if (this.abandoned) return 0;
       const avail = (await this.size()) - from;
@@ -176,14 +180,18 @@ export class LogUploader {
         deadline ??= Date.now() + this.flushMs;
         if (Date.now() >= deadline) return avail;
       }
-      const wait = deadline === undefined ? POLL_MS : Math.min(POLL_MS, Math.max(0, deadline - Date.now()));
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, wait);
-        this.kick = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
+      await this.pause(deadline === undefined ? POLL_MS : Math.min(POLL_MS, Math.max(0, deadline - Date.now())));
     }
+  }
+
+  /** Waits, or until finish() or abandon() wakes us. */
+  private pause(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.kick = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
   }
 }
