@@ -48,6 +48,7 @@ export class JobReporter {
   private readonly backoff = retryBackoff();
   private readonly maxBatch: number;
   private readonly timeoutMs: number;
+  private readonly closed = new AbortController();
 
   constructor(
     private readonly apis: ApiSource,
@@ -63,7 +64,7 @@ export class JobReporter {
     let resolve!: (o: ReportOutcome) => void;
     const outcome = new Promise<ReportOutcome>((r) => (resolve = r));
     const entry: Entry = { init, signal, sent: false, done: false, resolve: (o) => ((entry.done = true), resolve(o)) };
-    if (signal?.aborted) entry.resolve({ kind: 'dropped' });
+    if (signal?.aborted || this.closed.signal.aborted) entry.resolve({ kind: 'dropped' });
     else {
       signal?.addEventListener('abort', () => this.drop(entry), { once: true });
       this.queue.push(entry);
@@ -77,6 +78,12 @@ export class JobReporter {
         return true;
       },
     };
+  }
+
+  /** The worker has stopped: reports still waiting (their server unreachable) are given up, none is sent again. */
+  close(): void {
+    this.closed.abort();
+    for (const e of this.queue.splice(0)) e.resolve({ kind: 'dropped' });
   }
 
   /** Reports waiting or on the wire. */
@@ -131,9 +138,10 @@ export class JobReporter {
       for (const e of retry) if (e.signal?.aborted) e.resolve({ kind: 'dropped' });
       for (const e of again) e.sent = false;
       this.queue.unshift(...again);
-      await sleep(this.backoff.next());
+      await sleep(this.backoff.next(), this.closed.signal);
     }
     this.inFlight = false;
-    this.kick();
+    if (this.closed.signal.aborted) this.close();
+    else this.kick();
   }
 }

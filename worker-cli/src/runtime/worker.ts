@@ -209,6 +209,7 @@ export class EdgeWorker {
       await this.sendHeartbeat(WorkerState.OFFLINE);
       this.log.info('stopped: all jobs finished');
     } finally {
+      this.reporter.close();
       this.pool.close();
       await metricsServer?.close();
       this.status.close();

@@ -96,6 +96,18 @@ describe('JobReporter: the worker\'s reports, coalesced into ReportJobStates cal
     assert.deepEqual(api.reportCalls, [1]);
   });
 
+  it('gives up the reports still waiting once closed (the worker stopped), and tries none again', async () => {
+    api.failReports = 1_000;
+    const waiting = reporter.report(report('a'));
+    await sleep(50);
+    reporter.close();
+    assert.equal((await waiting.outcome).kind, 'dropped');
+    assert.equal(reporter.report(report('b')).withdraw(), false, 'a report after close ends at once');
+    const failed = api.failReports;
+    await sleep(600);
+    assert.equal(api.failReports, failed, 'no call after close');
+  });
+
   it('sends at most maxBatch reports per call', async () => {
     reporter = new JobReporter(api, silentLogger, { maxBatch: 2 });
     await Promise.all(['a', 'b', 'c', 'd', 'e'].map((id) => reporter.report(report(id)).outcome));
