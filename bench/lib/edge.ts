@@ -15,7 +15,7 @@ export interface EdgeCluster {
   readonly workers: WorkerProc[];
   readonly sims: Child[];
   /** Real `edge worker` processes, `true` jobs and all. Resolves once all are registered. */
-  startWorkers(count: number, concurrency: number, opts?: { server?: number; queue?: string }): Promise<WorkerProc[]>;
+  startWorkers(count: number, concurrency: number, opts?: { server?: number; queue?: string; nodeArgs?: string[] }): Promise<WorkerProc[]>;
   /** Simulated workers (bench/sim): they complete every job without running it. */
   startSims(opts: SimOptions): Promise<Child>;
   close(): Promise<void>;
@@ -56,7 +56,7 @@ export async function startEdge(store: StoreName, opts: { replicas?: number; hea
       const started: WorkerProc[] = [];
       const base = workers.length;
       for (let i = 0; i < count; i++) {
-        const w = startWorkerProcess(servers[o.server ?? 0]!.url, { name: `bench-w${base + i}`, concurrency, queues: o.queue });
+        const w = startWorkerProcess(servers[o.server ?? 0]!.url, { name: `bench-w${base + i}`, concurrency, queues: o.queue, nodeArgs: o.nodeArgs });
         workers.push(w);
         started.push(w);
       }
@@ -117,15 +117,18 @@ export async function submit(api: Api, argv: string[], queue = 'default'): Promi
 }
 
 /**
- * Submits `n` jobs with up to `inFlight` SubmitJob calls at once. The API has no batch RPC yet, so
- * "batch" submission sends `batch` calls together and waits for all of them before the next batch.
+ * Submits `n` jobs: with up to `inFlight` SubmitJob calls at once ("single"), or `batch` jobs per
+ * SubmitJobs call, one call after the other ("batch"). Every job of a batch is stamped with the time
+ * its call was made.
  */
 export async function submitMany(api: Api, n: number, argv: string[], mode: { inFlight?: number; batch?: number }, queue = 'default'): Promise<Submitted[]> {
   const out: Submitted[] = [];
   if (mode.batch) {
     for (let i = 0; i < n; i += mode.batch) {
       const k = Math.min(mode.batch, n - i);
-      out.push(...(await Promise.all(Array.from({ length: k }, () => submit(api, argv, queue)))));
+      const t = { wall: wall(), mono: mono() };
+      const res = await api.jobs.submitJobs({ specs: Array.from({ length: k }, () => ({ argv, queue })) });
+      out.push(...res.jobs.map((j) => ({ id: j.id, ...t })));
     }
     return out;
   }

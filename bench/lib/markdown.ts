@@ -22,8 +22,19 @@ export function markdown(r: Results): string {
   const tp = [...rows(r, 'throughput'), ...rows(r, 'peers').filter((x) => x.jobsPerSecond !== undefined)];
   out.push(
     table(
-      ['system', 'store', 'workload', 'workers × conc.', 'submission', 'jobs/s', 'repeats'],
-      tp.map((x) => [x.system, x.store ?? '', String(x.params?.workload), `${x.params?.workers} × ${x.params?.concurrency}`, String(x.params?.mode), f(x.jobsPerSecond), (x.runs ?? []).map((v) => f(v)).join(', ')]),
+      ['system', 'store', 'workload', 'workers × conc.', 'submission', 'jobs/s', 'repeats', 'CPU ms/job: server', 'workers (own)', 'job processes'],
+      tp.map((x) => [
+        x.system,
+        x.store ?? '',
+        String(x.params?.workload),
+        `${x.params?.workers} × ${x.params?.concurrency}`,
+        String(x.params?.mode),
+        f(x.jobsPerSecond),
+        (x.runs ?? []).map((v) => f(v)).join(', '),
+        f(x.metrics?.serverCpuMsPerJob as number | undefined),
+        x.metrics?.simCpuMsPerJob !== undefined ? `${f(x.metrics.simCpuMsPerJob as number)} (simulated)` : f(x.metrics?.workerCpuMsPerJob as number | undefined),
+        f(x.metrics?.jobProcessCpuMsPerJob as number | undefined),
+      ]),
     ),
   );
   out.push('', '### Edge against the peers (same run, same machine, same workload and fleet)', '');
@@ -84,6 +95,11 @@ export function compare(before: Results, after: Results): string {
       if (!b || x.system !== 'edge') continue;
       const what = `${s.name}: ${x.store} ${x.variant}${x.params?.workers ? `, W=${x.params.workers}` : ''}`;
       if (x.jobsPerSecond !== undefined) body.push([what, 'jobs/s', f(b.jobsPerSecond), f(x.jobsPerSecond)]);
+      for (const k of ['serverCpuMsPerJob', 'workerCpuMsPerJob']) {
+        const a = x.metrics?.[k];
+        const o = b.metrics?.[k];
+        if (typeof a === 'number' && typeof o === 'number') body.push([what, `${k === 'serverCpuMsPerJob' ? 'server' : 'worker'} CPU ms/job`, f(o), f(a)]);
+      }
       for (const k of ['received', 'submit→received', 'heartbeat']) {
         const a = x.latency?.[k];
         const o = b.latency?.[k];

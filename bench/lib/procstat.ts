@@ -14,14 +14,38 @@ export function rssBytes(pid: number): number {
 
 /** CPU seconds (user + system) a process has used so far, its children excluded. */
 export function cpuSeconds(pid: number): number {
+  return cpuTimes(pid).self;
+}
+
+/**
+ * CPU seconds (user + system) of a process itself, and of its children it has waited for
+ * (cutime + cstime: a worker's job processes, once they have exited and been reaped).
+ */
+export function cpuTimes(pid: number): { self: number; children: number } {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // fields[0] is field 3 (state): utime is field 14, stime field 15.
-    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+    // fields[0] is field 3 (state): utime is field 14, stime 15, cutime 16, cstime 17.
+    return {
+      self: (Number(fields[11]) + Number(fields[12])) / CLK_TCK,
+      children: (Number(fields[13]) + Number(fields[14])) / CLK_TCK,
+    };
   } catch {
-    return NaN;
+    return { self: NaN, children: NaN };
   }
+}
+
+/** CPU per job, ms, of a set of processes over a window: start() before the jobs, perJob(n) once they ended. */
+export function cpuPerJob(pids: number[]): { perJob(jobs: number): { selfMs: number; childrenMs: number } } {
+  const sum = () => pids.map(cpuTimes).reduce((a, t) => ({ self: a.self + t.self, children: a.children + t.children }), { self: 0, children: 0 });
+  const t0 = sum();
+  return {
+    perJob(jobs) {
+      const t1 = sum();
+      const ms = (s: number) => Math.round(((s * 1000) / jobs) * 1000) / 1000;
+      return { selfMs: ms(t1.self - t0.self), childrenMs: ms(t1.children - t0.children) };
+    },
+  };
 }
 
 export interface Usage {

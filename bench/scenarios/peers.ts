@@ -2,7 +2,8 @@
  * The peers on the same machine in the same run with the same workload as the edge: BullMQ on the
  * local Redis and graphile-worker on the local PostgreSQL, W worker processes × C concurrency each,
  * handlers that spawn `true` or return at once. Throughput from the first enqueue to the last
- * handler's end; latency (enqueue → handler start, → handler end) with idle workers.
+ * handler's end; latency (enqueue → handler start, → handler end) with idle workers. CPU per job of
+ * the worker processes (their spawned `true` excluded, and those apart), like the edge's rows.
  */
 import { Queue } from 'bullmq';
 import pg from 'pg';
@@ -10,6 +11,7 @@ import { Logger, makeWorkerUtils, type WorkerUtils } from 'graphile-worker';
 import { cdf } from '../lib/cdf.js';
 import { forkChild, type Child } from '../lib/children.js';
 import type { BenchContext, Row, Scenario } from '../lib/results.js';
+import { cpuPerJob } from '../lib/procstat.js';
 import { median, medianSummary, mono, sleep, summarize, type Summary } from '../lib/stats.js';
 import { REDIS, createPgDatabase, redisPrefix } from '../lib/stores.js';
 import { waitUntil } from '../lib/edge.js';
@@ -151,10 +153,15 @@ async function measurePeer(make: () => Promise<Peer>, ctx: BenchContext): Promis
         for (const sub of w === p.batchAt ? (['single', 'batch'] as const) : (['single'] as const)) {
           const runs: number[] = [];
           const lat: Summary[] = [];
+          const cpu: { worker: number[]; children: number[] } = { worker: [], children: [] };
           for (let rep = 0; rep < ctx.repeats; rep++) {
+            const workerCpu = cpuPerJob(workers.map((c) => c.pid));
             const t0 = mono();
             await peer.enqueue(n, sub === 'batch' ? { batch: p.batch } : { inFlight: p.inFlight });
             const recs = await takeAll(workers, n, 300_000);
+            const used = workerCpu.perJob(n);
+            cpu.worker.push(used.selfMs);
+            cpu.children.push(used.childrenMs);
             const last = Math.max(...recs.map((r) => r[2]));
             runs.push(Math.round((n / (last - t0)) * 1000 * 10) / 10);
             lat.push(summarize(recs.map((r) => r[2] - r[0])));
@@ -168,8 +175,9 @@ async function measurePeer(make: () => Promise<Peer>, ctx: BenchContext): Promis
             jobsPerSecond: median(runs),
             runs,
             latency: { 'submit→end under load': medianSummary(lat) },
+            metrics: { workerCpuMsPerJob: median(cpu.worker), ...(mode === 'spawn' ? { jobProcessCpuMsPerJob: median(cpu.children) } : {}) },
           });
-          ctx.log(`peers: ${peer.system} ${mode} W=${w} ${sub}: ${median(runs)} jobs/s (${runs.join(', ')})`);
+          ctx.log(`peers: ${peer.system} ${mode} W=${w} ${sub}: ${median(runs)} jobs/s (${runs.join(', ')}); CPU ms/job workers ${median(cpu.worker)}`);
         }
       } finally {
         await Promise.all(workers.map((c) => c.stop()));

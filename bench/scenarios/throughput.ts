@@ -1,12 +1,15 @@
 /**
  * End-to-end throughput of the edge: W workers × C concurrency, submitted by one client with up to 32
- * SubmitJob calls in flight ("single"), or in batches of concurrent calls ("batch": the API has no
- * batch RPC yet). Two workloads: real `edge worker` processes spawning `true`, and the control plane
+ * SubmitJob calls in flight ("single"), or in SubmitJobs calls of `batch` jobs, one after the other
+ * ("batch"). Two workloads: real `edge worker` processes spawning `true`, and the control plane
  * alone, where simulated workers (bench/sim, one process per worker) complete each job without
- * running anything. Jobs/s = jobs / (last job's end − first submit).
+ * running anything. Jobs/s = jobs / (last job's end − first submit). CPU per job (from /proc, over
+ * the same window): the server's, the worker processes' own (their job processes excluded), and
+ * those job processes' (reaped children).
  */
 import { startEdge, submitMany, waitJobsEnded } from '../lib/edge.js';
 import type { BenchContext, Row, Scenario } from '../lib/results.js';
+import { cpuPerJob } from '../lib/procstat.js';
 import { median, medianSummary, summarize, wall, type Summary } from '../lib/stats.js';
 import type { StoreName } from '../lib/stores.js';
 import { throughputParams } from './params.js';
@@ -26,11 +29,18 @@ async function measure(store: StoreName, workload: Workload, workers: number, ct
     for (const mode of modes) {
       const runs: number[] = [];
       const lat: Summary[] = [];
+      const cpu: { server: number[]; worker: number[]; children: number[] } = { server: [], worker: [], children: [] };
       for (let rep = 0; rep < ctx.repeats; rep++) {
+        const serverCpu = cpuPerJob(edge.servers.map((s) => s.pid));
+        const workerCpu = cpuPerJob(workload === 'spawn' ? edge.workers.map((w) => w.pid) : edge.sims.map((s) => s.pid));
         const t0 = wall();
         const sent = await submitMany(edge.apis[0]!, n, argv, mode === 'batch' ? { batch: p.batch } : { inFlight: p.inFlight });
         const times = await waitJobsEnded(edge.reader, sent.map((s) => s.id), 300_000, already);
         already += n;
+        const w = workerCpu.perJob(n);
+        cpu.server.push(serverCpu.perJob(n).selfMs);
+        cpu.worker.push(w.selfMs);
+        cpu.children.push(w.childrenMs);
         const last = Math.max(...[...times.values()].map((t) => t.endedAt));
         runs.push(Math.round((n / (last - t0)) * 1000 * 10) / 10);
         lat.push(summarize(sent.map((s) => times.get(s.id)!.endedAt - s.wall)));
@@ -46,8 +56,18 @@ async function measure(store: StoreName, workload: Workload, workers: number, ct
         jobsPerSecond: median(runs),
         runs,
         latency: { 'submit→end under load': medianSummary(lat) },
+        // Simulated workers are one bench process for all of them, so their figure is not a real worker's.
+        metrics: {
+          serverCpuMsPerJob: median(cpu.server),
+          [workload === 'spawn' ? 'workerCpuMsPerJob' : 'simCpuMsPerJob']: median(cpu.worker),
+          ...(workload === 'spawn' ? { jobProcessCpuMsPerJob: median(cpu.children) } : {}),
+        },
       });
-      ctx.log(`throughput: edge ${store} ${workload} W=${workers} ${mode}: ${median(runs)} jobs/s (${runs.join(', ')})`);
+      ctx.log(
+        `throughput: edge ${store} ${workload} W=${workers} ${mode}: ${median(runs)} jobs/s (${runs.join(', ')}); ` +
+          `CPU ms/job server ${median(cpu.server)}, ${workload === 'spawn' ? 'workers' : 'simulated workers'} ${median(cpu.worker)}` +
+          (workload === 'spawn' ? `, job processes ${median(cpu.children)}` : ''),
+      );
     }
   } finally {
     await edge.close();

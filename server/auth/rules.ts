@@ -26,6 +26,7 @@ export const RPC_RULES: Record<string, Record<string, readonly Kind[]>> = {
     FetchJobs: ['worker'],
     Heartbeat: ['worker'],
     UpdateJobState: ['worker'],
+    ReportJobStates: ['worker'],
     ListWorkers: ['admin'],
     GetWorker: ['admin'],
     // `edge maintenance on` on the worker's machine goes through the worker itself.

@@ -44,6 +44,8 @@ export interface ReportedMove extends ReportShape {
   from: JobStateName;
   /** Somebody asked to cancel the job. */
   cancelRequested: boolean;
+  /** An end that carries its start: the process ran before RUNNING could be reported. */
+  startedToo?: boolean;
 }
 
 export type Verdict =
@@ -52,16 +54,25 @@ export type Verdict =
   | { kind: 'move' }
   /** A start reported after a cancel was stored: the job ends CANCELED and never runs. */
   | { kind: 'cancel-wins' }
+  /** An end that carries its start, of an ASSIGNED job: RUNNING, then the end, at once. */
+  | { kind: 'start-and-end' }
   | { kind: 'refused'; message: string };
 
 /**
  * Whether a worker may move a job it holds from its stored state to the reported one:
  * ASSIGNED → RUNNING | QUEUED (hand back) | FAILED (could not start) | CANCELED (asked to),
- * RUNNING → SUCCEEDED | FAILED | CANCELED (asked to). Anything else is refused.
+ * RUNNING → SUCCEEDED | FAILED | CANCELED (asked to). Anything else is refused. An end that carries
+ * its start moves an ASSIGNED job as its RUNNING report and then the end would, one after the other:
+ * a cancel stored before it wins as it would over that RUNNING.
  */
 export function judgeReport(m: ReportedMove): Verdict {
   if (m.from === m.state) return { kind: 'repeat' };
   const refuse = (why: string): Verdict => ({ kind: 'refused', message: `a job ${m.from} cannot be reported ${m.state}: ${why}` });
+  if (m.from === 'ASSIGNED' && m.startedToo && (m.state === 'SUCCEEDED' || m.state === 'FAILED' || m.state === 'CANCELED')) {
+    if (m.cancelRequested) return { kind: 'cancel-wins' };
+    const end = judgeReport({ ...m, from: 'RUNNING', startedToo: false });
+    return end.kind === 'move' ? { kind: 'start-and-end' } : end;
+  }
   if (m.from === 'ASSIGNED') {
     switch (m.state) {
       case 'RUNNING':

@@ -150,6 +150,11 @@ export interface JobReport {
   exitCode: number | null;
   signal: string | null;
   reason: string;
+  /**
+   * On an end whose RUNNING was never reported (the process ended first): how long it ran. The
+   * store then records the start that long before the end (not before the assignment) and the end.
+   */
+  ranForMs?: number | null;
   /** Who may report: when given, only on a job of the worker's team that the worker holds or once held. */
   caller?: ReportCaller;
 }

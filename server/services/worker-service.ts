@@ -2,29 +2,37 @@ import { Code, ConnectError, type HandlerContext, type ServiceImpl } from '@conn
 import { principalOf, requireSelf, seesTeam, teamOf } from '../auth/context.js';
 import { generateToken, hashToken } from '../auth/tokens.js';
 import { WorkerState } from '../../gen/edge/v1/worker_pb.js';
-import { MaintenanceChange, WorkerService } from '../../gen/edge/v1/worker_service_pb.js';
+import { create } from '@bufbuild/protobuf';
+import { JobReportResultSchema, MaintenanceChange, WorkerService, type JobReportResult, type UpdateJobStateRequest } from '../../gen/edge/v1/worker_service_pb.js';
 import { VERSION } from '../../shared/version.js';
 import { acceptedVersions, versionProblem } from '../../shared/versions.js';
 import { REPORTABLE_WORKER_STATES, wentOfflineMessage } from '../domain/worker-states.js';
 import { REPORTABLE_JOB_STATES, reportShapeProblem } from '../domain/job-transitions.js';
 import { DEFAULT_QUEUE } from '../../shared/names.js';
-import type { WorkerRecord } from '../domain/records.js';
+import type { JobRecord, WorkerRecord } from '../domain/records.js';
 import { jobStateFromWire, jobToWire, systemInfoFromWire, workerPushToWire, workerSettings, workerStateFromWire, workerToWire } from './convert.js';
 import { pushWorkerChange, workerWentOffline } from '../core/worker-changes.js';
 import { assignmentSecrets } from '../core/assignment-secrets.js';
 import type { ServiceContext } from './context.js';
-import { invalid, notFound } from './errors.js';
+import { invalid, notFound, toConnectError } from './errors.js';
+import { DEFAULT_MAX_LOG_BYTES } from './log-service.js';
 import { decodePageToken, encodePageToken } from './page-token.js';
 import { checkId, checkPageSize, checkQueue, checkRange, checkWorkerName } from './validate.js';
 
 const wentOffline = (name: string) =>
   new ConnectError(wentOfflineMessage(name), Code.FailedPrecondition);
 
+/** Reports one ReportJobStates call may carry. */
+export const MAX_REPORTS = 1000;
+/** Output a report may carry (the rest of a short job's log); more goes through UploadLogs. */
+export const MAX_REPORT_LOG_BYTES = 64 * 1024;
+
 const notRegistered = (name: string) =>
   new ConnectError(`worker ${name} is not registered; call RegisterWorker first`, Code.NotFound);
 
 export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerService> {
   const { store, dispatcher, now } = ctx;
+  const maxLogBytes = ctx.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES;
   /** A worker the caller may see: another team's worker is NotFound; a worker token sees only itself. */
   async function visibleWorker(name: string, hctx: HandlerContext, field = 'name') {
     const p = principalOf(hctx);
@@ -51,11 +59,62 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
       (job.workerName === workerName || (await store.listAttempts(jobId)).some((a) => a.workerName === workerName));
     if (!mine) throw new ConnectError(`job ${jobId} is not assigned to worker ${workerName}`, Code.PermissionDenied);
   }
-  /** The worker a call is about: the name it gives, or the one its worker token names. */
-  function callingWorker(given: string, hctx: HandlerContext): string {
+  /**
+   * One worker's report on a job it holds (UpdateJobState, or one of a ReportJobStates call, whose
+   * fields are named with `field`): checked, then its output stored, then the state applied.
+   */
+  async function applyReport(req: UpdateJobStateRequest, hctx: HandlerContext, field = ''): Promise<JobRecord> {
+    const workerName = callingWorker(req.workerName, hctx, `${field}worker_name`);
+    const jobId = checkId(`${field}job_id`, req.jobId);
+    let checked: ReturnType<typeof checkReport>;
+    try {
+      checked = checkReport(req, field);
+      checkEndExtras(req, checked.state, field);
+    } catch (err) {
+      // A job that is not the worker's gets PermissionDenied, whatever else is wrong with the report.
+      await reportableJob(jobId, workerName, hctx);
+      throw err;
+    }
+    const { attempt, state, report } = checked;
+    if (req.log.length || req.logOffset) {
+      // Stored before the end, fenced by the holder like UploadLogs: a job never ends without its output.
+      try {
+        await store.appendLog(jobId, attempt, Number(req.logOffset), req.log, workerName);
+      } catch (err) {
+        await reportableJob(jobId, workerName, hctx);
+        throw err;
+      }
+      ctx.publisher.logWritten(jobId);
+    }
     const p = principalOf(hctx);
-    const name = given === '' && p.kind === 'worker' ? p.workerName : checkWorkerName('worker_name', given);
-    requireSelf(p, name, 'worker_name');
+    // The store checks, in the report's own transaction, that the job is this worker's to report on.
+    const caller = { seesTeam: p.team, workerTeam: p.kind === 'worker' ? teamOf(p) : undefined };
+    const job = await store.reportJob({ jobId, attempt, workerName, ...report, reason: req.reason.slice(0, 4096), ranForMs: req.ranForMs ?? null, caller }, now());
+    if (state === 'RUNNING' && job.state === 'CANCELED') {
+      // The cancel was stored first and wins: the job is over, the process must not run.
+      throw new ConnectError(`job ${jobId} was canceled before it started; do not run it`, Code.FailedPrecondition);
+    }
+    if ((state === 'RUNNING' || req.ranForMs !== undefined) && job.startedAt !== null) ctx.metrics?.jobStarted(job.queue, job.startedAt - job.createdAt);
+    return job;
+  }
+  /** What only an end may carry (its run time, its output), checked. */
+  function checkEndExtras(req: UpdateJobStateRequest, state: string, field: string): void {
+    const ends = state === 'SUCCEEDED' || state === 'FAILED' || state === 'CANCELED';
+    if (req.ranForMs !== undefined && !ends) throw invalid(`${field}ran_for_ms goes only with an end (SUCCEEDED, FAILED, CANCELED)`);
+    if (!req.log.length && !req.logOffset) return;
+    if (!ends) throw invalid(`${field}log goes only with an end (SUCCEEDED, FAILED, CANCELED); stream output with UploadLogs`);
+    if (req.log.length > MAX_REPORT_LOG_BYTES) {
+      throw new ConnectError(`${field}log holds ${req.log.length} bytes; the limit on a report is ${MAX_REPORT_LOG_BYTES}: stream it with UploadLogs`, Code.ResourceExhausted);
+    }
+    if (req.logOffset < 0n || req.logOffset > BigInt(maxLogBytes - req.log.length)) {
+      throw new ConnectError(`${field}log_offset ${req.logOffset}: the log of an attempt holds at most ${maxLogBytes} bytes`, Code.ResourceExhausted);
+    }
+  }
+  /** The worker a call is about: the name it gives, or the one its worker token names. */
+  function callingWorker(given: string, hctx: HandlerContext, field = 'worker_name'): string {
+    const p = principalOf(hctx);
+    const name = given === '' && p.kind === 'worker' ? p.workerName : checkWorkerName(field, given);
+    requireSelf(p, name, field);
     return name;
   }
   return {
@@ -126,26 +185,29 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
     },
 
     async updateJobState(req, hctx) {
-      const workerName = callingWorker(req.workerName, hctx);
-      const jobId = checkId('job_id', req.jobId);
-      let checked: ReturnType<typeof checkReport>;
-      try {
-        checked = checkReport(req);
-      } catch (err) {
-        await reportableJob(jobId, workerName, hctx);
-        throw err;
-      }
-      const { attempt, state, report } = checked;
-      const p = principalOf(hctx);
-      // The store checks, in the report's own transaction, that the job is this worker's to report on.
-      const caller = { seesTeam: p.team, workerTeam: p.kind === 'worker' ? teamOf(p) : undefined };
-      const job = await store.reportJob({ jobId, attempt, workerName, ...report, reason: req.reason.slice(0, 4096), caller }, now());
-      if (state === 'RUNNING' && job.state === 'CANCELED') {
-        // The cancel was stored first and wins: the job is over, the process must not run.
-        throw new ConnectError(`job ${jobId} was canceled before it started; do not run it`, Code.FailedPrecondition);
-      }
-      if (state === 'RUNNING' && job.startedAt !== null) ctx.metrics?.jobStarted(job.queue, job.startedAt - job.createdAt);
-      return { job: jobToWire(job) };
+      return { job: jobToWire(await applyReport(req, hctx)) };
+    },
+
+    async reportJobStates(req, hctx) {
+      if (req.reports.length > MAX_REPORTS) throw invalid(`reports has ${req.reports.length} items; the limit is ${MAX_REPORTS}: send the rest in another call`);
+      const results: JobReportResult[] = new Array(req.reports.length);
+      // Reports of different jobs are applied together (the store commits them as one batch); those
+      // of one job one after the other, in request order.
+      const chains = new Map<string, Promise<void>>();
+      req.reports.forEach((report, i) => {
+        const applied = (chains.get(report.jobId) ?? Promise.resolve()).then(() =>
+          applyReport(report, hctx, `reports[${i}].`).then(
+            (job) => void (results[i] = create(JobReportResultSchema, { result: { case: 'job', value: jobToWire(job) } })),
+            (err) => {
+              const e = toConnectError(err, ctx.log);
+              results[i] = create(JobReportResultSchema, { result: { case: 'error', value: { code: e.code, message: e.rawMessage } } });
+            },
+          ),
+        );
+        chains.set(report.jobId, applied);
+      });
+      await Promise.all(chains.values());
+      return { results };
     },
 
     async listWorkers(req, hctx) {
@@ -219,15 +281,15 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
   }
 }
 
-/** The fields of a report, checked; throws InvalidArgument. */
-function checkReport(req: { attempt: number; state: number; exitCode?: number; signal: string }) {
-  const attempt = checkRange('attempt', req.attempt, 1, 1_000_000);
+/** The fields of a report, checked (named with `field` in a ReportJobStates call); throws InvalidArgument. */
+function checkReport(req: { attempt: number; state: number; exitCode?: number; signal: string }, field = '') {
+  const attempt = checkRange(`${field}attempt`, req.attempt, 1, 1_000_000);
   const state = jobStateFromWire(req.state);
-  if (!state) throw invalid(`state must be one of ${REPORTABLE_JOB_STATES.join(', ')}`);
-  if (req.signal.length > 32) throw invalid('signal is longer than 32 characters');
+  if (!state) throw invalid(`${field}state must be one of ${REPORTABLE_JOB_STATES.join(', ')}`);
+  if (req.signal.length > 32) throw invalid(`${field}signal is longer than 32 characters`);
   const report = { state, exitCode: req.exitCode ?? null, signal: req.signal || null };
   const problem = reportShapeProblem(report);
-  if (problem) throw invalid(problem);
+  if (problem) throw invalid(field ? `${field.slice(0, -1)}: ${problem}` : problem);
   return { attempt, state, report };
 }
 

@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import { v7 as uuidv7 } from 'uuid';
 import { StoreError, notFound } from './errors.js';
 import { CANCELED_BEFORE_START, endAttempt, unassign } from './attempt-outcome.js';
@@ -92,7 +93,8 @@ export async function reportJob(db: StoreDb, report: JobReport, notBefore: numbe
           `(the job is at attempt ${job.attempt}${job.workerName ? ` on worker ${job.workerName}` : ''})`,
       );
     }
-    const verdict = judgeReport({ from: job.state, state: report.state, cancelRequested: job.cancelRequested, exitCode: report.exitCode, signal: report.signal });
+    const startedToo = report.ranForMs !== undefined && report.ranForMs !== null;
+    const verdict = judgeReport({ from: job.state, state: report.state, cancelRequested: job.cancelRequested, exitCode: report.exitCode, signal: report.signal, startedToo });
     // A re-sent report (after a reconnect) of a state already recorded changes nothing.
     if (verdict.kind === 'repeat') return job;
     if (verdict.kind === 'refused') throw new StoreError('conflict', `job ${job.id}: ${verdict.message}`);
@@ -100,15 +102,11 @@ export async function reportJob(db: StoreDb, report: JobReport, notBefore: numbe
       return endAttempt(trx, job, { state: 'CANCELED', exitCode: null, signal: null, reason: CANCELED_BEFORE_START }, now, db.retry);
     }
     if (report.state === 'QUEUED') return unassign(trx, job, now, `handed back by worker ${job.workerName}`);
-    if (report.state === 'RUNNING') {
-      await sql.run('update `jobs` set `state` = ?, `started_at` = ?, `updated_at` = ? where `id` = ?', ['RUNNING', now, now, job.id]);
-      await sql.run('update `job_attempts` set `state` = ?, `started_at` = ? where `job_id` = ? and `attempt` = ?', ['RUNNING', now, job.id, job.attempt]);
-      const running: JobRecord = { ...job, state: 'RUNNING', startedAt: now, updatedAt: now };
-      await insertEvents(trx, [stateEvent(running, now)]);
-      return running;
-    }
+    if (report.state === 'RUNNING') return markRunning(trx, job, now, now);
     const state = report.state as 'SUCCEEDED' | 'FAILED' | 'CANCELED';
-    return endAttempt(trx, job, { state, exitCode: report.exitCode, signal: report.signal, reason: report.reason }, now, db.retry);
+    // Started no earlier than it was assigned (the job's last update), whatever the worker measured.
+    const held = verdict.kind === 'start-and-end' ? await markRunning(trx, job, Math.max(job.updatedAt, now - report.ranForMs!), now) : job;
+    return endAttempt(trx, held, { state, exitCode: report.exitCode, signal: report.signal, reason: report.reason }, now, db.retry);
   });
 }
 
@@ -128,6 +126,15 @@ async function mayReport(sql: Statements, row: Record<string, unknown> | undefin
     mine = (await sql.one('select `attempt` from `job_attempts` where `job_id` = ? and `worker_name` = ? limit 1', [jobId, workerName])) !== undefined;
   }
   if (!mine) throw new StoreError('forbidden', `job ${jobId} is not assigned to worker ${workerName}`);
+}
+
+async function markRunning(trx: Knex.Transaction, job: JobRecord, startedAt: number, now: number): Promise<JobRecord> {
+  const sql = await statementsOf(trx);
+  await sql.run('update `jobs` set `state` = ?, `started_at` = ?, `updated_at` = ? where `id` = ?', ['RUNNING', startedAt, now, job.id]);
+  await sql.run('update `job_attempts` set `state` = ?, `started_at` = ? where `job_id` = ? and `attempt` = ?', ['RUNNING', startedAt, job.id, job.attempt]);
+  const running: JobRecord = { ...job, state: 'RUNNING', startedAt, updatedAt: now };
+  await insertEvents(trx, [stateEvent(running, now)]);
+  return running;
 }
 
 export async function requeueUnacknowledged(db: StoreDb, now: number, timeoutMs: number): Promise<JobRecord[]> {

@@ -17,6 +17,10 @@ export class InMemoryWorkerApi implements ApiSource {
   readonly reports: UpdateJobStateRequest[] = [];
   /** The log size each state report found stored when it arrived. */
   readonly logSizeAtReport: number[] = [];
+  /** ReportJobStates calls received, and how many reports each carried. */
+  readonly reportCalls: number[] = [];
+  /** Hold every ReportJobStates call until this resolves (tests open and close the gate). */
+  gate: Promise<void> | undefined;
   /** UploadLogs streams opened, and chunks received. */
   streams = 0;
   chunks = 0;
@@ -26,6 +30,8 @@ export class InMemoryWorkerApi implements ApiSource {
   breakStreams = 0;
   /** Fail the next N state reports with Unavailable (a server that is briefly away). */
   failReports = 0;
+  /** Refuse the reports of these jobs only (FailedPrecondition: a stale attempt). */
+  readonly refuseJobs = new Set<string>();
   /** Refuse logs and reports with this code (the attempt was taken back). */
   refuse: Code | undefined;
   readonly api: Api;
@@ -34,14 +40,26 @@ export class InMemoryWorkerApi implements ApiSource {
     const transport = createRouterTransport((router) => {
       router.service(WorkerService, {
         updateJobState: (req) => {
-          if (this.refuse !== undefined) throw new ConnectError('attempt 1 is no longer held by this worker', this.refuse);
-          if (this.failReports > 0) {
-            this.failReports--;
-            throw new ConnectError('server away', Code.Unavailable);
-          }
-          this.reports.push(req);
-          this.logSizeAtReport.push(this.log(req.jobId, req.attempt).length);
+          this.takeCall();
+          this.apply(req);
           return {};
+        },
+        // As the server: each report checked and applied on its own, one result each, in order.
+        reportJobStates: async (req) => {
+          await this.gate;
+          this.takeCall();
+          this.reportCalls.push(req.reports.length);
+          return {
+            results: req.reports.map((r) => {
+              try {
+                this.apply(r);
+                return { result: { case: 'job' as const, value: { id: r.jobId } } };
+              } catch (err) {
+                const e = ConnectError.from(err);
+                return { result: { case: 'error' as const, value: { code: e.code, message: e.rawMessage } } };
+              }
+            }),
+          };
         },
       });
       router.service(LogService, {
@@ -76,6 +94,27 @@ export class InMemoryWorkerApi implements ApiSource {
       tokens: createClient(TokenService, transport),
       close() {},
     };
+  }
+
+  /** A call that fails as a whole (the server away) while failReports lasts. */
+  private takeCall(): void {
+    if (this.failReports > 0) {
+      this.failReports--;
+      throw new ConnectError('server away', Code.Unavailable);
+    }
+  }
+
+  private apply(req: UpdateJobStateRequest): void {
+    if (this.refuse !== undefined) throw new ConnectError('attempt 1 is no longer held by this worker', this.refuse);
+    if (this.refuseJobs.has(req.jobId)) throw new ConnectError(`attempt ${req.attempt} of job ${req.jobId} is not held by this worker`, Code.FailedPrecondition);
+    if (req.log.length) {
+      const have = this.log(req.jobId, req.attempt);
+      const offset = Number(req.logOffset);
+      if (offset > have.length) throw new ConnectError(`log_offset ${offset} is past the stored ${have.length} bytes`, Code.OutOfRange);
+      this.logs.set(`${req.jobId}/${req.attempt}`, Buffer.concat([have, Buffer.from(req.log).subarray(have.length - offset)]));
+    }
+    this.reports.push(req);
+    this.logSizeAtReport.push(this.log(req.jobId, req.attempt).length);
   }
 
   log(jobId: string, attempt: number): Buffer {

@@ -26,9 +26,11 @@ export interface Proc {
   stop(signal?: NodeJS.Signals, killAfterMs?: number): Promise<number | string>;
 }
 
-export function spawnEdge(args: string[], env: Record<string, string> = {}): Proc {
-  // Profiling tools (bench/tools) pass Node flags such as --cpu-prof, which NODE_OPTIONS refuses.
-  const nodeArgs = process.env.EDGE_PROFILE_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+/**
+ * Runs `edge <args>`; `nodeArgs` go to node itself (e.g. `--cpu-prof`, which NODE_OPTIONS may not
+ * carry), by default those of EDGE_PROFILE_NODE_ARGS (bench/tools set it around a server start).
+ */
+export function spawnEdge(args: string[], env: Record<string, string> = {}, nodeArgs: string[] = process.env.EDGE_PROFILE_NODE_ARGS?.split(' ').filter(Boolean) ?? []): Proc {
   const child = spawn(process.execPath, [...nodeArgs, EDGE_BIN, ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
@@ -85,6 +87,8 @@ export interface WorkerProcOptions {
   /** More `edge worker` flags. */
   args?: string[];
   env?: Record<string, string>;
+  /** Options of node itself. */
+  nodeArgs?: string[];
 }
 
 export interface WorkerProc extends Proc {
@@ -97,7 +101,7 @@ export function startWorkerProcess(apiUrl: string, opts: WorkerProcOptions): Wor
   const args = ['worker', '--api-url', apiUrl, '--name', opts.name, '--state-dir', stateDir, '-c', String(opts.concurrency ?? 1)];
   if (opts.queues) args.push('-q', opts.queues);
   args.push(...(opts.args ?? []));
-  return { ...spawnEdge(args, opts.env), name: opts.name, stateDir };
+  return { ...spawnEdge(args, opts.env, opts.nodeArgs), name: opts.name, stateDir };
 }
 
 /** Runs a CLI command to its end. */

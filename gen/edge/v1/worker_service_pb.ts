@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file edge/v1/worker_service.proto.
  */
 export const file_edge_v1_worker_service: GenFile = /*@__PURE__*/
-  fileDesc("ChxlZGdlL3YxL3dvcmtlcl9zZXJ2aWNlLnByb3RvEgdlZGdlLnYxIhkKF0dldFNlcnZlclZlcnNpb25SZXF1ZXN0IjwKGEdldFNlcnZlclZlcnNpb25SZXNwb25zZRIPCgd2ZXJzaW9uGAEgASgJEg8KB2FjY2VwdHMYAiABKAkioAEKDldvcmtlclNldHRpbmdzEg4KBnF1ZXVlcxgBIAMoCRITCgtjb25jdXJyZW5jeRgCIAEoBRITCgttYWludGVuYW5jZRgDIAEoCBI4ChNtYWludGVuYW5jZV9jb21tZW50GAQgASgLMhsuZWRnZS52MS5NYWludGVuYW5jZUNvbW1lbnQSGgoSc2h1dGRvd25fcmVxdWVzdGVkGAUgASgIIoUBChVSZWdpc3RlcldvcmtlclJlcXVlc3QSDAoEbmFtZRgBIAEoCRIOCgZxdWV1ZXMYAiADKAkSEwoLY29uY3VycmVuY3kYAyABKAUSDwoHdmVyc2lvbhgEIAEoCRIoCgtzeXN0ZW1faW5mbxgFIAEoCzITLmVkZ2UudjEuU3lzdGVtSW5mbyKeAQoWUmVnaXN0ZXJXb3JrZXJSZXNwb25zZRIfCgZ3b3JrZXIYASABKAsyDy5lZGdlLnYxLldvcmtlchIiChpoZWFydGJlYXRfaW50ZXJ2YWxfc2Vjb25kcxgCIAEoBRIpCghzZXR0aW5ncxgDIAEoCzIXLmVkZ2UudjEuV29ya2VyU2V0dGluZ3MSFAoMd29ya2VyX3Rva2VuGAQgASgJIicKEEZldGNoSm9ic1JlcXVlc3QSEwoLd29ya2VyX25hbWUYASABKAkiLgoPU3RyZWFtS2VlcGFsaXZlEhsKE3NlcnZlcl90aW1lX3VuaXhfbXMYASABKAMiqAEKDUpvYkFzc2lnbm1lbnQSGQoDam9iGAEgASgLMgwuZWRnZS52MS5Kb2ISDwoHYXR0ZW1wdBgCIAEoBRI5CgpzZWNyZXRfZW52GAMgAygLMiUuZWRnZS52MS5Kb2JBc3NpZ25tZW50LlNlY3JldEVudkVudHJ5GjAKDlNlY3JldEVudkVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiQgoPSm9iQ2FuY2VsbGF0aW9uEg4KBmpvYl9pZBgBIAEoCRIPCgdhdHRlbXB0GAIgASgFEg4KBnJlYXNvbhgDIAEoCSLYAQoRRmV0Y2hKb2JzUmVzcG9uc2USLAoKYXNzaWdubWVudBgBIAEoCzIWLmVkZ2UudjEuSm9iQXNzaWdubWVudEgAEjAKDGNhbmNlbGxhdGlvbhgCIAEoCzIYLmVkZ2UudjEuSm9iQ2FuY2VsbGF0aW9uSAASKwoIc2V0dGluZ3MYAyABKAsyFy5lZGdlLnYxLldvcmtlclNldHRpbmdzSAASLQoJa2VlcGFsaXZlGAQgASgLMhguZWRnZS52MS5TdHJlYW1LZWVwYWxpdmVIAEIHCgVldmVudCItCgpSdW5uaW5nSm9iEg4KBmpvYl9pZBgBIAEoCRIPCgdhdHRlbXB0GAIgASgFIpkBChBIZWFydGJlYXRSZXF1ZXN0EhMKC3dvcmtlcl9uYW1lGAEgASgJEiMKBXN0YXRlGAIgASgOMhQuZWRnZS52MS5Xb3JrZXJTdGF0ZRIhCgRqb2JzGAMgAygLMhMuZWRnZS52MS5SdW5uaW5nSm9iEigKC3N5c3RlbV9pbmZvGAQgASgLMhMuZWRnZS52MS5TeXN0ZW1JbmZvIooBChFIZWFydGJlYXRSZXNwb25zZRIfCgZ3b3JrZXIYASABKAsyDy5lZGdlLnYxLldvcmtlchIpCghzZXR0aW5ncxgCIAEoCzIXLmVkZ2UudjEuV29ya2VyU2V0dGluZ3MSKQoMcmV2b2tlZF9qb2JzGAMgAygLMhMuZWRnZS52MS5SdW5uaW5nSm9iIrUBChVVcGRhdGVKb2JTdGF0ZVJlcXVlc3QSDgoGam9iX2lkGAEgASgJEg8KB2F0dGVtcHQYAiABKAUSIAoFc3RhdGUYAyABKA4yES5lZGdlLnYxLkpvYlN0YXRlEhYKCWV4aXRfY29kZRgEIAEoBUgAiAEBEg4KBnNpZ25hbBgFIAEoCRIOCgZyZWFzb24YBiABKAkSEwoLd29ya2VyX25hbWUYByABKAlCDAoKX2V4aXRfY29kZSIzChZVcGRhdGVKb2JTdGF0ZVJlc3BvbnNlEhkKA2pvYhgBIAEoCzIMLmVkZ2UudjEuSm9iImEKEkxpc3RXb3JrZXJzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIkCgZzdGF0ZXMYAyADKA4yFC5lZGdlLnYxLldvcmtlclN0YXRlIlAKE0xpc3RXb3JrZXJzUmVzcG9uc2USIAoHd29ya2VycxgBIAMoCzIPLmVkZ2UudjEuV29ya2VyEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIgChBHZXRXb3JrZXJSZXF1ZXN0EgwKBG5hbWUYASABKAkiNAoRR2V0V29ya2VyUmVzcG9uc2USHwoGd29ya2VyGAEgASgLMg8uZWRnZS52MS5Xb3JrZXIieAobU2V0V29ya2VyTWFpbnRlbmFuY2VSZXF1ZXN0EgwKBG5hbWUYASABKAkSKgoGY2hhbmdlGAIgASgOMhouZWRnZS52MS5NYWludGVuYW5jZUNoYW5nZRIPCgdjb21tZW50GAMgASgJEg4KBmF1dGhvchgEIAEoCSI/ChxTZXRXb3JrZXJNYWludGVuYW5jZVJlc3BvbnNlEh8KBndvcmtlchgBIAEoCzIPLmVkZ2UudjEuV29ya2VyIngKE1VwZGF0ZVdvcmtlclJlcXVlc3QSDAoEbmFtZRgBIAEoCRISCgphZGRfcXVldWVzGAIgAygJEhUKDXJlbW92ZV9xdWV1ZXMYAyADKAkSGAoLY29uY3VycmVuY3kYBCABKAVIAIgBAUIOCgxfY29uY3VycmVuY3kiNwoUVXBkYXRlV29ya2VyUmVzcG9uc2USHwoGd29ya2VyGAEgASgLMg8uZWRnZS52MS5Xb3JrZXIiJQoVU2h1dGRvd25Xb3JrZXJSZXF1ZXN0EgwKBG5hbWUYASABKAkiOQoWU2h1dGRvd25Xb3JrZXJSZXNwb25zZRIfCgZ3b3JrZXIYASABKAsyDy5lZGdlLnYxLldvcmtlciIjChNSZW1vdmVXb3JrZXJSZXF1ZXN0EgwKBG5hbWUYASABKAkiNwoUUmVtb3ZlV29ya2VyUmVzcG9uc2USHwoGd29ya2VyGAEgASgLMg8uZWRnZS52MS5Xb3JrZXIqkgEKEU1haW50ZW5hbmNlQ2hhbmdlEiIKHk1BSU5URU5BTkNFX0NIQU5HRV9VTlNQRUNJRklFRBAAEhwKGE1BSU5URU5BTkNFX0NIQU5HRV9FTlRFUhABEhsKF01BSU5URU5BTkNFX0NIQU5HRV9FWElUEAISHgoaTUFJTlRFTkFOQ0VfQ0hBTkdFX0NPTU1FTlQQAzL4BgoNV29ya2VyU2VydmljZRJXChBHZXRTZXJ2ZXJWZXJzaW9uEiAuZWRnZS52MS5HZXRTZXJ2ZXJWZXJzaW9uUmVxdWVzdBohLmVkZ2UudjEuR2V0U2VydmVyVmVyc2lvblJlc3BvbnNlElEKDlJlZ2lzdGVyV29ya2VyEh4uZWRnZS52MS5SZWdpc3RlcldvcmtlclJlcXVlc3QaHy5lZGdlLnYxLlJlZ2lzdGVyV29ya2VyUmVzcG9uc2USRAoJRmV0Y2hKb2JzEhkuZWRnZS52MS5GZXRjaEpvYnNSZXF1ZXN0GhouZWRnZS52MS5GZXRjaEpvYnNSZXNwb25zZTABEkIKCUhlYXJ0YmVhdBIZLmVkZ2UudjEuSGVhcnRiZWF0UmVxdWVzdBoaLmVkZ2UudjEuSGVhcnRiZWF0UmVzcG9uc2USUQoOVXBkYXRlSm9iU3RhdGUSHi5lZGdlLnYxLlVwZGF0ZUpvYlN0YXRlUmVxdWVzdBofLmVkZ2UudjEuVXBkYXRlSm9iU3RhdGVSZXNwb25zZRJICgtMaXN0V29ya2VycxIbLmVkZ2UudjEuTGlzdFdvcmtlcnNSZXF1ZXN0GhwuZWRnZS52MS5MaXN0V29ya2Vyc1Jlc3BvbnNlEkIKCUdldFdvcmtlchIZLmVkZ2UudjEuR2V0V29ya2VyUmVxdWVzdBoaLmVkZ2UudjEuR2V0V29ya2VyUmVzcG9uc2USYwoUU2V0V29ya2VyTWFpbnRlbmFuY2USJC5lZGdlLnYxLlNldFdvcmtlck1haW50ZW5hbmNlUmVxdWVzdBolLmVkZ2UudjEuU2V0V29ya2VyTWFpbnRlbmFuY2VSZXNwb25zZRJLCgxVcGRhdGVXb3JrZXISHC5lZGdlLnYxLlVwZGF0ZVdvcmtlclJlcXVlc3QaHS5lZGdlLnYxLlVwZGF0ZVdvcmtlclJlc3BvbnNlElEKDlNodXRkb3duV29ya2VyEh4uZWRnZS52MS5TaHV0ZG93bldvcmtlclJlcXVlc3QaHy5lZGdlLnYxLlNodXRkb3duV29ya2VyUmVzcG9uc2USSwoMUmVtb3ZlV29ya2VyEhwuZWRnZS52MS5SZW1vdmVXb3JrZXJSZXF1ZXN0Gh0uZWRnZS52MS5SZW1vdmVXb3JrZXJSZXNwb25zZWIGcHJvdG8z", [file_edge_v1_job, file_edge_v1_worker]);
+  fileDesc("ChxlZGdlL3YxL3dvcmtlcl9zZXJ2aWNlLnByb3RvEgdlZGdlLnYxIhkKF0dldFNlcnZlclZlcnNpb25SZXF1ZXN0IjwKGEdldFNlcnZlclZlcnNpb25SZXNwb25zZRIPCgd2ZXJzaW9uGAEgASgJEg8KB2FjY2VwdHMYAiABKAkioAEKDldvcmtlclNldHRpbmdzEg4KBnF1ZXVlcxgBIAMoCRITCgtjb25jdXJyZW5jeRgCIAEoBRITCgttYWludGVuYW5jZRgDIAEoCBI4ChNtYWludGVuYW5jZV9jb21tZW50GAQgASgLMhsuZWRnZS52MS5NYWludGVuYW5jZUNvbW1lbnQSGgoSc2h1dGRvd25fcmVxdWVzdGVkGAUgASgIIoUBChVSZWdpc3RlcldvcmtlclJlcXVlc3QSDAoEbmFtZRgBIAEoCRIOCgZxdWV1ZXMYAiADKAkSEwoLY29uY3VycmVuY3kYAyABKAUSDwoHdmVyc2lvbhgEIAEoCRIoCgtzeXN0ZW1faW5mbxgFIAEoCzITLmVkZ2UudjEuU3lzdGVtSW5mbyKeAQoWUmVnaXN0ZXJXb3JrZXJSZXNwb25zZRIfCgZ3b3JrZXIYASABKAsyDy5lZGdlLnYxLldvcmtlchIiChpoZWFydGJlYXRfaW50ZXJ2YWxfc2Vjb25kcxgCIAEoBRIpCghzZXR0aW5ncxgDIAEoCzIXLmVkZ2UudjEuV29ya2VyU2V0dGluZ3MSFAoMd29ya2VyX3Rva2VuGAQgASgJIicKEEZldGNoSm9ic1JlcXVlc3QSEwoLd29ya2VyX25hbWUYASABKAkiLgoPU3RyZWFtS2VlcGFsaXZlEhsKE3NlcnZlcl90aW1lX3VuaXhfbXMYASABKAMiqAEKDUpvYkFzc2lnbm1lbnQSGQoDam9iGAEgASgLMgwuZWRnZS52MS5Kb2ISDwoHYXR0ZW1wdBgCIAEoBRI5CgpzZWNyZXRfZW52GAMgAygLMiUuZWRnZS52MS5Kb2JBc3NpZ25tZW50LlNlY3JldEVudkVudHJ5GjAKDlNlY3JldEVudkVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiQgoPSm9iQ2FuY2VsbGF0aW9uEg4KBmpvYl9pZBgBIAEoCRIPCgdhdHRlbXB0GAIgASgFEg4KBnJlYXNvbhgDIAEoCSLYAQoRRmV0Y2hKb2JzUmVzcG9uc2USLAoKYXNzaWdubWVudBgBIAEoCzIWLmVkZ2UudjEuSm9iQXNzaWdubWVudEgAEjAKDGNhbmNlbGxhdGlvbhgCIAEoCzIYLmVkZ2UudjEuSm9iQ2FuY2VsbGF0aW9uSAASKwoIc2V0dGluZ3MYAyABKAsyFy5lZGdlLnYxLldvcmtlclNldHRpbmdzSAASLQoJa2VlcGFsaXZlGAQgASgLMhguZWRnZS52MS5TdHJlYW1LZWVwYWxpdmVIAEIHCgVldmVudCItCgpSdW5uaW5nSm9iEg4KBmpvYl9pZBgBIAEoCRIPCgdhdHRlbXB0GAIgASgFIpkBChBIZWFydGJlYXRSZXF1ZXN0EhMKC3dvcmtlcl9uYW1lGAEgASgJEiMKBXN0YXRlGAIgASgOMhQuZWRnZS52MS5Xb3JrZXJTdGF0ZRIhCgRqb2JzGAMgAygLMhMuZWRnZS52MS5SdW5uaW5nSm9iEigKC3N5c3RlbV9pbmZvGAQgASgLMhMuZWRnZS52MS5TeXN0ZW1JbmZvIooBChFIZWFydGJlYXRSZXNwb25zZRIfCgZ3b3JrZXIYASABKAsyDy5lZGdlLnYxLldvcmtlchIpCghzZXR0aW5ncxgCIAEoCzIXLmVkZ2UudjEuV29ya2VyU2V0dGluZ3MSKQoMcmV2b2tlZF9qb2JzGAMgAygLMhMuZWRnZS52MS5SdW5uaW5nSm9iIv4BChVVcGRhdGVKb2JTdGF0ZVJlcXVlc3QSDgoGam9iX2lkGAEgASgJEg8KB2F0dGVtcHQYAiABKAUSIAoFc3RhdGUYAyABKA4yES5lZGdlLnYxLkpvYlN0YXRlEhYKCWV4aXRfY29kZRgEIAEoBUgAiAEBEg4KBnNpZ25hbBgFIAEoCRIOCgZyZWFzb24YBiABKAkSEwoLd29ya2VyX25hbWUYByABKAkSFwoKcmFuX2Zvcl9tcxgIIAEoDUgBiAEBEgsKA2xvZxgJIAEoDBISCgpsb2dfb2Zmc2V0GAogASgDQgwKCl9leGl0X2NvZGVCDQoLX3Jhbl9mb3JfbXMiMwoWVXBkYXRlSm9iU3RhdGVSZXNwb25zZRIZCgNqb2IYASABKAsyDC5lZGdlLnYxLkpvYiJJChZSZXBvcnRKb2JTdGF0ZXNSZXF1ZXN0Ei8KB3JlcG9ydHMYASADKAsyHi5lZGdlLnYxLlVwZGF0ZUpvYlN0YXRlUmVxdWVzdCJiCg9Kb2JSZXBvcnRSZXN1bHQSGwoDam9iGAEgASgLMgwuZWRnZS52MS5Kb2JIABIoCgVlcnJvchgCIAEoCzIXLmVkZ2UudjEuSm9iUmVwb3J0RXJyb3JIAEIICgZyZXN1bHQiLwoOSm9iUmVwb3J0RXJyb3ISDAoEY29kZRgBIAEoBRIPCgdtZXNzYWdlGAIgASgJIkQKF1JlcG9ydEpvYlN0YXRlc1Jlc3BvbnNlEikKB3Jlc3VsdHMYASADKAsyGC5lZGdlLnYxLkpvYlJlcG9ydFJlc3VsdCJhChJMaXN0V29ya2Vyc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSJAoGc3RhdGVzGAMgAygOMhQuZWRnZS52MS5Xb3JrZXJTdGF0ZSJQChNMaXN0V29ya2Vyc1Jlc3BvbnNlEiAKB3dvcmtlcnMYASADKAsyDy5lZGdlLnYxLldvcmtlchIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiIAoQR2V0V29ya2VyUmVxdWVzdBIMCgRuYW1lGAEgASgJIjQKEUdldFdvcmtlclJlc3BvbnNlEh8KBndvcmtlchgBIAEoCzIPLmVkZ2UudjEuV29ya2VyIngKG1NldFdvcmtlck1haW50ZW5hbmNlUmVxdWVzdBIMCgRuYW1lGAEgASgJEioKBmNoYW5nZRgCIAEoDjIaLmVkZ2UudjEuTWFpbnRlbmFuY2VDaGFuZ2USDwoHY29tbWVudBgDIAEoCRIOCgZhdXRob3IYBCABKAkiPwocU2V0V29ya2VyTWFpbnRlbmFuY2VSZXNwb25zZRIfCgZ3b3JrZXIYASABKAsyDy5lZGdlLnYxLldvcmtlciJ4ChNVcGRhdGVXb3JrZXJSZXF1ZXN0EgwKBG5hbWUYASABKAkSEgoKYWRkX3F1ZXVlcxgCIAMoCRIVCg1yZW1vdmVfcXVldWVzGAMgAygJEhgKC2NvbmN1cnJlbmN5GAQgASgFSACIAQFCDgoMX2NvbmN1cnJlbmN5IjcKFFVwZGF0ZVdvcmtlclJlc3BvbnNlEh8KBndvcmtlchgBIAEoCzIPLmVkZ2UudjEuV29ya2VyIiUKFVNodXRkb3duV29ya2VyUmVxdWVzdBIMCgRuYW1lGAEgASgJIjkKFlNodXRkb3duV29ya2VyUmVzcG9uc2USHwoGd29ya2VyGAEgASgLMg8uZWRnZS52MS5Xb3JrZXIiIwoTUmVtb3ZlV29ya2VyUmVxdWVzdBIMCgRuYW1lGAEgASgJIjcKFFJlbW92ZVdvcmtlclJlc3BvbnNlEh8KBndvcmtlchgBIAEoCzIPLmVkZ2UudjEuV29ya2VyKpIBChFNYWludGVuYW5jZUNoYW5nZRIiCh5NQUlOVEVOQU5DRV9DSEFOR0VfVU5TUEVDSUZJRUQQABIcChhNQUlOVEVOQU5DRV9DSEFOR0VfRU5URVIQARIbChdNQUlOVEVOQU5DRV9DSEFOR0VfRVhJVBACEh4KGk1BSU5URU5BTkNFX0NIQU5HRV9DT01NRU5UEAMyzgcKDVdvcmtlclNlcnZpY2USVwoQR2V0U2VydmVyVmVyc2lvbhIgLmVkZ2UudjEuR2V0U2VydmVyVmVyc2lvblJlcXVlc3QaIS5lZGdlLnYxLkdldFNlcnZlclZlcnNpb25SZXNwb25zZRJRCg5SZWdpc3RlcldvcmtlchIeLmVkZ2UudjEuUmVnaXN0ZXJXb3JrZXJSZXF1ZXN0Gh8uZWRnZS52MS5SZWdpc3RlcldvcmtlclJlc3BvbnNlEkQKCUZldGNoSm9icxIZLmVkZ2UudjEuRmV0Y2hKb2JzUmVxdWVzdBoaLmVkZ2UudjEuRmV0Y2hKb2JzUmVzcG9uc2UwARJCCglIZWFydGJlYXQSGS5lZGdlLnYxLkhlYXJ0YmVhdFJlcXVlc3QaGi5lZGdlLnYxLkhlYXJ0YmVhdFJlc3BvbnNlElEKDlVwZGF0ZUpvYlN0YXRlEh4uZWRnZS52MS5VcGRhdGVKb2JTdGF0ZVJlcXVlc3QaHy5lZGdlLnYxLlVwZGF0ZUpvYlN0YXRlUmVzcG9uc2USVAoPUmVwb3J0Sm9iU3RhdGVzEh8uZWRnZS52MS5SZXBvcnRKb2JTdGF0ZXNSZXF1ZXN0GiAuZWRnZS52MS5SZXBvcnRKb2JTdGF0ZXNSZXNwb25zZRJICgtMaXN0V29ya2VycxIbLmVkZ2UudjEuTGlzdFdvcmtlcnNSZXF1ZXN0GhwuZWRnZS52MS5MaXN0V29ya2Vyc1Jlc3BvbnNlEkIKCUdldFdvcmtlchIZLmVkZ2UudjEuR2V0V29ya2VyUmVxdWVzdBoaLmVkZ2UudjEuR2V0V29ya2VyUmVzcG9uc2USYwoUU2V0V29ya2VyTWFpbnRlbmFuY2USJC5lZGdlLnYxLlNldFdvcmtlck1haW50ZW5hbmNlUmVxdWVzdBolLmVkZ2UudjEuU2V0V29ya2VyTWFpbnRlbmFuY2VSZXNwb25zZRJLCgxVcGRhdGVXb3JrZXISHC5lZGdlLnYxLlVwZGF0ZVdvcmtlclJlcXVlc3QaHS5lZGdlLnYxLlVwZGF0ZVdvcmtlclJlc3BvbnNlElEKDlNodXRkb3duV29ya2VyEh4uZWRnZS52MS5TaHV0ZG93bldvcmtlclJlcXVlc3QaHy5lZGdlLnYxLlNodXRkb3duV29ya2VyUmVzcG9uc2USSwoMUmVtb3ZlV29ya2VyEhwuZWRnZS52MS5SZW1vdmVXb3JrZXJSZXF1ZXN0Gh0uZWRnZS52MS5SZW1vdmVXb3JrZXJSZXNwb25zZWIGcHJvdG8z", [file_edge_v1_job, file_edge_v1_worker]);
 
 /**
  * GetServerVersionRequest asks for the server's version.
@@ -533,6 +533,33 @@ export type UpdateJobStateRequest = Message<"edge.v1.UpdateJobStateRequest"> & {
    * @generated from field: string worker_name = 7;
    */
   workerName: string;
+
+  /**
+   * On an end (SUCCEEDED, FAILED, CANCELED) whose RUNNING was never reported because the process
+   * ended first: how long it ran, in milliseconds of the worker's monotonic clock. The server then
+   * records the start and the end at once: the job started that long before the report arrived
+   * (never before it was assigned). A job whose cancel was stored before it started still ends
+   * CANCELED ("canceled before it started"). Absent on every other report.
+   *
+   * @generated from field: optional uint32 ran_for_ms = 8;
+   */
+  ranForMs?: number | undefined;
+
+  /**
+   * Output of the attempt from byte log_offset on, stored before the state is applied, so that a
+   * short job needs no UploadLogs stream: at most 64 KiB, only on an end report. Idempotent by
+   * offset like UploadLogs; fenced the same way (the attempt must be the worker's).
+   *
+   * @generated from field: bytes log = 9;
+   */
+  log: Uint8Array;
+
+  /**
+   * Where `log` starts in the attempt's output: the bytes already stored through UploadLogs.
+   *
+   * @generated from field: int64 log_offset = 10;
+   */
+  logOffset: bigint;
 };
 
 /**
@@ -562,6 +589,113 @@ export type UpdateJobStateResponse = Message<"edge.v1.UpdateJobStateResponse"> &
  */
 export const UpdateJobStateResponseSchema: GenMessage<UpdateJobStateResponse> = /*@__PURE__*/
   messageDesc(file_edge_v1_worker_service, 14);
+
+/**
+ * ReportJobStatesRequest carries several reports of one worker.
+ *
+ * @generated from message edge.v1.ReportJobStatesRequest
+ */
+export type ReportJobStatesRequest = Message<"edge.v1.ReportJobStatesRequest"> & {
+  /**
+   * The reports, at most 1000, each with the same worker_name (or all empty, with a worker token).
+   *
+   * @generated from field: repeated edge.v1.UpdateJobStateRequest reports = 1;
+   */
+  reports: UpdateJobStateRequest[];
+};
+
+/**
+ * Describes the message edge.v1.ReportJobStatesRequest.
+ * Use `create(ReportJobStatesRequestSchema)` to create a new message.
+ */
+export const ReportJobStatesRequestSchema: GenMessage<ReportJobStatesRequest> = /*@__PURE__*/
+  messageDesc(file_edge_v1_worker_service, 15);
+
+/**
+ * JobReportResult answers one report of a ReportJobStates call.
+ *
+ * @generated from message edge.v1.JobReportResult
+ */
+export type JobReportResult = Message<"edge.v1.JobReportResult"> & {
+  /**
+   * How the report went.
+   *
+   * @generated from oneof edge.v1.JobReportResult.result
+   */
+  result: {
+    /**
+     * The job after the report.
+     *
+     * @generated from field: edge.v1.Job job = 1;
+     */
+    value: Job;
+    case: "job";
+  } | {
+    /**
+     * Why the report was refused: the status UpdateJobState would have ended with.
+     *
+     * @generated from field: edge.v1.JobReportError error = 2;
+     */
+    value: JobReportError;
+    case: "error";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message edge.v1.JobReportResult.
+ * Use `create(JobReportResultSchema)` to create a new message.
+ */
+export const JobReportResultSchema: GenMessage<JobReportResult> = /*@__PURE__*/
+  messageDesc(file_edge_v1_worker_service, 16);
+
+/**
+ * JobReportError is a refused report: what UpdateJobState would have answered with.
+ *
+ * @generated from message edge.v1.JobReportError
+ */
+export type JobReportError = Message<"edge.v1.JobReportError"> & {
+  /**
+   * The gRPC status code (google.rpc.Code), e.g. 9 for FAILED_PRECONDITION.
+   *
+   * @generated from field: int32 code = 1;
+   */
+  code: number;
+
+  /**
+   * What was wrong, in words.
+   *
+   * @generated from field: string message = 2;
+   */
+  message: string;
+};
+
+/**
+ * Describes the message edge.v1.JobReportError.
+ * Use `create(JobReportErrorSchema)` to create a new message.
+ */
+export const JobReportErrorSchema: GenMessage<JobReportError> = /*@__PURE__*/
+  messageDesc(file_edge_v1_worker_service, 17);
+
+/**
+ * ReportJobStatesResponse answers each report, in the order of the request.
+ *
+ * @generated from message edge.v1.ReportJobStatesResponse
+ */
+export type ReportJobStatesResponse = Message<"edge.v1.ReportJobStatesResponse"> & {
+  /**
+   * One result per report, in request order.
+   *
+   * @generated from field: repeated edge.v1.JobReportResult results = 1;
+   */
+  results: JobReportResult[];
+};
+
+/**
+ * Describes the message edge.v1.ReportJobStatesResponse.
+ * Use `create(ReportJobStatesResponseSchema)` to create a new message.
+ */
+export const ReportJobStatesResponseSchema: GenMessage<ReportJobStatesResponse> = /*@__PURE__*/
+  messageDesc(file_edge_v1_worker_service, 18);
 
 /**
  * ListWorkersRequest pages the worker list.
@@ -596,7 +730,7 @@ export type ListWorkersRequest = Message<"edge.v1.ListWorkersRequest"> & {
  * Use `create(ListWorkersRequestSchema)` to create a new message.
  */
 export const ListWorkersRequestSchema: GenMessage<ListWorkersRequest> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 15);
+  messageDesc(file_edge_v1_worker_service, 19);
 
 /**
  * ListWorkersResponse is one page of workers.
@@ -624,7 +758,7 @@ export type ListWorkersResponse = Message<"edge.v1.ListWorkersResponse"> & {
  * Use `create(ListWorkersResponseSchema)` to create a new message.
  */
 export const ListWorkersResponseSchema: GenMessage<ListWorkersResponse> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 16);
+  messageDesc(file_edge_v1_worker_service, 20);
 
 /**
  * GetWorkerRequest names a worker.
@@ -645,7 +779,7 @@ export type GetWorkerRequest = Message<"edge.v1.GetWorkerRequest"> & {
  * Use `create(GetWorkerRequestSchema)` to create a new message.
  */
 export const GetWorkerRequestSchema: GenMessage<GetWorkerRequest> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 17);
+  messageDesc(file_edge_v1_worker_service, 21);
 
 /**
  * GetWorkerResponse returns one worker.
@@ -666,7 +800,7 @@ export type GetWorkerResponse = Message<"edge.v1.GetWorkerResponse"> & {
  * Use `create(GetWorkerResponseSchema)` to create a new message.
  */
 export const GetWorkerResponseSchema: GenMessage<GetWorkerResponse> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 18);
+  messageDesc(file_edge_v1_worker_service, 22);
 
 /**
  * SetWorkerMaintenanceRequest changes a worker's maintenance.
@@ -708,7 +842,7 @@ export type SetWorkerMaintenanceRequest = Message<"edge.v1.SetWorkerMaintenanceR
  * Use `create(SetWorkerMaintenanceRequestSchema)` to create a new message.
  */
 export const SetWorkerMaintenanceRequestSchema: GenMessage<SetWorkerMaintenanceRequest> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 19);
+  messageDesc(file_edge_v1_worker_service, 23);
 
 /**
  * SetWorkerMaintenanceResponse returns the worker after the change.
@@ -729,7 +863,7 @@ export type SetWorkerMaintenanceResponse = Message<"edge.v1.SetWorkerMaintenance
  * Use `create(SetWorkerMaintenanceResponseSchema)` to create a new message.
  */
 export const SetWorkerMaintenanceResponseSchema: GenMessage<SetWorkerMaintenanceResponse> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 20);
+  messageDesc(file_edge_v1_worker_service, 24);
 
 /**
  * UpdateWorkerRequest changes a worker's queues or concurrency.
@@ -771,7 +905,7 @@ export type UpdateWorkerRequest = Message<"edge.v1.UpdateWorkerRequest"> & {
  * Use `create(UpdateWorkerRequestSchema)` to create a new message.
  */
 export const UpdateWorkerRequestSchema: GenMessage<UpdateWorkerRequest> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 21);
+  messageDesc(file_edge_v1_worker_service, 25);
 
 /**
  * UpdateWorkerResponse returns the worker after the change.
@@ -792,7 +926,7 @@ export type UpdateWorkerResponse = Message<"edge.v1.UpdateWorkerResponse"> & {
  * Use `create(UpdateWorkerResponseSchema)` to create a new message.
  */
 export const UpdateWorkerResponseSchema: GenMessage<UpdateWorkerResponse> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 22);
+  messageDesc(file_edge_v1_worker_service, 26);
 
 /**
  * ShutdownWorkerRequest names the worker to stop.
@@ -813,7 +947,7 @@ export type ShutdownWorkerRequest = Message<"edge.v1.ShutdownWorkerRequest"> & {
  * Use `create(ShutdownWorkerRequestSchema)` to create a new message.
  */
 export const ShutdownWorkerRequestSchema: GenMessage<ShutdownWorkerRequest> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 23);
+  messageDesc(file_edge_v1_worker_service, 27);
 
 /**
  * ShutdownWorkerResponse returns the worker after the request.
@@ -834,7 +968,7 @@ export type ShutdownWorkerResponse = Message<"edge.v1.ShutdownWorkerResponse"> &
  * Use `create(ShutdownWorkerResponseSchema)` to create a new message.
  */
 export const ShutdownWorkerResponseSchema: GenMessage<ShutdownWorkerResponse> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 24);
+  messageDesc(file_edge_v1_worker_service, 28);
 
 /**
  * RemoveWorkerRequest names the worker to forget.
@@ -855,7 +989,7 @@ export type RemoveWorkerRequest = Message<"edge.v1.RemoveWorkerRequest"> & {
  * Use `create(RemoveWorkerRequestSchema)` to create a new message.
  */
 export const RemoveWorkerRequestSchema: GenMessage<RemoveWorkerRequest> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 25);
+  messageDesc(file_edge_v1_worker_service, 29);
 
 /**
  * RemoveWorkerResponse confirms the removal.
@@ -876,7 +1010,7 @@ export type RemoveWorkerResponse = Message<"edge.v1.RemoveWorkerResponse"> & {
  * Use `create(RemoveWorkerResponseSchema)` to create a new message.
  */
 export const RemoveWorkerResponseSchema: GenMessage<RemoveWorkerResponse> = /*@__PURE__*/
-  messageDesc(file_edge_v1_worker_service, 26);
+  messageDesc(file_edge_v1_worker_service, 30);
 
 /**
  * MaintenanceChange says what SetWorkerMaintenance does.
@@ -997,6 +1131,20 @@ export const WorkerService: GenService<{
     methodKind: "unary";
     input: typeof UpdateJobStateRequestSchema;
     output: typeof UpdateJobStateResponseSchema;
+  },
+  /**
+   * Reports several job states at once (at most 1000), each checked and applied exactly as
+   * UpdateJobState would; the reports are committed together. Answers one result per report, in
+   * the order of the request: the job after the report, or why that report was refused (a stale
+   * report does not fail the others). A report of the same job twice in one call is refused:
+   * send the later one in the next call.
+   *
+   * @generated from rpc edge.v1.WorkerService.ReportJobStates
+   */
+  reportJobStates: {
+    methodKind: "unary";
+    input: typeof ReportJobStatesRequestSchema;
+    output: typeof ReportJobStatesResponseSchema;
   },
   /**
    * Lists workers, by name, a page at a time.

@@ -2,12 +2,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ConnectError } from '@connectrpc/connect';
 import { JobState, type Job } from '../../../gen/edge/v1/job_pb.js';
 import type { ApiSource } from '../lib/api.js';
-import { sleep } from './backoff.js';
-import { isRefusal, retryBackoff } from './retry-policy.js';
 import { LogUploader } from './log-uploader.js';
+import type { JobReporter, PendingReport } from './job-reporter.js';
 import type { Logger } from './logger.js';
 import { jobEnvironment } from './job-env.js';
 import type { JobUser } from './job-user.js';
@@ -16,6 +14,8 @@ import { MaskedOutput } from './masked-output.js';
 
 export interface JobRunnerOptions {
   apis: ApiSource;
+  /** The worker's state reports, coalesced over its jobs. */
+  reporter: JobReporter;
   workerName: string;
   log: Logger;
   /** Folder for the attempt's spool file and process-group file. */
@@ -37,6 +37,15 @@ export interface JobProcesses {
 
 const REAL_PROCESSES: JobProcesses = { spawn, signalGroup };
 
+/** Folders of spool files made so far (once per worker, not once per job). */
+const madeDirs = new Set<string>();
+const SPOOL_FLAGS = fs.constants.O_RDWR | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_TRUNC;
+/** The machine's name, for the jobs' HOSTNAME. */
+const HOSTNAME = os.hostname();
+
+/** Output of at most this much, none of it streamed yet when the job ends, goes with the end report (the server's limit). */
+export const END_REPORT_LOG_BYTES = 64 * 1024;
+
 interface Ending {
   state: JobState;
   exitCode?: number;
@@ -49,7 +58,9 @@ type StopCause = { kind: 'cancel' | 'timeout' | 'shutdown'; reason: string };
 /**
  * Runs one attempt of a job as a child process in its own process group. Its stdout and stderr go
  * straight to a spool file that the LogUploader streams to the server; the runner reports RUNNING once
- * the process has started, and how it ended once every byte of output is stored.
+ * the process has started, and how it ended once every byte of output is stored. A job that ends
+ * while its RUNNING report still waits to be sent reports its end alone, with how long it ran, and
+ * short output not streamed yet rides with that end report.
  */
 export class JobRunner {
   readonly jobId: string;
@@ -61,8 +72,11 @@ export class JobRunner {
   private timeoutTimer: NodeJS.Timeout | undefined;
   private readonly uploader: LogUploader;
   private readonly stopReporting = new AbortController();
+  private running: PendingReport | undefined;
   private runningReported: Promise<void> = Promise.resolve();
+  private startedAt = 0;
   private readonly spoolPath: string;
+  private readonly spoolFd: number;
   private readonly groupFile: string;
   private masked: MaskedOutput | undefined;
   readonly finished: Promise<void>;
@@ -80,9 +94,13 @@ export class JobRunner {
     const base = path.join(opts.jobsDir, `${job.id}.${attempt}`);
     this.spoolPath = `${base}.log`;
     this.groupFile = `${base}.pgid`;
-    fs.mkdirSync(opts.jobsDir, { recursive: true, mode: 0o700 });
-    fs.writeFileSync(this.spoolPath, '', { mode: 0o600 });
-    this.uploader = new LogUploader(opts.apis, this.spoolPath, job.id, attempt, opts.log, {
+    if (!madeDirs.has(opts.jobsDir)) {
+      fs.mkdirSync(opts.jobsDir, { recursive: true, mode: 0o700 });
+      madeDirs.add(opts.jobsDir);
+    }
+    // One descriptor for the job's output (appended) and the uploader's reads: no other open per job.
+    this.spoolFd = fs.openSync(this.spoolPath, SPOOL_FLAGS, 0o600);
+    this.uploader = new LogUploader(opts.apis, this.spoolFd, job.id, attempt, opts.log, {
       onRefused: (msg) => this.abandon(`the server refused its output (${msg})`),
     });
     this.finished = this.run();
@@ -123,13 +141,16 @@ export class JobRunner {
     this.outcome = ending.state;
     clearTimeout(this.killTimer);
     clearTimeout(this.timeoutTimer);
-    fs.rmSync(this.groupFile, { force: true });
-    await this.uploader.finish();
+    if (this.child) fs.rmSync(this.groupFile, { force: true });
+    const rest = await this.uploader.finish({ handOverUpTo: END_REPORT_LOG_BYTES });
+    fs.closeSync(this.spoolFd);
     fs.rmSync(this.spoolPath, { force: true });
-    await this.runningReported; // the end must not overtake the start
+    // Not sent yet: the end says it started. Sent: the end must not overtake it.
+    const ranForMs = this.running?.withdraw() ? Math.round(performance.now() - this.startedAt) : undefined;
+    if (ranForMs === undefined) await this.runningReported;
     if (this.stopReporting.signal.aborted) return;
     log.info(`job ${this.jobId} attempt ${this.attempt} ended ${JobState[ending.state]}${describe(ending)}`);
-    await this.report(ending);
+    await this.report({ ...ending, ranForMs, ...(rest ? { log: rest.data, logOffset: BigInt(rest.offset) } : {}) });
   }
 
   /** Starts the process and resolves with how it ended. */
@@ -142,24 +163,22 @@ export class JobRunner {
       const env = jobEnvironment(
         process.env,
         { ...spec.env, ...secrets },
-        { jobId: this.jobId, attempt: this.attempt, queue: spec.queue, workerName: this.opts.workerName, hostname: os.hostname() },
+        { jobId: this.jobId, attempt: this.attempt, queue: spec.queue, workerName: this.opts.workerName, hostname: HOSTNAME },
         user,
       );
       // The job writes to a descriptor the worker opened: it needs no access to the worker's state dir.
       // A job with secrets writes to pipes instead, whose output is masked before it reaches the spool.
       const values = Object.values(secrets);
-      const out = values.length ? 'pipe' : fs.openSync(this.spoolPath, 'a');
+      const out = values.length ? 'pipe' : this.spoolFd;
       let child: ChildProcess;
       try {
         const account = user && user.uid !== process.getuid?.() ? { uid: user.uid, gid: user.gid } : {};
         child = (this.opts.processes ?? REAL_PROCESSES).spawn(cmd!, args, { cwd: spec.cwd || undefined, env, detached: true, stdio: ['ignore', out, out], ...account });
       } catch (err) {
-        if (typeof out === 'number') fs.closeSync(out);
         resolve(this.failedToStart(err));
         return;
       }
-      if (typeof out === 'number') fs.closeSync(out); // the child holds its own copy
-      else {
+      if (out === 'pipe') {
         this.masked = new MaskedOutput(this.spoolPath, values);
         if (child.stdout) this.masked.attach(child.stdout);
         if (child.stderr) this.masked.attach(child.stderr);
@@ -169,8 +188,12 @@ export class JobRunner {
       child.once('spawn', () => {
         started = true;
         fs.writeFileSync(this.groupFile, `${child.pid}\n`, { mode: 0o600 });
-        this.opts.log.info(`job ${this.jobId} attempt ${this.attempt} started: pid ${child.pid}`);
-        this.runningReported = this.report({ state: JobState.RUNNING, signal: '', reason: '' });
+        this.opts.log.info(`job ${this.jobId} attempt ${this.attempt} started: pid ${child.pid}, ${JSON.stringify(spec.argv)}`);
+        this.startedAt = performance.now();
+        this.running = this.opts.reporter.report(this.request({ state: JobState.RUNNING, signal: '', reason: '' }), this.stopReporting.signal);
+        this.runningReported = this.running.outcome.then((o) => {
+          if (o.kind === 'refused') this.abandon(o.error.rawMessage);
+        });
         if (spec.timeoutSeconds > 0) {
           this.timeoutTimer = setTimeout(() => this.stop({ kind: 'timeout', reason: `timed out after ${spec.timeoutSeconds} s` }), spec.timeoutSeconds * 1000);
         }
@@ -187,7 +210,7 @@ export class JobRunner {
 
   private failedToStart(err: unknown): Ending {
     const reason = `could not start ${JSON.stringify(this.job.spec!.argv[0])}: ${(err as Error).message}`;
-    fs.appendFileSync(this.spoolPath, `edge: ${reason}\n`);
+    fs.writeSync(this.spoolFd, `edge: ${reason}\n`);
     return { state: JobState.FAILED, signal: '', reason };
   }
 
@@ -201,29 +224,14 @@ export class JobRunner {
     return { state: JobState.FAILED, exitCode: code ?? undefined, signal: '', reason: `exited with code ${code}` };
   }
 
-  /** Reports a state until the server takes it; gives up only when the server refuses the attempt. */
-  private async report(ending: Ending): Promise<void> {
-    const backoff = retryBackoff();
-    const signal = this.stopReporting.signal;
-    while (!signal.aborted) {
-      try {
-        await this.opts.apis.api.workers.updateJobState(
-          { jobId: this.jobId, attempt: this.attempt, workerName: this.opts.workerName, ...ending },
-          { signal, timeoutMs: 15_000 },
-        );
-        return;
-      } catch (err) {
-        const e = ConnectError.from(err);
-        if (signal.aborted) return;
-        if (isRefusal(e)) {
-          if (ending.state === JobState.RUNNING) this.abandon(e.rawMessage);
-          else this.opts.log.warn(`server refused state ${JobState[ending.state]} of job ${this.jobId} attempt ${this.attempt}: ${e.rawMessage}`);
-          return;
-        }
-        this.opts.log.warn(`could not report job ${this.jobId} (${e.rawMessage}); retrying`);
-        await sleep(backoff.next(), signal);
-      }
-    }
+  private request(ending: Ending & { ranForMs?: number; log?: Buffer; logOffset?: bigint }) {
+    return { jobId: this.jobId, attempt: this.attempt, workerName: this.opts.workerName, ...ending };
+  }
+
+  /** Reports the end until the server takes it (the reporter retries); gives up only when the server refuses it. */
+  private async report(ending: Ending & { ranForMs?: number; log?: Buffer; logOffset?: bigint }): Promise<void> {
+    const o = await this.opts.reporter.report(this.request(ending), this.stopReporting.signal).outcome;
+    if (o.kind === 'refused') this.opts.log.warn(`server refused state ${JobState[ending.state]} of job ${this.jobId} attempt ${this.attempt}: ${o.error.rawMessage}`);
   }
 }
 

@@ -1,4 +1,5 @@
-import fs from 'node:fs/promises';
+import fs from 'node:fs';
+import { promisify } from 'node:util';
 import { ConnectError } from '@connectrpc/connect';
 import type { ApiSource } from '../lib/api.js';
 import { sleep } from './backoff.js';
@@ -17,14 +18,18 @@ export interface LogUploaderOptions {
 }
 
 const MAX_MESSAGE_BYTES = 1024 * 1024;
+const fstat = promisify(fs.fstat);
+const readAt = promisify(fs.read);
 const POLL_MS = 100;
 
 /**
  * Uploads one attempt's output from its spool file (which the job process writes directly, so the
  * worker holds at most one message of it in memory, and a slow or absent server never blocks the job)
  * through UploadLogs client streams while the job runs. Output is batched by size and by a short
- * delay; a stream ends every few MiB to learn what the server stored, and after a failure upload
- * resumes at the server's offset: nothing lost, nothing doubled.
+ * delay; a stream opens only once a batch is ready, ends every few MiB to learn what the server
+ * stored, and after a failure upload resumes at the server's offset: nothing lost, nothing doubled.
+ * A job that ends before its first batch was due may hand the rest of its output over to its end
+ * report instead (finish with `handOverUpTo`): most short jobs then open no stream at all.
  */
 export class LogUploader {
   private readonly flushBytes: number;
@@ -32,15 +37,19 @@ export class LogUploader {
   private readonly segmentBytes: number;
   private confirmed = 0;
   private finishing = false;
+  private looked = false;
+  private handOverUpTo = 0;
+  private handedOver: { offset: number; data: Buffer } | undefined;
   private abandoned = false;
   private kick: (() => void) | undefined;
   private readonly done: Promise<void>;
   private readonly abort = new AbortController();
-  private file: fs.FileHandle | undefined;
+  private fd: number | undefined;
 
   constructor(
     private readonly apis: ApiSource,
-    private readonly spoolPath: string,
+    /** The spool file, or a descriptor of it open for reading that the caller closes after finish(). */
+    private readonly spool: string | number,
     private readonly jobId: string,
     private readonly attempt: number,
     private readonly log: Logger,
@@ -52,11 +61,17 @@ export class LogUploader {
     this.done = this.run();
   }
 
-  /** The job's process has ended: send the rest, resolve once the server has stored all of it. */
-  finish(): Promise<void> {
+  /**
+   * The job's process has ended: send the rest, resolve once the server has stored all of it. With
+   * `handOverUpTo`, a rest of at most that many bytes that no stream has started on yet is not sent
+   * but returned (with its offset), for the caller to send with the job's end.
+   */
+  async finish(opts: { handOverUpTo?: number } = {}): Promise<{ offset: number; data: Buffer } | undefined> {
     this.finishing = true;
+    this.handOverUpTo = opts.handOverUpTo ?? 0;
     this.wake();
-    return this.done;
+    await this.done;
+    return this.handedOver;
   }
 
   /** Stops uploading at once; for attempts the server no longer accepts. */
@@ -73,23 +88,23 @@ export class LogUploader {
   }
 
   private async size(): Promise<number> {
-    return (await this.file!.stat()).size;
+    return (await fstat(this.fd!)).size;
   }
 
   private async read(position: number, length: number): Promise<Buffer> {
     const buf = Buffer.allocUnsafe(length);
-    const { bytesRead } = await this.file!.read(buf, 0, length, position);
+    const { bytesRead } = await readAt(this.fd!, buf, 0, length, position);
     return buf.subarray(0, bytesRead);
   }
 
   private async run(): Promise<void> {
-    this.file = await fs.open(this.spoolPath, 'r');
+    this.fd = typeof this.spool === 'number' ? this.spool : fs.openSync(this.spool, 'r');
     const backoff = retryBackoff();
     try {
       while (!this.abandoned) {
         if (this.finishing && this.confirmed >= (await this.size())) return;
         try {
-          await this.segment();
+          if (await this.segment()) return;
           backoff.reset();
         } catch (err) {
           if (this.abandoned) return;
@@ -105,7 +120,7 @@ export class LogUploader {
         }
       }
     } finally {
-      await this.file.close();
+      if (typeof this.spool !== 'number') fs.closeSync(this.fd);
     }
   }
 
@@ -118,14 +133,24 @@ export class LogUploader {
     this.confirmed = Number(r.size);
   }
 
-  /** One UploadLogs stream: sends batches until segmentBytes or the end, then takes the server's size. */
-  private async segment(): Promise<void> {
+  /**
+   * One UploadLogs stream, opened once a first batch is ready: sends batches until segmentBytes or
+   * the end, then takes the server's size. True when the rest was handed over instead.
+   */
+  private async segment(): Promise<boolean> {
     const base = this.confirmed;
+    const first = await this.nextBatch(base);
+    if (!first) return false;
+    if (this.finishing && first <= this.handOverUpTo) {
+      this.handedOver = { offset: base, data: await this.read(base, first) };
+      return true;
+    }
     let sent = 0;
+    let ready = first;
     const self = this;
     async function* messages() {
       for (;;) {
-        const ready = await self.nextBatch(base + sent);
+        if (sent) ready = await self.nextBatch(base + sent);
         if (!ready) return;
         const data = await self.read(base + sent, Math.min(ready, MAX_MESSAGE_BYTES));
         if (!data.length) return;
@@ -137,11 +162,15 @@ export class LogUploader {
     const res = await this.apis.api.logs.uploadLogs(messages(), { signal: this.abort.signal });
     const stored = res.sizes.find((s) => s.jobId === this.jobId && s.attempt === this.attempt);
     if (stored) this.confirmed = Number(stored.size);
+    return false;
   }
 
   /** Waits until a batch from `from` is worth sending; returns its size, or 0 when the stream should end. */
   private async nextBatch(from: number): Promise<number> {
     let deadline: number | undefined;
+    // A job just started has written nothing worth a look yet: most short jobs end before the first one.
+    if (!this.looked && !this.finishing) await this.pause(POLL_MS);
+    this.looked = true;
     for (;;) {
       if (this.abandoned) return 0;
       const avail = (await this.size()) - from;
@@ -151,14 +180,18 @@ export class LogUploader {
         deadline ??= Date.now() + this.flushMs;
         if (Date.now() >= deadline) return avail;
       }
-      const wait = deadline === undefined ? POLL_MS : Math.min(POLL_MS, Math.max(0, deadline - Date.now()));
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, wait);
-        this.kick = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
+      await this.pause(deadline === undefined ? POLL_MS : Math.min(POLL_MS, Math.max(0, deadline - Date.now())));
     }
+  }
+
+  /** Waits, or until finish() or abandon() wakes us. */
+  private pause(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.kick = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
   }
 }

@@ -3,7 +3,7 @@ import path from 'node:path';
 
 /**
  * The worker's status as `edge status` reads it: `<state-dir>/<name>.status.json`, rewritten
- * atomically whenever the worker's state, jobs or settings change and at every heartbeat.
+ * atomically (see StatusFileWriter for how often).
  */
 export interface LocalStatus {
   name: string;
@@ -33,6 +33,74 @@ export function writeJsonAtomically(file: string, value: unknown): void {
   const tmp = `${file}.${process.pid}.tmp`;
   fs.writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n', { mode: 0o600 });
   fs.renameSync(tmp, file);
+}
+
+export interface StatusFileWriterOptions {
+  file: string;
+  /** The status as it stands now; called only when a write is due. */
+  status(): LocalStatus;
+  /**
+   * What an operator acts on at once (maintenance, draining, settings): when it differs from what
+   * the file holds, the file is written at once. Job churn alone is written at most once per interval.
+   */
+  significant(): string;
+  onError(err: Error): void;
+  intervalMs?: number;
+  now?: () => number;
+}
+
+/**
+ * Writes the status file at most once per interval (1 s) while jobs come and go, always ending with
+ * a trailing write so the file never lags the worker by more than that; a significant change is
+ * written at once. Rewriting it atomically on every job start and end cost a busy worker more than
+ * anything else it does per job but the spawn.
+ */
+export class StatusFileWriter {
+  private readonly intervalMs: number;
+  private readonly now: () => number;
+  private lastWriteAt = -Infinity;
+  private lastKey: string | undefined;
+  private trailing: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(private readonly opts: StatusFileWriterOptions) {
+    this.intervalMs = opts.intervalMs ?? 1000;
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** Something in the status changed. */
+  changed(): void {
+    if (this.closed) return;
+    const at = this.now();
+    if (this.opts.significant() !== this.lastKey || at - this.lastWriteAt >= this.intervalMs) {
+      this.write(at);
+      return;
+    }
+    // The timer does not keep the process alive: close() comes before the worker exits anyway.
+    this.trailing ??= setTimeout(() => {
+      this.trailing = undefined;
+      if (!this.closed) this.write(this.now());
+    }, this.lastWriteAt + this.intervalMs - at).unref();
+  }
+
+  /** No more writes (the worker removes the file as it exits). */
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.trailing);
+    this.trailing = undefined;
+  }
+
+  private write(at: number): void {
+    clearTimeout(this.trailing);
+    this.trailing = undefined;
+    this.lastWriteAt = at;
+    this.lastKey = this.opts.significant();
+    try {
+      writeJsonAtomically(this.opts.file, this.opts.status());
+    } catch (err) {
+      this.opts.onError(err as Error);
+    }
+  }
 }
 
 /** The status, or an explanation of why it cannot be read. */

@@ -15,11 +15,12 @@ import { isRefusal, nextTry, retryBackoff } from './retry-policy.js';
 import { holdJobStream } from './stream-session.js';
 import { WorkerTokenFile } from './worker-token.js';
 import { JobRunner } from './job-runner.js';
+import { JobReporter } from './job-reporter.js';
 import type { Logger } from './logger.js';
 import { pidFilePath, removePidFile, writePidFile } from './pid-file.js';
 import type { JobUser } from './job-user.js';
 import { killOrphans } from './process-group.js';
-import { statusFilePath, writeJsonAtomically, type LocalStatus } from './status-file.js';
+import { StatusFileWriter, statusFilePath, type LocalStatus } from './status-file.js';
 import { SystemSampler } from './system-info.js';
 import { WorkerMetrics } from './worker-metrics.js';
 
@@ -62,6 +63,7 @@ export class RefusedError extends Error {}
  */
 export class EdgeWorker {
   private readonly pool: ApiPool;
+  private readonly reporter: JobReporter;
   private readonly runners = new Map<string, JobRunner>();
   private stopRequested = false;
   /** Aborted once the server knows we are terminating: ends the job stream and all waits. */
@@ -71,6 +73,7 @@ export class EdgeWorker {
   private readonly pidFile: string;
   private readonly jobsDir: string;
   private readonly statusFile: string;
+  private readonly status: StatusFileWriter;
   private readonly sampler: SystemSampler;
   private readonly metrics: WorkerMetrics;
   private readonly startedAt = new Date();
@@ -89,9 +92,16 @@ export class EdgeWorker {
     this.token = new WorkerTokenFile(opts.stateDir, opts.name);
     this.pool = new ApiPool(opts.apiUrls, () => this.token.token ?? this.opts.registrationSecret, { caFile: opts.caFile });
     this.log = opts.log;
+    this.reporter = new JobReporter(this.pool, this.log);
     this.pidFile = pidFilePath(opts.stateDir, opts.name);
     this.jobsDir = path.join(opts.stateDir, `${opts.name}.jobs`);
     this.statusFile = statusFilePath(opts.stateDir, opts.name);
+    this.status = new StatusFileWriter({
+      file: this.statusFile,
+      status: () => this.localStatus(),
+      significant: () => this.significantStatus(),
+      onError: (err) => this.log.warn(`cannot write ${this.statusFile}: ${err.message}`),
+    });
     this.sampler = new SystemSampler(opts.workDir ?? process.cwd());
     this.queues = opts.queues;
     this.concurrency = opts.concurrency;
@@ -199,8 +209,10 @@ export class EdgeWorker {
       await this.sendHeartbeat(WorkerState.OFFLINE);
       this.log.info('stopped: all jobs finished');
     } finally {
+      this.reporter.close();
       this.pool.close();
       await metricsServer?.close();
+      this.status.close();
       fs.rmSync(this.statusFile, { force: true });
       removePidFile(this.pidFile);
     }
@@ -335,15 +347,16 @@ export class EdgeWorker {
     if (existing?.attempt === a.attempt) return; // a re-sent assignment we already run
     if (this.isStopping || this.maintenance) {
       this.log.info(`job ${job.id}: handing back, this worker is ${this.isStopping ? 'stopping' : 'in maintenance'}`);
-      void this.api.workers
-        .updateJobState({ jobId: job.id, attempt: a.attempt, workerName: this.opts.name, state: JobState.QUEUED })
-        .catch((err) => this.log.warn(`could not hand back job ${job.id}: ${ConnectError.from(err).rawMessage}`));
+      void this.reporter.report({ jobId: job.id, attempt: a.attempt, workerName: this.opts.name, state: JobState.QUEUED }).outcome.then((o) => {
+        if (o.kind === 'refused') this.log.warn(`could not hand back job ${job.id}: ${o.error.rawMessage}`);
+      });
       return;
     }
     existing?.abandon(`attempt ${a.attempt} replaces it`);
-    this.log.info(`job ${job.id} attempt ${a.attempt} received: ${JSON.stringify(job.spec?.argv)}`);
+    // Logged once it has started (or could not start): one line per job fewer to write.
     const runner = new JobRunner(job, a.attempt, {
       apis: this.pool,
+      reporter: this.reporter,
       workerName: this.opts.name,
       log: this.log,
       jobsDir: this.jobsDir,
@@ -370,13 +383,17 @@ export class EdgeWorker {
   }
 
   private writeStatus(): void {
+    this.status.changed();
+  }
+
+  private localStatus(): LocalStatus {
     const used = this.usedSlots();
-    const status: LocalStatus = {
+    return {
       name: this.opts.name,
       pid: process.pid,
       apiUrl: this.api.url,
       version: this.opts.version ?? VERSION,
-      state: this.heartbeats.lastReported === WorkerState.STARTING && !this.isStopping ? 'STARTING' : WorkerState[this.currentState()]!,
+      state: this.localStateName(),
       queues: this.queues,
       concurrency: this.concurrency,
       usedSlots: used,
@@ -388,11 +405,16 @@ export class EdgeWorker {
       startedAt: this.startedAt.toISOString(),
       updatedAt: new Date().toISOString(),
     };
-    try {
-      writeJsonAtomically(this.statusFile, status);
-    } catch (err) {
-      this.log.warn(`cannot write ${this.statusFile}: ${(err as Error).message}`);
-    }
+  }
+
+  private localStateName(): string {
+    return this.heartbeats.lastReported === WorkerState.STARTING && !this.isStopping ? 'STARTING' : WorkerState[this.currentState()]!;
+  }
+
+  /** What `edge status` readers act on at once; IDLE ⇄ RUNNING follows the jobs, which may lag by a second. */
+  private significantStatus(): string {
+    const state = this.localStateName();
+    return [state === 'RUNNING' ? 'IDLE' : state, this.maintenance, this.maintenanceComment, this.isStopping, this.queues.join(','), this.concurrency, this.api.url].join('|');
   }
 }
 

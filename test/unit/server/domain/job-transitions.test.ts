@@ -31,6 +31,20 @@ describe('job transitions: what a worker may report of a job it holds', () => {
     assert.equal(judgeReport(move('ASSIGNED', 'RUNNING', { cancelRequested: true })).kind, 'cancel-wins');
   });
 
+  it('takes an end that carries its start as RUNNING and then that end; a stored cancel still wins', () => {
+    const started = { startedToo: true };
+    assert.equal(judgeReport(move('ASSIGNED', 'SUCCEEDED', started)).kind, 'start-and-end');
+    assert.equal(judgeReport(move('ASSIGNED', 'FAILED', { ...started, exitCode: 2 })).kind, 'start-and-end');
+    assert.equal(judgeReport(move('ASSIGNED', 'SUCCEEDED', { ...started, cancelRequested: true })).kind, 'cancel-wins');
+    assert.equal(judgeReport(move('ASSIGNED', 'CANCELED', { ...started, cancelRequested: true, signal: 'SIGTERM' })).kind, 'cancel-wins');
+    // CANCELED nobody asked for is refused as it would be from RUNNING.
+    assert.equal(judgeReport(move('ASSIGNED', 'CANCELED', started)).kind, 'refused');
+    // Its RUNNING already stored (an earlier call whose answer was lost): a plain end.
+    assert.equal(judgeReport(move('RUNNING', 'SUCCEEDED', started)).kind, 'move');
+    assert.equal(judgeReport(move('SUCCEEDED', 'SUCCEEDED', started)).kind, 'repeat');
+    assert.equal(judgeReport(move('QUEUED', 'SUCCEEDED', started)).kind, 'refused');
+  });
+
   it('refuses an outcome for a job that never ran', () => {
     assert.equal(judgeReport(move('ASSIGNED', 'FAILED', { exitCode: 1 })).kind, 'refused');
     assert.equal(judgeReport(move('ASSIGNED', 'FAILED', { signal: 'SIGKILL' })).kind, 'refused');

@@ -6,7 +6,8 @@ import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import { create } from '@bufbuild/protobuf';
 import { Code } from '@connectrpc/connect';
 import { JobSchema, JobSpecSchema, JobState, type JobSpec } from '../../../../../gen/edge/v1/job_pb.js';
-import { JobRunner, type JobProcesses } from '../../../../../worker-cli/src/runtime/job-runner.js';
+import { END_REPORT_LOG_BYTES, JobRunner, type JobProcesses } from '../../../../../worker-cli/src/runtime/job-runner.js';
+import { JobReporter } from '../../../../../worker-cli/src/runtime/job-reporter.js';
 import { silentLogger } from '../../../../../worker-cli/src/runtime/logger.js';
 import { tempDir } from '../../../../helpers/databases.js';
 import { InMemoryWorkerApi } from '../../../../helpers/in-memory-api.js';
@@ -84,10 +85,10 @@ describe('JobRunner: one attempt of a job, its output and how it ended', () => {
     jobsDir = tempDir('runner');
   });
 
-  function run(spec: Partial<Omit<JobSpec, '$typeName'>>, scenario: Scenario = {}, opts: { killGraceMs?: number; hiddenEnv?: string[] } = {}) {
+  function run(spec: Partial<Omit<JobSpec, '$typeName'>>, scenario: Scenario = {}, opts: { killGraceMs?: number; hiddenEnv?: string[]; reporter?: JobReporter } = {}) {
     const fake = fakeProcesses(scenario);
     const job = create(JobSchema, { id: 'job-1', spec: create(JobSpecSchema, { queue: 'q', argv: ['cmd'], slots: 1, ...spec }) });
-    const runner = new JobRunner(job, 1, { apis: api, workerName: 'w1', log: silentLogger, jobsDir, processes: fake.processes, ...opts });
+    const runner = new JobRunner(job, 1, { apis: api, reporter: new JobReporter(api, silentLogger), workerName: 'w1', log: silentLogger, jobsDir, processes: fake.processes, ...opts });
     return { runner, ...fake };
   }
 
@@ -179,12 +180,46 @@ describe('JobRunner: one attempt of a job, its output and how it ended', () => {
     assert.deepEqual([JobState[api.reports[1]!.state], api.reports[1]!.reason], ['FAILED', 'killed: its worker was shut down']);
   });
 
-  it('keeps reporting the end while the server is away, until it takes it', async () => {
+  it('keeps reporting while the server is away, until it takes it; a start still unsent goes with the end', async () => {
     api.failReports = 2;
     const { runner } = run({}, { onStart: (j) => j.exit(0) });
     await runner.finished;
     assert.equal(api.failReports, 0);
+    assert.deepEqual(states(), ['SUCCEEDED']);
+    assert.equal(typeof api.reports[0]!.ranForMs, 'number', 'the end says the job started');
+  });
+
+  it('sends a short job\'s end alone, with how long it ran and its output, when its RUNNING had not gone out yet: no log stream', async () => {
+    let open!: () => void;
+    api.gate = new Promise((r) => (open = r));
+    const reporter = new JobReporter(api, silentLogger);
+    // Another job's report holds the line: this job's RUNNING waits behind it, and the job ends meanwhile.
+    const other = reporter.report({ jobId: 'job-0', attempt: 1, workerName: 'w1', state: JobState.RUNNING });
+    const { runner } = run({}, { onStart: (j) => (j.write('short output\n'), j.exit(0)) }, { reporter });
+    await new Promise((r) => setTimeout(r, 50));
+    open();
+    await runner.finished;
+    assert.equal((await other.outcome).kind, 'stored');
+    assert.deepEqual(api.reportCalls, [1, 1], 'the held call, then the end alone: RUNNING was never sent');
     assert.deepEqual(states(), ['RUNNING', 'SUCCEEDED']);
+    const end = api.reports[1]!;
+    assert.equal(end.jobId, 'job-1');
+    assert.equal(typeof end.ranForMs, 'number');
+    assert.equal(Buffer.from(end.log).toString(), 'short output\n');
+    assert.equal(end.logOffset, 0n);
+    assert.equal(api.streams, 0, 'no UploadLogs stream for a short job');
+    assert.equal(api.log('job-1', 1).toString(), 'short output\n');
+  });
+
+  it('streams the output of a job that writes more than an end report carries, and reports RUNNING on its own', async () => {
+    const big = Buffer.alloc(END_REPORT_LOG_BYTES + 1, 'x');
+    const { runner } = run({}, { onStart: (j) => (j.write(big.toString()), j.exit(0)) });
+    await runner.finished;
+    assert.deepEqual(states(), ['RUNNING', 'SUCCEEDED']);
+    assert.ok(api.streams >= 1, 'streamed');
+    assert.equal(api.reports.at(-1)!.log.length, 0);
+    assert.ok(api.log('job-1', 1).equals(big));
+    assert.equal(api.logSizeAtReport.at(-1), big.length, 'the end was reported after the output was stored');
   });
 
   it('kills the process and reports nothing more when the server refuses the attempt (taken back)', async () => {
