@@ -105,7 +105,7 @@ async function runWorker(i: number, heartbeatSeconds: number, opened: () => void
         if (ev.event.case !== 'assignment') continue;
         const receipt: Receipt = { id: ev.event.value.job!.id, recv: mono() };
         receipts.push(receipt);
-        void complete(client, workerName, ev.event.value.job!.id, ev.event.value.attempt, receipt, held);
+        complete(client, workerName, ev.event.value.job!.id, ev.event.value.attempt, receipt, held);
       }
       streamsOpen--;
     } catch {
@@ -116,21 +116,55 @@ async function runWorker(i: number, heartbeatSeconds: number, opened: () => void
   }
 }
 
-async function complete(client: Client<typeof WorkerService>, workerName: string, jobId: string, attempt: number, receipt: Receipt, held: Map<string, number>) {
+interface PendingEnd {
+  jobId: string;
+  attempt: number;
+  receipt: Receipt;
+}
+
+/** Per worker: the ends waiting while a ReportJobStates call is in flight (they go together next). */
+const waiting = new Map<string, PendingEnd[]>();
+const reporting = new Set<string>();
+
+/**
+ * Completes a job as the real worker does with a job that ends at once: no RUNNING report, the end
+ * carries its run time (0), and ends coalesce into ReportJobStates calls, one in flight per worker.
+ */
+function complete(client: Client<typeof WorkerService>, workerName: string, jobId: string, attempt: number, receipt: Receipt, held: Map<string, number>) {
   held.set(jobId, attempt);
+  const queue = waiting.get(workerName) ?? [];
+  waiting.set(workerName, queue);
+  queue.push({ jobId, attempt, receipt });
+  if (!reporting.has(workerName)) void report(client, workerName, held);
+}
+
+async function report(client: Client<typeof WorkerService>, workerName: string, held: Map<string, number>) {
+  reporting.add(workerName);
+  const headers = as(workerIndex(workerName));
   try {
-    const headers = as(workerIndex(workerName));
-    await client.updateJobState({ jobId, attempt, workerName, state: JobState.RUNNING }, { headers });
-    receipt.running = mono();
-    await client.updateJobState({ jobId, attempt, workerName, state: JobState.SUCCEEDED, exitCode: 0 }, { headers });
-    receipt.done = mono();
-    completed++;
-  } catch (err) {
-    failures++;
-    receipt.failed = true;
-    if (failures < 5) console.error(`sim: report of job ${jobId} failed: ${(err as Error).message}`);
+    for (let batch = waiting.get(workerName)!.splice(0); batch.length; batch = waiting.get(workerName)!.splice(0)) {
+      const reports = batch.map((e) => ({ jobId: e.jobId, attempt: e.attempt, workerName, state: JobState.SUCCEEDED, exitCode: 0, ranForMs: 0 }));
+      let results: { result: { case: string | undefined; value?: unknown } }[] = [];
+      try {
+        results = (await client.reportJobStates({ reports }, { headers })).results;
+      } catch (err) {
+        if (failures < 5) console.error(`sim: reports of ${batch.length} jobs failed: ${(err as Error).message}`);
+      }
+      batch.forEach((e, i) => {
+        held.delete(e.jobId);
+        const r = results[i];
+        if (r?.result.case === 'job') {
+          e.receipt.done = mono();
+          completed++;
+        } else {
+          failures++;
+          e.receipt.failed = true;
+          if (r && failures < 5) console.error(`sim: report of job ${e.jobId} refused: ${(r.result.value as { message?: string }).message}`);
+        }
+      });
+    }
   } finally {
-    held.delete(jobId);
+    reporting.delete(workerName);
   }
 }
 
