@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { retryableFailure, TRANSACTION_RETRY } from './dialect.js';
 import type { EventFilter, JobEventRecord, JobRecord, WrittenEvent } from '../domain/records.js';
 
 type Db = Knex | Knex.Transaction;
@@ -11,8 +12,15 @@ export type CommittedEvents = (events: NewEvent[]) => void;
  * run their transactions through transaction() below, so none can forget to announce what it did.
  */
 const OUTBOX = Symbol('events written in this transaction');
-type WithOutbox = { [OUTBOX]?: NewEvent[] };
+const COUNTED = Symbol('change-log numbers come from the counter row');
+type WithOutbox = { [OUTBOX]?: NewEvent[]; [COUNTED]?: boolean };
 const subscribers = new WeakMap<Knex, Set<CommittedEvents>>();
+const clusters = new WeakMap<Knex, { galera: boolean }>();
+
+/** Tells the change log of this database whether it runs on Galera (the connection layer finds out). */
+export function useClusterInfo(knex: Knex, cluster: { galera: boolean }): void {
+  clusters.set(knex, cluster);
+}
 
 /** Calls `fn` with the events of every commit on this database; returns the unsubscribe. */
 export function onCommitted(knex: Knex, fn: CommittedEvents): () => void {
@@ -26,15 +34,35 @@ function announce(knex: Knex, events: NewEvent[]): void {
   for (const fn of subscribers.get(knex) ?? []) fn(events);
 }
 
-/** A transaction whose events are announced once it commits. */
+/**
+ * A transaction whose events are announced once it commits. On MySQL/MariaDB it runs again from the
+ * start when the database rolled it back for a conflict (on Galera: a certification failure at
+ * commit) or lost the connection before COMMIT (a node died: the pool reconnects elsewhere). This is
+ * the one place that rule lives, so `fn` must be re-runnable: no effect outside the transaction
+ * before it commits (events are announced after, from the last attempt only).
+ */
 export async function transaction<T>(knex: Knex, fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
-  const written: NewEvent[] = [];
-  const result = await knex.transaction((trx) => {
-    (trx as unknown as WithOutbox)[OUTBOX] = written;
-    return fn(trx);
-  });
-  if (written.length) announce(knex, written);
-  return result;
+  const mysql = knex.client.config.client === 'mysql2';
+  for (let attempt = 1; ; attempt++) {
+    const written: NewEvent[] = [];
+    let committing = false;
+    try {
+      const result = await knex.transaction(async (trx) => {
+        (trx as unknown as WithOutbox)[OUTBOX] = written;
+        (trx as unknown as WithOutbox)[COUNTED] = clusters.get(knex)?.galera ?? false;
+        const out = await fn(trx);
+        committing = true;
+        return out;
+      });
+      if (written.length) announce(knex, written);
+      return result;
+    } catch (err) {
+      if (!mysql || attempt >= TRANSACTION_RETRY.attempts || !retryableFailure(err, committing)) throw err;
+      const cap = Math.min(TRANSACTION_RETRY.maxDelayMs, TRANSACTION_RETRY.firstDelayMs * 2 ** (attempt - 1));
+      // Jittered, so that two nodes' losers do not collide again in step.
+      await new Promise((r) => setTimeout(r, Math.random() * cap));
+    }
+  }
 }
 
 /** The event that records `job` entering its current state. */
@@ -62,8 +90,14 @@ export function workerEvent(workerName: string, at: number): NewEvent {
 export async function insertEvents(db: Db, events: NewEvent[]): Promise<void> {
   if (!events.length) return;
   const outbox = (db as unknown as WithOutbox)[OUTBOX];
+  if (!outbox && clusters.get(db as Knex)?.galera) {
+    // The counter row below needs a transaction around it.
+    return transaction(db as Knex, (trx) => insertEvents(trx, events));
+  }
+  const first = (db as unknown as WithOutbox)[COUNTED] ? await takeNumbers(db as Knex.Transaction, events.length) : undefined;
   await db('job_events').insert(
-    events.map((e) => ({
+    events.map((e, i) => ({
+      ...(first === undefined ? {} : { seq: first + i }),
       job_id: e.jobId,
       queue: e.queue,
       kind: e.kind,
@@ -79,6 +113,22 @@ export async function insertEvents(db: Db, events: NewEvent[]): Promise<void> {
   // Outside a transaction the insert is its own commit.
   if (outbox) outbox.push(...events);
   else announce(db as Knex, events);
+}
+
+/**
+ * Galera: AUTO_INCREMENT hands each node every third number, so the log would have permanent gaps and
+ * a number taken on one node could commit after a higher one taken on another. The counter row gives
+ * numbers without gaps in commit order instead: its lock is held to COMMIT, and two nodes taking
+ * numbers at once conflict at certification, the loser running again (transaction() above). Every
+ * node commits in the cluster's one order, so readers on any node see the log grow as a prefix.
+ * GREATEST catches up with numbers taken by AUTO_INCREMENT before the database joined a cluster.
+ */
+async function takeNumbers(trx: Knex.Transaction, count: number): Promise<number> {
+  await trx('job_event_seq')
+    .where({ id: 1 })
+    .update({ last: trx.raw('LAST_INSERT_ID(GREATEST(last, (SELECT COALESCE(MAX(seq), 0) FROM job_events)) + ?)', [count]) });
+  const [rows] = (await trx.raw('SELECT LAST_INSERT_ID() AS last')) as [Array<{ last: number | string }>];
+  return Number(rows[0]!.last) - count + 1;
 }
 
 export async function readEvents(db: Db, afterSeq: number, limit: number, filter: EventFilter = {}): Promise<JobEventRecord[]> {

@@ -42,8 +42,9 @@ export class KnexStore implements Store {
     readonly knex: Knex,
     readonly dialect: DialectName,
     opts: StoreOptions = {},
+    cluster?: { galera: boolean },
   ) {
-    this.db = { knex, dialect: dialectOf(dialect), clock: opts.clock ?? Date.now, retry: opts.retry ?? DEFAULT_RETRY };
+    this.db = { knex, dialect: dialectOf(dialect, cluster), clock: opts.clock ?? Date.now, retry: opts.retry ?? DEFAULT_RETRY };
   }
 
   onCommitted(fn: CommittedEvents): () => void {

@@ -5,6 +5,7 @@ import * as m0003 from './0003-recovery.js';
 import * as m0004 from './0004-worker-operations.js';
 import * as m0005 from './0005-credentials.js';
 import * as m0006 from './0006-web-sessions.js';
+import * as m0007 from './0007-job-event-counter.js';
 
 interface Migration {
   name: string;
@@ -20,6 +21,7 @@ const migrations: Migration[] = [
   { name: '0004-worker-operations', ...m0004 },
   { name: '0005-credentials', ...m0005 },
   { name: '0006-web-sessions', ...m0006 },
+  { name: '0007-job-event-counter', ...m0007 },
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {
