@@ -52,14 +52,43 @@ function parseHost(h: string, url: string): MysqlHost {
 const PROBE_MS = 1500;
 
 /**
- * The knex config of a MySQL/MariaDB store. Each new pooled connection goes to the host in use while
- * it accepts connections and, on Galera, is ready for queries (wsrep_ready); otherwise the next host
- * in the list becomes the one in use. A dead node's pooled connections are dropped by the driver's
- * error event; a node that stays up but leaves the cluster answers queries with WSREP errors, and the
- * connection that got one is dropped too (see dropConnectionsOnNodeErrors).
+ * Which host of the list new connections go to. `stale` asks for a new choice: knex asks the
+ * connection provider again when its expiration checker says so (and then drops pooled connections,
+ * which by then point at a node that failed).
  */
-export function mysqlConfig(parsed: MysqlUrl, cluster: ClusterInfo): Knex.Config {
-  let active = 0;
+export class HostChoice {
+  active = 0;
+  stale = false;
+  constructor(readonly hosts: MysqlHost[]) {}
+
+  /** The host at `host:port` failed: choose again, starting after it. */
+  failed(host?: string, port?: number): void {
+    if (this.hosts.length < 2) return;
+    const i = this.hosts.findIndex((h) => h.host === host && h.port === port);
+    // A connection left over from a host given up already says nothing new.
+    if (i !== -1 && i !== this.active) return;
+    this.active = (this.active + 1) % this.hosts.length;
+    this.stale = true;
+  }
+
+  /** Connections fail and the host is unknown: probe again from the one in use. */
+  suspect(): void {
+    if (this.hosts.length > 1) this.stale = true;
+  }
+
+  async choose(): Promise<MysqlHost> {
+    this.stale = false;
+    this.active = await firstReachable(this.hosts, this.active);
+    return this.hosts[this.active]!;
+  }
+}
+
+/**
+ * The knex config of a MySQL/MariaDB store. New pooled connections go to the chosen host while it
+ * accepts connections and, on Galera, is ready for queries (wsrep_ready); otherwise the next host
+ * that accepts a connection is chosen. See watchConnections for how failures are noticed.
+ */
+export function mysqlConfig(parsed: MysqlUrl, cluster: ClusterInfo, choice = new HostChoice(parsed.hosts)): Knex.Config {
   const base = {
     user: parsed.user,
     password: parsed.password,
@@ -70,20 +99,12 @@ export function mysqlConfig(parsed: MysqlUrl, cluster: ClusterInfo): Knex.Config
     connectTimeout: 10_000,
   };
   const hostOf = (conn: unknown) => (conn as { config?: { host?: string; port?: number } }).config;
-  const rotateAwayFrom = (host: string | undefined, port: number | undefined) => {
-    const i = parsed.hosts.findIndex((h) => h.host === host && h.port === port);
-    if (i === active && parsed.hosts.length > 1) active = (active + 1) % parsed.hosts.length;
-  };
   return {
     client: 'mysql2',
     connection:
       parsed.hosts.length === 1
         ? { ...base, ...parsed.hosts[0]! }
-        : async () => {
-            active = await firstReachable(parsed.hosts, active);
-            // Asked again for every new connection, so a move to another host takes effect at once.
-            return { ...base, ...parsed.hosts[active]!, expirationChecker: () => true };
-          },
+        : async () => ({ ...base, ...(await choice.choose()), expirationChecker: () => choice.stale }),
     pool: {
       min: 0,
       max: parsed.poolMax,
@@ -96,9 +117,11 @@ export function mysqlConfig(parsed: MysqlUrl, cluster: ClusterInfo): Knex.Config
             if (firstValue(rows) !== 'ON') return done(null, conn);
             cluster.galera = true;
             conn.query("SHOW STATUS LIKE 'wsrep_ready'", (err3, ready) => {
-              if (!err3 && firstValue(ready) === 'ON') return done(null, conn);
+              // Causal reads: a read waits until this node has applied what the cluster committed
+              // before it, so a change made through one replica is seen through every other.
+              if (!err3 && firstValue(ready) === 'ON') return conn.query('SET SESSION wsrep_sync_wait = 1', (err4) => done(err4, conn));
               const h = hostOf(conn);
-              rotateAwayFrom(h?.host, h?.port);
+              choice.failed(h?.host, h?.port);
               done(err3 ?? new Error(`database node ${h?.host}:${h?.port} is not ready for queries (wsrep_ready OFF): it has left its cluster`), conn);
             });
           });
@@ -138,23 +161,33 @@ function accepts({ host, port }: MysqlHost): Promise<boolean> {
   });
 }
 
+const CONNECTION_LOST = new Set(['PROTOCOL_CONNECTION_LOST', 'ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT']);
+
 /**
- * A Galera node that left the primary component keeps its connections open and refuses every query
- * (ER_UNKNOWN_COM_ERROR 1047, "WSREP has not yet prepared node for application use"): mark the
- * connection that got such an answer as disposed, so the pool replaces it (through another host).
+ * Notices a node's failure from the pool's side. A connection that cannot be made, or one lost under
+ * a query (a node died), has the host chosen again. A Galera node that left the primary component keeps
+ * its connections open and refuses every query (ER_UNKNOWN_COM_ERROR 1047, "WSREP has not yet prepared
+ * node for application use"): the connection that got such an answer is marked disposed, so the pool
+ * replaces it, through another host.
  */
-export function dropConnectionsOnNodeErrors(knex: Knex): void {
-  type Pooled = { __knexUid?: string; __knex__disposed?: unknown };
+export function watchConnections(knex: Knex, choice: HostChoice): void {
+  type Pooled = { __knexUid?: string; __knex__disposed?: unknown; config?: { host?: string; port?: number } };
   const live = new Map<string, Pooled>();
-  knex.client.pool?.on?.('createSuccess', (_id: unknown, resource: Pooled) => {
+  const pool = knex.client.pool as { on?(event: string, fn: (...args: never[]) => void): void } | undefined;
+  pool?.on?.('createSuccess', (_id: unknown, resource: Pooled) => {
     if (resource.__knexUid) live.set(resource.__knexUid, resource);
   });
-  knex.client.pool?.on?.('destroySuccess', (_id: unknown, resource: Pooled) => {
+  pool?.on?.('destroySuccess', (_id: unknown, resource: Pooled) => {
     if (resource.__knexUid) live.delete(resource.__knexUid);
   });
-  knex.on('query-error', (err: { errno?: number }, obj: { __knexUid?: string }) => {
-    if (err?.errno !== 1047 || !obj?.__knexUid) return;
-    const conn = live.get(obj.__knexUid);
-    if (conn) conn.__knex__disposed = err;
+  pool?.on?.('createFail', () => choice.suspect());
+  knex.on('query-error', (err: { errno?: number; code?: string }, obj: { __knexUid?: string }) => {
+    const conn = obj?.__knexUid ? live.get(obj.__knexUid) : undefined;
+    if (err?.errno === 1047) {
+      if (conn) conn.__knex__disposed = err;
+      choice.failed(conn?.config?.host, conn?.config?.port);
+    } else if (CONNECTION_LOST.has(err?.code ?? '')) {
+      choice.failed(conn?.config?.host, conn?.config?.port);
+    }
   });
 }

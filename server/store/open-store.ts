@@ -6,7 +6,7 @@ import { redactUrl } from '../../shared/database-url.js';
 import { tightenFiles } from '../../shared/private-files.js';
 import { useClusterInfo } from './job-events.js';
 import { KnexStore } from './knex-store.js';
-import { dropConnectionsOnNodeErrors, mysqlConfig, parseMysqlUrl, type ClusterInfo } from './mysql-connection.js';
+import { HostChoice, mysqlConfig, parseMysqlUrl, watchConnections, type ClusterInfo } from './mysql-connection.js';
 import type { Store, StoreOptions } from './store.js';
 
 /**
@@ -18,8 +18,10 @@ export function openStore(databaseUrl: string, opts: StoreOptions = {}): Store {
   if (databaseUrl.startsWith('sqlite:')) return new KnexStore(knexFactory(sqliteConfig(databaseUrl.slice('sqlite:'.length))), 'sqlite', opts);
   if (databaseUrl.startsWith('mysql://') || databaseUrl.startsWith('mariadb://')) {
     const cluster: ClusterInfo = { galera: false };
-    const knex = knexFactory(mysqlConfig(parseMysqlUrl(databaseUrl.replace(/^mariadb:/, 'mysql:')), cluster));
-    dropConnectionsOnNodeErrors(knex);
+    const parsed = parseMysqlUrl(databaseUrl.replace(/^mariadb:/, 'mysql:'));
+    const choice = new HostChoice(parsed.hosts);
+    const knex = knexFactory(mysqlConfig(parsed, cluster, choice));
+    watchConnections(knex, choice);
     useClusterInfo(knex, cluster);
     return new KnexStore(knex, 'mysql', opts, cluster);
   }
