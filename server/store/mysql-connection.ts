@@ -77,8 +77,10 @@ export class HostChoice {
   }
 
   async choose(): Promise<MysqlHost> {
-    this.stale = false;
     this.active = await firstReachable(this.hosts, this.active);
+    // Cleared once chosen, not before: knex refuses a provider whose checker still says expired right
+    // after it was asked (and a failure seen during the probe is one the probe has just answered).
+    this.stale = false;
     return this.hosts[this.active]!;
   }
 }
