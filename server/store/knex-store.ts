@@ -42,7 +42,7 @@ export class KnexStore implements Store {
     readonly knex: Knex,
     readonly dialect: DialectName,
     opts: StoreOptions = {},
-    cluster?: { galera: boolean },
+    private readonly cluster?: { galera: boolean; stop?: () => void },
   ) {
     this.db = { knex, dialect: dialectOf(dialect, cluster), clock: opts.clock ?? Date.now, retry: opts.retry ?? DEFAULT_RETRY };
   }
@@ -67,6 +67,7 @@ export class KnexStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.cluster?.stop?.();
     await this.knex.destroy();
   }
 

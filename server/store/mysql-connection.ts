@@ -1,5 +1,6 @@
 import net from 'node:net';
 import type { Knex } from 'knex';
+import mysql from 'mysql2';
 import { redactUrl } from '../../shared/database-url.js';
 
 /** One database endpoint of a `mysql://` URL. */
@@ -20,6 +21,8 @@ export interface MysqlUrl {
 export interface ClusterInfo {
   /** The server is a Galera node (wsrep_on): change-log numbers come from a counter, not AUTO_INCREMENT. */
   galera: boolean;
+  /** Stops the connection layer's timers; called when the store closes. */
+  stop?: () => void;
 }
 
 /**
@@ -165,15 +168,21 @@ function accepts({ host, port }: MysqlHost): Promise<boolean> {
 
 const CONNECTION_LOST = new Set(['PROTOCOL_CONNECTION_LOST', 'ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT']);
 
+/** How often the host in use is asked whether it is still ready for queries (Galera, several hosts). */
+const HEALTH_MS = 2000;
+
 /**
  * Notices a node's failure from the pool's side. A connection that cannot be made, or one lost under
- * a query (a node died), has the host chosen again. A Galera node that left the primary component keeps
- * its connections open and refuses every query (ER_UNKNOWN_COM_ERROR 1047, "WSREP has not yet prepared
- * node for application use"): the connection that got such an answer is marked disposed, so the pool
- * replaces it, through another host.
+ * a query (a node died), has the host chosen again. A Galera node cut off from the primary component
+ * keeps its connections open and either refuses queries (ER_UNKNOWN_COM_ERROR 1047, "WSREP has not yet
+ * prepared node for application use") or, for a causal read (wsrep_sync_wait), holds it until a lock
+ * wait timeout: so on a cluster with several hosts listed, the host in use is asked every HEALTH_MS
+ * whether it is ready (wsrep_ready), on a connection of its own; when it is not, every pooled
+ * connection to it is closed (queries under way fail and their transactions run again elsewhere) and
+ * the next host is chosen.
  */
-export function watchConnections(knex: Knex, choice: HostChoice): void {
-  type Pooled = { __knexUid?: string; __knex__disposed?: unknown; config?: { host?: string; port?: number } };
+export function watchConnections(knex: Knex, choice: HostChoice, parsed: MysqlUrl, cluster: ClusterInfo): void {
+  type Pooled = { __knexUid?: string; __knex__disposed?: unknown; config?: { host?: string; port?: number }; destroy?(): void };
   const live = new Map<string, Pooled>();
   const pool = knex.client.pool as { on?(event: string, fn: (...args: never[]) => void): void } | undefined;
   pool?.on?.('createSuccess', (_id: unknown, resource: Pooled) => {
@@ -191,5 +200,40 @@ export function watchConnections(knex: Knex, choice: HostChoice): void {
     } else if (CONNECTION_LOST.has(err?.code ?? '')) {
       choice.failed(conn?.config?.host, conn?.config?.port);
     }
+  });
+  if (parsed.hosts.length < 2) return;
+  let checking = false;
+  const timer = setInterval(() => {
+    if (!cluster.galera || checking) return;
+    checking = true;
+    const host = choice.hosts[choice.active]!;
+    void nodeReady(parsed, host).then((ready) => {
+      checking = false;
+      if (ready) return;
+      choice.failed(host.host, host.port);
+      for (const conn of live.values()) {
+        if (conn.config?.host !== host.host || conn.config?.port !== host.port) continue;
+        conn.__knex__disposed = new Error(`database node ${host.host}:${host.port} is not ready for queries`);
+        conn.destroy?.();
+      }
+    });
+  }, HEALTH_MS);
+  timer.unref();
+  cluster.stop = () => clearInterval(timer);
+}
+
+/** Whether a Galera node answers, within a second or two, that it is ready for queries. */
+function nodeReady(parsed: MysqlUrl, host: MysqlHost): Promise<boolean> {
+  return new Promise((resolve) => {
+    const conn = mysql.createConnection({ host: host.host, port: host.port, user: parsed.user, password: parsed.password, connectTimeout: HEALTH_MS });
+    let settled = false;
+    const finish = (ready: boolean) => {
+      if (settled) return;
+      settled = true;
+      conn.destroy();
+      resolve(ready);
+    };
+    conn.on('error', () => finish(false));
+    conn.query({ sql: "SHOW STATUS LIKE 'wsrep_ready'", timeout: HEALTH_MS }, (err, rows) => finish(!err && firstValue(rows) === 'ON'));
   });
 }

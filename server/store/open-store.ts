@@ -21,7 +21,7 @@ export function openStore(databaseUrl: string, opts: StoreOptions = {}): Store {
     const parsed = parseMysqlUrl(databaseUrl.replace(/^mariadb:/, 'mysql:'));
     const choice = new HostChoice(parsed.hosts);
     const knex = knexFactory(mysqlConfig(parsed, cluster, choice));
-    watchConnections(knex, choice);
+    watchConnections(knex, choice, parsed, cluster);
     useClusterInfo(knex, cluster);
     return new KnexStore(knex, 'mysql', opts, cluster);
   }

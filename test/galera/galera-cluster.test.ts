@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { JobState } from '../../gen/edge/v1/job_pb.js';
 import type { JobEvent } from '../../gen/edge/v1/job_service_pb.js';
 import type { Api } from '../../worker-cli/src/lib/api.js';
+import type { KnexStore } from '../../server/store/knex-store.js';
+import { openStore } from '../../server/store/open-store.js';
 import { GaleraCluster } from '../helpers/galera-cluster.js';
 import { runStress } from '../helpers/stress-driver.js';
 import { waitFor } from '../helpers/wait.js';
@@ -95,6 +97,30 @@ describe('on a three-node MariaDB Galera cluster', function () {
     assert.equal(byJob.size, JOBS, 'the watcher saw every job');
     const odd = [...byJob].filter(([, states]) => states.join(',') !== 'QUEUED,ASSIGNED,RUNNING,SUCCEEDED');
     assert.deepEqual(odd, [], 'every job seen QUEUED, ASSIGNED, RUNNING, SUCCEEDED, once each');
+  });
+
+  it('is left within 10 s: the store moves to the next node of its list and goes on writing', async () => {
+    // After the test above node1 is gone (or, had it failed early, still there): either way node 2 keeps
+    // the majority on its own once node 3 is cut off.
+    const c = cluster!;
+    // Weight 3 of at most 5.
+    await c.sql(2, "SET GLOBAL wsrep_provider_options='pc.weight=3'");
+    const store = openStore(c.url(3, 2)) as KnexStore;
+    const port = async () => Number(((await store.knex.raw('SELECT @@port AS p')) as [Array<{ p: number }>])[0][0]!.p);
+    try {
+      await store.migrate();
+      assert.equal(await port(), c.ports[2], 'the store starts on the first node of its list');
+      // The node stays up and keeps its connections, but leaves the cluster: it is not ready for queries.
+      await c.sql(3, "SET GLOBAL wsrep_provider_options='gmcast.isolate=1'");
+      const cutAt = Date.now();
+      await waitFor('the store to answer through node 2', async () => (await port().catch(() => 0)) === c.ports[1], 10_000, 100);
+      const movedMs = Date.now() - cutAt;
+      const job = await store.submitJob({ queue: 'q', argv: ['true'], env: {}, cwd: '', slots: 1, priority: 0, timeoutSeconds: 0, maxAttempts: 1, labels: {} }, Date.now());
+      assert.equal((await store.getJob(job.id))?.state, 'QUEUED');
+      console.log(`      node 3 cut off: the store answered through node 2 after ${movedMs} ms`);
+    } finally {
+      await store.close();
+    }
   });
 });
 

@@ -5,6 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import mysql from 'mysql2/promise';
 import { ROOT } from './processes.js';
 
 const run = promisify(execFile);
@@ -56,6 +57,16 @@ export class GaleraCluster {
       await new Promise((r) => setTimeout(r, 50));
     }
     throw new Error(`node${node} (pid ${pid}) did not die`);
+  }
+
+  /** Runs one statement on a node, as root. */
+  async sql(node: number, statement: string): Promise<void> {
+    const c = await mysql.createConnection({ host: '127.0.0.1', port: this.ports[node - 1], user: 'root' });
+    try {
+      await c.query(statement);
+    } finally {
+      await c.end();
+    }
   }
 
   async stop(): Promise<void> {
