@@ -19,6 +19,7 @@ import { latency } from './scenarios/latency.js';
 import { logs } from './scenarios/logs.js';
 import { peers } from './scenarios/peers.js';
 import { throughput } from './scenarios/throughput.js';
+import { STORE_NAMES, type StoreName } from './lib/stores.js';
 import { webPages } from './scenarios/web-pages.js';
 import { workerOverhead } from './scenarios/worker-overhead.js';
 
@@ -28,6 +29,7 @@ const { values } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     only: { type: 'string' },
+    stores: { type: 'string' },
     name: { type: 'string' },
     repeats: { type: 'string' },
     out: { type: 'string', default: path.join(BENCH_DIR, 'results') },
@@ -42,6 +44,7 @@ const { values } = parseArgs({
 if (values.help) {
   process.stdout.write(
     `usage: npm run bench -- [--quick] [--only ${SCENARIOS.map((s) => s.name).join(',')}] [--name NAME] [--repeats N] [--out DIR] [--charts DIR]\n` +
+      `         [--stores sqlite,mariadb,galera] (throughput's stores; galera starts a three-node cluster, as root)\n` +
       `       npm run bench -- --from-results FILE [--charts DIR] [--markdown] [--compare BEFORE.json]\n` +
       `         (table, charts and Markdown tables of an earlier run; before/after against another run)\n`,
   );
@@ -80,8 +83,12 @@ async function main(): Promise<number> {
   if (unknown?.length) throw new Error(`unknown scenario(s) ${unknown.join(', ')}; known: ${SCENARIOS.map((s) => s.name).join(', ')}`);
   const startedAt = new Date();
   const name = values.name ?? `${quick ? 'quick' : 'full'}-${startedAt.toISOString().replace(/[:.]/g, '-').slice(0, 19)}`;
+  const stores = values.stores?.split(',').map((s) => s.trim()) as StoreName[] | undefined;
+  const badStore = stores?.find((s) => !STORE_NAMES.includes(s));
+  if (badStore) throw new Error(`unknown store ${badStore}; known: ${STORE_NAMES.join(', ')}`);
   const ctx: BenchContext = {
     quick,
+    stores,
     repeats: values.repeats ? Number(values.repeats) : quick ? 1 : 3,
     log: (msg) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`),
   };

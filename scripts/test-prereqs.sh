@@ -2,7 +2,8 @@
 # Makes sure this machine has what `npm test` needs beyond node_modules, installing what is missing:
 # Debian's chromium (browser tests of the web pages; never a downloaded browser), python3-grpcio,
 # protobuf-compiler and protobuf-compiler-grpc (the examples/python test), openssl (the TLS test makes a
-# private CA), and a MariaDB answering at 127.0.0.1:3306 as root with an empty password (the store tests).
+# private CA), galera-4 and rsync (test/galera starts a three-node cluster with scripts/galera-local.sh),
+# and a MariaDB answering at 127.0.0.1:3306 as root with an empty password (the store tests).
 # Idempotent and quick when all is there. Used by `npm test` (pretest) and so by .ci/run.
 # What cannot be installed is one line on stderr and exit 1.
 set -uo pipefail
@@ -15,6 +16,8 @@ have_protoc() { command -v protoc >/dev/null 2>&1; }
 have_grpc_plugin() { command -v grpc_python_plugin >/dev/null 2>&1; }
 have_openssl() { command -v openssl >/dev/null 2>&1; }
 have_mariadbd() { [ -x /usr/sbin/mariadbd ]; }
+have_galera() { [ -f /usr/lib/galera/libgalera_smm.so ]; }
+have_rsync() { command -v rsync >/dev/null 2>&1; }
 mariadb_up() { command -v mysql >/dev/null 2>&1 && mysql --protocol=tcp -h127.0.0.1 -P3306 -uroot -e 'SELECT 1' >/dev/null 2>&1; }
 
 missing_packages() {
@@ -24,6 +27,8 @@ missing_packages() {
   have_grpc_plugin || echo protobuf-compiler-grpc
   have_openssl || echo openssl
   mariadb_up || have_mariadbd || echo mariadb-server
+  have_galera || echo galera-4
+  have_rsync || echo rsync
 }
 
 ensure() {

@@ -1,3 +1,4 @@
+import type { StoreName } from './stores.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,6 +25,8 @@ export interface Row {
 export interface BenchContext {
   quick: boolean;
   repeats: number;
+  /** The edge stores a scenario that measures several runs on (`--stores`); its own default when unset. */
+  stores?: StoreName[];
   log(msg: string): void;
 }
 

@@ -3,13 +3,23 @@ import type { Knex } from 'knex';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { createMariaDbDatabase, createSqliteDatabase, type TestDatabase } from '../../test/helpers/databases.js';
+import { GaleraCluster } from '../../test/helpers/galera-cluster.js';
 import { openStore } from '../../server/store/open-store.js';
 import type { KnexStore } from '../../server/store/knex-store.js';
 
-export type StoreName = 'sqlite' | 'mariadb';
+/** `galera`: a three-node MariaDB Galera cluster of its own on this machine (scripts/galera-local.sh). */
+export type StoreName = 'sqlite' | 'mariadb' | 'galera';
+export const STORE_NAMES: StoreName[] = ['sqlite', 'mariadb', 'galera'];
 
 export function createEdgeDatabase(store: StoreName): Promise<TestDatabase> {
+  if (store === 'galera') return createGaleraDatabase();
   return store === 'sqlite' ? createSqliteDatabase() : createMariaDbDatabase();
+}
+
+/** A fresh cluster, removed by drop(); its URL lists the three nodes, node1 first (the one written through). */
+async function createGaleraDatabase(): Promise<TestDatabase> {
+  const cluster = await GaleraCluster.start();
+  return { url: cluster.url(1, 2, 3), drop: () => cluster.stop() };
 }
 
 /** A second connection to the server's database, used by the bench only to read job timestamps. */

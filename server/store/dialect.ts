@@ -18,12 +18,44 @@ export interface Dialect {
   claimSource(trx: Knex.Transaction): Knex.QueryBuilder;
   /** The same three, as SQL text for the written-out statements of statements.ts. */
   readonly sql: { forUpdate: string; forUpdateSkipLocked: string; claimTable: string };
+  /**
+   * On a Galera cluster AUTO_INCREMENT steps by the cluster size on each node, so the change log takes
+   * its numbers from a counter row instead (see job-events.ts). Known once a connection has been made.
+   */
+  readonly galera: boolean;
 }
 
-export function dialectOf(name: DialectName): Dialect {
+/**
+ * Whether a failed transaction may run again from the start: the database says it rolled back
+ * (deadlock — on Galera also a certification conflict —, lock wait timeout, a node not ready for
+ * queries), or the connection was lost before the body finished, so COMMIT was never sent. A
+ * connection lost during COMMIT is not retried: the commit may have happened.
+ */
+export function retryableFailure(err: unknown, committing: boolean): boolean {
+  const e = err as { errno?: number; code?: string } | undefined;
+  if (!e) return false;
+  if (e.errno === 1213 || e.errno === 1205 || e.errno === 1047) return true;
+  if (committing) return false;
+  return CONNECTION_LOST.has(e.code ?? '') || e.errno === 2013 || e.errno === 2006;
+}
+
+const CONNECTION_LOST = new Set(['PROTOCOL_CONNECTION_LOST', 'ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ER_CONNECTION_KILLED']);
+
+/** How a transaction is run again after a retryable failure. */
+export const TRANSACTION_RETRY = {
+  /** Attempts in all, the first included: enough to ride out a node loss and a run of conflicts. */
+  attempts: 30,
+  firstDelayMs: 2,
+  maxDelayMs: 500,
+};
+
+export function dialectOf(name: DialectName, cluster: { galera: boolean } = { galera: false }): Dialect {
   const mysql = name === 'mysql';
   return {
     name,
+    get galera() {
+      return cluster.galera;
+    },
     locked: (q) => (mysql ? q.forUpdate() : q) as typeof q,
     lockedSkippingLocked: (q) => (mysql ? q.forUpdate().skipLocked() : q) as typeof q,
     // Tiny tables tempt MySQL into a full scan and sort, which locks every row: insist on the index.

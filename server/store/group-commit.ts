@@ -20,6 +20,12 @@ export interface GroupCommitOptions {
   attachOutbox(trx: Knex.Transaction, outbox: WrittenEvent[]): void;
   /** Called with the events of a batch once it has committed, before any caller hears of it. */
   committed(events: WrittenEvent[]): void;
+  /**
+   * MySQL: whether a transaction that failed may run again from the start (the database rolled it
+   * back, or the connection was lost before COMMIT); `committing` says COMMIT had been sent, and a
+   * failure then that is not a rollback leaves the outcome unknown. Absent (SQLite): nothing is retried.
+   */
+  retry?: { retryable(err: unknown, committing: boolean): boolean; attempts: number; delayMs(attempt: number): number };
 }
 
 /**
@@ -75,6 +81,7 @@ export class GroupCommitWriter {
     if (batch.length === 1) return this.alone(batch[0]!);
     const outcomes: ({ ok: true; value: unknown } | { ok: false; err: unknown })[] = [];
     const events: WrittenEvent[] = [];
+    let committing = false;
     try {
       await this.knex.transaction(async (trx) => {
         this.opts.attachOutbox(trx, events);
@@ -94,8 +101,16 @@ export class GroupCommitWriter {
             outcomes.push({ ok: false, err });
           }
         }
+        committing = true;
       });
-    } catch {
+    } catch (err) {
+      const retry = this.opts.retry;
+      if (committing && retry && !retry.retryable(err, true)) {
+        // The connection died during COMMIT: the batch may have committed. Running it again could
+        // do twice what was done once, so every caller hears the database is unavailable.
+        for (const op of batch) op.reject(err);
+        return;
+      }
       await Promise.all(batch.map((op) => this.alone(op)));
       return;
     }
@@ -107,19 +122,31 @@ export class GroupCommitWriter {
     });
   }
 
+  /** One operation in its own transaction, run again while the database says it may be. */
   private async alone(op: Op): Promise<void> {
-    const events: WrittenEvent[] = [];
-    let value: unknown;
-    try {
-      value = await this.knex.transaction((trx) => {
-        this.opts.attachOutbox(trx, events);
-        return op.body(trx);
-      });
-    } catch (err) {
-      op.reject(err);
+    const retry = this.opts.retry;
+    for (let attempt = 1; ; attempt++) {
+      const events: WrittenEvent[] = [];
+      let committing = false;
+      let value: unknown;
+      try {
+        value = await this.knex.transaction(async (trx) => {
+          this.opts.attachOutbox(trx, events);
+          const out = await op.body(trx);
+          committing = true;
+          return out;
+        });
+      } catch (err) {
+        if (retry && attempt < retry.attempts && retry.retryable(err, committing)) {
+          await new Promise((r) => setTimeout(r, retry.delayMs(attempt)));
+          continue;
+        }
+        op.reject(err);
+        return;
+      }
+      if (events.length) this.opts.committed(events);
+      op.resolve(value);
       return;
     }
-    if (events.length) this.opts.committed(events);
-    op.resolve(value);
   }
 }

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { retryableFailure, TRANSACTION_RETRY } from './dialect.js';
 import type { EventFilter, JobEventRecord, JobRecord, WrittenEvent } from '../domain/records.js';
 import { GroupCommitWriter, type TransactionBody } from './group-commit.js';
 import { statementsOf, valuesList } from './statements.js';
@@ -13,8 +14,15 @@ export type CommittedEvents = (events: NewEvent[]) => void;
  * run their transactions through transaction() below, so none can forget to announce what it did.
  */
 const OUTBOX = Symbol('events written in this transaction');
-type WithOutbox = { [OUTBOX]?: NewEvent[] };
+const COUNTED = Symbol('change-log numbers come from the counter row');
+type WithOutbox = { [OUTBOX]?: NewEvent[]; [COUNTED]?: boolean };
 const subscribers = new WeakMap<Knex, Set<CommittedEvents>>();
+const clusters = new WeakMap<Knex, { galera: boolean }>();
+
+/** Tells the change log of this database whether it runs on Galera (the connection layer finds out). */
+export function useClusterInfo(knex: Knex, cluster: { galera: boolean }): void {
+  clusters.set(knex, cluster);
+}
 
 /** Calls `fn` with the events of every commit on this database; returns the unsubscribe. */
 export function onCommitted(knex: Knex, fn: CommittedEvents): () => void {
@@ -32,8 +40,10 @@ const writers = new WeakMap<Knex, GroupCommitWriter>();
 
 /**
  * A transaction whose events are announced once it commits. It joins the database's one write path
- * (group-commit.ts): it may share its commit with other callers' transactions, so its body must be
- * re-runnable and touch nothing outside the database.
+ * (group-commit.ts): it may share its commit with other callers' transactions, and on MySQL/MariaDB
+ * it runs again from the start when the database rolled it back for a conflict (on Galera: a
+ * certification failure at commit) or lost the connection before COMMIT (a node died: the pool
+ * reconnects elsewhere). So its body must be re-runnable and touch nothing outside the database.
  */
 export function transaction<T>(knex: Knex, body: TransactionBody<T>): Promise<T> {
   let writer = writers.get(knex);
@@ -43,8 +53,19 @@ export function transaction<T>(knex: Knex, body: TransactionBody<T>): Promise<T>
     writer = new GroupCommitWriter(knex, {
       concurrency: sqlite ? 1 : 4,
       maxBatch: 200,
-      attachOutbox: (trx, outbox) => ((trx as unknown as WithOutbox)[OUTBOX] = outbox),
+      attachOutbox: (trx, outbox) => {
+        (trx as unknown as WithOutbox)[OUTBOX] = outbox;
+        (trx as unknown as WithOutbox)[COUNTED] = clusters.get(knex)?.galera ?? false;
+      },
       committed: (events) => announce(knex, events),
+      retry: sqlite
+        ? undefined
+        : {
+            retryable: retryableFailure,
+            attempts: TRANSACTION_RETRY.attempts,
+            // Jittered, so that two nodes' losers do not collide again in step.
+            delayMs: (attempt) => Math.random() * Math.min(TRANSACTION_RETRY.maxDelayMs, TRANSACTION_RETRY.firstDelayMs * 2 ** (attempt - 1)),
+          },
     });
     writers.set(knex, writer);
   }
@@ -79,9 +100,22 @@ const eventValues = (e: NewEvent) => [e.at, e.attempt, e.exitCode, e.jobId, e.ki
 export async function insertEvents(db: Db, events: NewEvent[]): Promise<void> {
   if (!events.length) return;
   const outbox = (db as unknown as WithOutbox)[OUTBOX];
+  if (!outbox && clusters.get(db as Knex)?.galera) {
+    // The counter row below needs a transaction around it.
+    return transaction(db as Knex, (trx) => insertEvents(trx, events));
+  }
   if ('isTransaction' in db && db.isTransaction) {
-    const sql = await statementsOf(db as Knex.Transaction);
-    await sql.run(`insert into \`job_events\` (${EVENT_COLUMNS}) values ${valuesList(events.length, 10)}`, events.flatMap(eventValues));
+    const trx = db as Knex.Transaction;
+    const first = (db as unknown as WithOutbox)[COUNTED] ? await takeNumbers(trx, events.length) : undefined;
+    const sql = await statementsOf(trx);
+    if (first === undefined) {
+      await sql.run(`insert into \`job_events\` (${EVENT_COLUMNS}) values ${valuesList(events.length, 10)}`, events.flatMap(eventValues));
+    } else {
+      await sql.run(
+        `insert into \`job_events\` (\`seq\`, ${EVENT_COLUMNS}) values ${valuesList(events.length, 11)}`,
+        events.flatMap((e, i) => [first + i, ...eventValues(e)]),
+      );
+    }
   } else {
     await db('job_events').insert(
       events.map((e) => ({
@@ -101,6 +135,22 @@ export async function insertEvents(db: Db, events: NewEvent[]): Promise<void> {
   // Outside a transaction the insert is its own commit.
   if (outbox) outbox.push(...events);
   else announce(db as Knex, events);
+}
+
+/**
+ * Galera: AUTO_INCREMENT hands each node every third number, so the log would have permanent gaps and
+ * a number taken on one node could commit after a higher one taken on another. The counter row gives
+ * numbers without gaps in commit order instead: its lock is held to COMMIT, and two nodes taking
+ * numbers at once conflict at certification, the loser running again (transaction() above). Every
+ * node commits in the cluster's one order, so readers on any node see the log grow as a prefix.
+ * GREATEST catches up with numbers taken by AUTO_INCREMENT before the database joined a cluster.
+ */
+async function takeNumbers(trx: Knex.Transaction, count: number): Promise<number> {
+  await trx('job_event_seq')
+    .where({ id: 1 })
+    .update({ last: trx.raw('LAST_INSERT_ID(GREATEST(last, (SELECT COALESCE(MAX(seq), 0) FROM job_events)) + ?)', [count]) });
+  const [rows] = (await trx.raw('SELECT LAST_INSERT_ID() AS last')) as [Array<{ last: number | string }>];
+  return Number(rows[0]!.last) - count + 1;
 }
 
 export async function readEvents(db: Db, afterSeq: number, limit: number, filter: EventFilter = {}): Promise<JobEventRecord[]> {

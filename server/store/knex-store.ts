@@ -20,7 +20,7 @@ import type {
   WorkerStateName,
 } from '../domain/records.js';
 import type { CancelOutcome, ClaimPolicy, ClaimResult, HeartbeatReport, MaintenanceInput, RegisterInput, Store, StoreOptions, WorkerUpdateInput } from './store.js';
-import { dialectOf, type DialectName, type StoreDb } from './dialect.js';
+import { dialectOf, retryableFailure, type DialectName, type StoreDb } from './dialect.js';
 import * as claims from './claims.js';
 import * as jobs from './jobs.js';
 import * as logs from './logs.js';
@@ -45,8 +45,9 @@ export class KnexStore implements Store {
     readonly knex: Knex,
     readonly dialect: DialectName,
     opts: StoreOptions = {},
+    private readonly cluster?: { galera: boolean; stop?: () => void },
   ) {
-    this.db = { knex, dialect: dialectOf(dialect), clock: opts.clock ?? Date.now, retry: opts.retry ?? DEFAULT_RETRY };
+    this.db = { knex, dialect: dialectOf(dialect, cluster), clock: opts.clock ?? Date.now, retry: opts.retry ?? DEFAULT_RETRY };
   }
 
   onCommitted(fn: CommittedEvents): () => void {
@@ -54,10 +55,22 @@ export class KnexStore implements Store {
   }
 
   async migrate(): Promise<void> {
-    await this.knex.migrate.latest({ migrationSource });
+    // Replicas starting together race for knex's migration lock; on Galera the loser may also get a
+    // certification conflict. Either way the other replica is migrating: wait and look again.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.knex.migrate.latest({ migrationSource });
+        return;
+      } catch (err) {
+        const locked = /already locked/i.test((err as Error).message ?? '');
+        if (attempt >= 20 || !(locked || (this.dialect === 'mysql' && retryableFailure(err, false)))) throw err;
+        await new Promise((r) => setTimeout(r, 250 + Math.random() * 250));
+      }
+    }
   }
 
   async close(): Promise<void> {
+    this.cluster?.stop?.();
     await this.knex.destroy();
   }
 

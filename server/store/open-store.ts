@@ -4,17 +4,26 @@ import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import { redactUrl } from '../../shared/database-url.js';
 import { tightenFiles } from '../../shared/private-files.js';
+import { useClusterInfo } from './job-events.js';
 import { KnexStore } from './knex-store.js';
+import { HostChoice, mysqlConfig, parseMysqlUrl, watchConnections, type ClusterInfo } from './mysql-connection.js';
 import type { Store, StoreOptions } from './store.js';
 
 /**
  * Opens the store a database URL names: `sqlite:PATH` (the embedded default) or
- * `mysql://user:pass@host:port/db` (MySQL or MariaDB, the production store).
+ * `mysql://user:pass@host:port/db` (MySQL or MariaDB, the production store), or
+ * `mysql://user:pass@host1:port1,host2:port2,host3:port3/db` (the nodes of a Galera cluster, with failover).
  */
 export function openStore(databaseUrl: string, opts: StoreOptions = {}): Store {
   if (databaseUrl.startsWith('sqlite:')) return new KnexStore(knexFactory(sqliteConfig(databaseUrl.slice('sqlite:'.length))), 'sqlite', opts);
   if (databaseUrl.startsWith('mysql://') || databaseUrl.startsWith('mariadb://')) {
-    return new KnexStore(knexFactory(mysqlConfig(databaseUrl.replace(/^mariadb:/, 'mysql:'))), 'mysql', opts);
+    const cluster: ClusterInfo = { galera: false };
+    const parsed = parseMysqlUrl(databaseUrl.replace(/^mariadb:/, 'mysql:'));
+    const choice = new HostChoice(parsed.hosts);
+    const knex = knexFactory(mysqlConfig(parsed, cluster, choice));
+    watchConnections(knex, choice, parsed, cluster);
+    useClusterInfo(knex, cluster);
+    return new KnexStore(knex, 'mysql', opts, cluster);
   }
   throw new Error(`unsupported database URL "${redactUrl(databaseUrl)}": use sqlite:PATH or mysql://user:pass@host:port/db`);
 }
@@ -90,34 +99,4 @@ function requireSqliteDriver(): void {
         'or install the full CLI on a machine where better-sqlite3 can build (README, "Installing")',
     );
   }
-}
-
-function mysqlConfig(url: string): Knex.Config {
-  const u = new URL(url);
-  const database = decodeURIComponent(u.pathname.replace(/^\//, ''));
-  if (!database) throw new Error(`mysql URL "${redactUrl(url)}" names no database`);
-  const poolMax = Number(u.searchParams.get('pool') ?? 10);
-  return {
-    client: 'mysql2',
-    connection: {
-      host: u.hostname || '127.0.0.1',
-      port: u.port ? Number(u.port) : 3306,
-      user: decodeURIComponent(u.username || 'root'),
-      password: decodeURIComponent(u.password),
-      database,
-      charset: 'utf8mb4',
-      supportBigNumbers: true,
-      bigNumberStrings: false,
-      connectTimeout: 10_000,
-    },
-    pool: {
-      min: 0,
-      max: poolMax,
-      // Queue claims take row locks; READ COMMITTED avoids gap locks that make them block each other.
-      afterCreate: (conn: { query(sql: string, cb: (err: Error | null) => void): void }, done: (err: Error | null, conn: unknown) => void) => {
-        conn.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED', (err) => done(err, conn));
-      },
-    },
-    acquireConnectionTimeout: 10_000,
-  };
 }

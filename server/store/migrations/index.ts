@@ -6,6 +6,7 @@ import * as m0004 from './0004-worker-operations.js';
 import * as m0005 from './0005-credentials.js';
 import * as m0006 from './0006-web-sessions.js';
 import * as m0007 from './0007-job-secrets.js';
+import * as m0008 from './0008-job-event-counter.js';
 
 interface Migration {
   name: string;
@@ -22,6 +23,7 @@ const migrations: Migration[] = [
   { name: '0005-credentials', ...m0005 },
   { name: '0006-web-sessions', ...m0006 },
   { name: '0007-job-secrets', ...m0007 },
+  { name: '0008-job-event-counter', ...m0008 },
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

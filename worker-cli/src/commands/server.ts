@@ -11,7 +11,9 @@ export default class Server extends EdgeCommand {
   static override description = `Run the API server: gRPC, gRPC-Web and Connect on one port.
 
 Stores jobs, workers and logs in SQLite (the default, a file in the data dir) or MySQL/MariaDB
-(--database mysql://user:pass@host:port/db). Runs database migrations at start. SIGINT or SIGTERM
+(--database mysql://user:pass@host:port/db), or the nodes of a MariaDB Galera cluster
+(--database mysql://user:pass@node1:3306,node2:3306,node3:3306/db: the first node that answers, the next
+when it fails). Runs database migrations at start. SIGINT or SIGTERM
 ends worker streams cleanly and stops.
 
 The same port serves gRPC server reflection (v1, v1alpha), grpc.health.v1, GET /metrics
@@ -26,13 +28,14 @@ old key in EDGE_SECRET_KEY_PREVIOUS (comma-separated) until the jobs it sealed h
     '<%= config.bin %> server',
     '<%= config.bin %> server --port 50051 --data-dir /var/lib/edge',
     '<%= config.bin %> server --database mysql://edge:secret@db:3306/edge',
+    '<%= config.bin %> server --database mysql://edge:secret@db1:3306,db2:3306,db3:3306/edge',
     '<%= config.bin %> server --host 0.0.0.0 --log-format json --log-file /var/log/edge/server.log',
   ];
 
   static override flags = {
     'assign-timeout': Flags.integer({ description: 'seconds a job pushed to a worker may stay unstarted before it is queued again', default: 30, min: 1 }),
     'data-dir': Flags.string({ description: 'folder for the embedded database', env: 'EDGE_DATA_DIR', default: DEFAULT_DATA_DIR, helpValue: 'DIR' }),
-    database: Flags.string({ description: 'database URL: sqlite:PATH or mysql://user:pass@host:port/db', env: 'EDGE_DATABASE_URL', helpValue: 'URL' }),
+    database: Flags.string({ description: 'database URL: sqlite:PATH, mysql://user:pass@host:port/db, or mysql://user:pass@host1:port,host2:port,…/db (Galera nodes, with failover)', env: 'EDGE_DATABASE_URL', helpValue: 'URL' }),
     'event-poll-ms': Flags.integer({ description: 'how often to look for changes made through other replicas (ms)', default: 100, min: 10, max: 10_000 }),
     'heartbeat-interval': Flags.integer({ description: 'seconds between worker heartbeats', default: 10, min: 1, max: 3600 }),
     host: Flags.string({ description: 'address to listen on', default: '127.0.0.1' }),

@@ -91,3 +91,29 @@ describe('GroupCommitWriter: one write path, many callers per commit', () => {
     assert.deepEqual(seen, ['commit', 'answer a', 'answer b']);
   });
 });
+
+describe('GroupCommitWriter: retries what the database rolled back (MySQL, Galera)', () => {
+  it('runs a transaction again while its failure is retryable, and gives up after the attempts allowed', async () => {
+    const knex = knexFactory({ client: 'better-sqlite3', connection: { filename: ':memory:' }, useNullAsDefault: true, pool: { min: 1, max: 1 } });
+    try {
+      const writer = new GroupCommitWriter(knex, {
+        concurrency: 1,
+        maxBatch: 100,
+        attachOutbox: () => {},
+        committed: () => {},
+        retry: { retryable: (err) => (err as Error).message === 'conflict', attempts: 3, delayMs: () => 1 },
+      });
+      let tries = 0;
+      assert.equal(await writer.run(async () => (++tries < 3 ? Promise.reject(new Error('conflict')) : 'done')), 'done');
+      assert.equal(tries, 3);
+      tries = 0;
+      await assert.rejects(writer.run(async () => (++tries, Promise.reject(new Error('conflict')))), /conflict/);
+      assert.equal(tries, 3, 'three attempts in all');
+      tries = 0;
+      await assert.rejects(writer.run(async () => (++tries, Promise.reject(new Error('a real error')))), /a real error/);
+      assert.equal(tries, 1, 'what is not retryable fails at once');
+    } finally {
+      await knex.destroy();
+    }
+  });
+});
