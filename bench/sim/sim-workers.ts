@@ -31,7 +31,6 @@ interface Config {
 interface Receipt {
   id: string;
   recv: number;
-  running?: number;
   done?: number;
   failed?: boolean;
 }

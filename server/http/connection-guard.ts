@@ -133,6 +133,14 @@ export class ConnectionGuard {
       done();
     };
     res.once('close', end);
+    // A call answered before its body arrived whole (one over the size limit): the rest of the body
+    // would be taken for the next request on this connection, which then never got an answer. Such an
+    // answer says `Connection: close`, so the client opens a new connection for its next call.
+    const writeHead = res.writeHead;
+    res.writeHead = function (this: http.ServerResponse, ...args: Parameters<typeof writeHead>) {
+      if (!req.complete && !res.headersSent) res.setHeader('connection', 'close');
+      return writeHead.apply(this, args);
+    } as typeof writeHead;
   }
 
   private h2Stream(stream: http2.ServerHttp2Stream, path: string): void {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import { Code, createClient } from '@connectrpc/connect';
-import { Http2SessionManager, createGrpcTransport } from '@connectrpc/connect-node';
+import { Http2SessionManager, createConnectTransport, createGrpcTransport } from '@connectrpc/connect-node';
 import { JobService } from '../../gen/edge/v1/job_service_pb.js';
 import { LogService } from '../../gen/edge/v1/log_service_pb.js';
 import { TokenKind, TokenService } from '../../gen/edge/v1/token_service_pb.js';
@@ -82,6 +82,18 @@ describe('security: hostile input and floods', function () {
       assert.equal(e.code, Code.ResourceExhausted, `upload ${i}: ${e.message}`);
       own.abort();
     }
+  });
+
+  it('6. answers an over-size unary call over HTTP/1.1 with ResourceExhausted, and the same keep-alive client is answered next', async () => {
+    // Found by the fuzz test: the unread rest of the body was taken for the next request on the connection.
+    const h1 = (token?: string) => createConnectTransport({ baseUrl: server.url, httpVersion: '1.1', interceptors: token ? [bearer(token)] : [] });
+    const big = await codeOf(
+      createClient(JobService, h1(TEST_ADMIN_TOKEN)).submitJob({ spec: { argv: ['true'], queue: 'q', env: { BIG: 'x'.repeat(5 * MiB) } } }, { timeoutMs: 10_000 }),
+    );
+    assert.equal(big.code, Code.ResourceExhausted, big.message);
+    const next = await codeOf(createClient(JobService, h1()).listJobs({}, { timeoutMs: 5_000 }));
+    assert.equal(next.code, Code.Unauthenticated, next.message);
+    await createClient(JobService, h1(TEST_ADMIN_TOKEN)).listJobs({}, { timeoutMs: 5_000 });
   });
 
   it('6. gives a worker token one answer for a job that does not exist and one it never held, on every job path', async () => {
