@@ -100,7 +100,7 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
   /** What only an end may carry (its run time, its output), checked. */
   function checkEndExtras(req: UpdateJobStateRequest, state: string, field: string): void {
     const ends = state === 'SUCCEEDED' || state === 'FAILED' || state === 'CANCELED';
-    if (req.ranForMs !== undefined && !ends) throw invalid(`${field}ran_for_ms goes only with an end (SUCCEEDED, FAILED, CANCELED)`);
+    if (req.ranForMs !== undefined && !ends && state !== 'RUNNING') throw invalid(`${field}ran_for_ms goes only with RUNNING or an end (SUCCEEDED, FAILED, CANCELED)`);
     if (!req.log.length && !req.logOffset) return;
     if (!ends) throw invalid(`${field}log goes only with an end (SUCCEEDED, FAILED, CANCELED); stream output with UploadLogs`);
     if (req.log.length > MAX_REPORT_LOG_BYTES) {

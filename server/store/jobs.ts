@@ -102,10 +102,11 @@ export async function reportJob(db: StoreDb, report: JobReport, notBefore: numbe
       return endAttempt(trx, job, { state: 'CANCELED', exitCode: null, signal: null, reason: CANCELED_BEFORE_START }, now, db.retry);
     }
     if (report.state === 'QUEUED') return unassign(trx, job, now, `handed back by worker ${job.workerName}`);
-    if (report.state === 'RUNNING') return markRunning(trx, job, now, now);
-    const state = report.state as 'SUCCEEDED' | 'FAILED' | 'CANCELED';
     // Started no earlier than it was assigned (the job's last update), whatever the worker measured.
-    const held = verdict.kind === 'start-and-end' ? await markRunning(trx, job, Math.max(job.updatedAt, now - report.ranForMs!), now) : job;
+    const startedAt = startedToo ? Math.max(job.updatedAt, now - report.ranForMs!) : now;
+    if (report.state === 'RUNNING') return markRunning(trx, job, startedAt, now);
+    const state = report.state as 'SUCCEEDED' | 'FAILED' | 'CANCELED';
+    const held = verdict.kind === 'start-and-end' ? await markRunning(trx, job, startedAt, now) : job;
     return endAttempt(trx, held, { state, exitCode: report.exitCode, signal: report.signal, reason: report.reason }, now, db.retry);
   });
 }

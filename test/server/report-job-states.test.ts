@@ -135,18 +135,27 @@ for (const { name: dbName, create } of DATABASES) {
       assert.match(e.message, /reports has 1001 items; the limit is 1000/);
     });
 
-    it('refuses a report on a job the worker does not hold (PermissionDenied) and ran_for_ms on a start', async () => {
-      const [id] = await assigned(1);
+    it('refuses a report on a job the worker does not hold (PermissionDenied) and ran_for_ms on a hand-back; a late RUNNING dates its start back', async () => {
+      const [id, late] = await assigned(2);
       const { job: foreign } = await admin.jobs.submitJob({ spec: { argv: ['true'], queue: `nobody-${dbName}` } });
+      // Assigned well before the report: its start is dated back by what the worker measured, not clamped.
+      await new Promise((r) => setTimeout(r, 600));
+      const sentAt = Date.now();
       const res = await worker.workers.reportJobStates({
         reports: [
           { jobId: foreign!.id, attempt: 1, state: JobState.RUNNING },
-          { jobId: id!, attempt: 1, state: JobState.RUNNING, ranForMs: 3 },
+          { jobId: id!, attempt: 1, state: JobState.QUEUED, ranForMs: 3 },
+          { jobId: late!, attempt: 1, state: JobState.RUNNING, ranForMs: 400 },
         ],
       });
+      const answeredAt = Date.now();
       assert.equal(refused(res.results[0]).code, Code.PermissionDenied);
       assert.equal(refused(res.results[1]).code, Code.InvalidArgument);
-      assert.match(refused(res.results[1]).message, /ran_for_ms goes only with an end/);
+      assert.match(refused(res.results[1]).message, /ran_for_ms goes only with RUNNING or an end/);
+      const started = res.results[2]!.result.case === 'job' ? res.results[2]!.result.value : undefined;
+      assert.equal(started?.state, JobState.RUNNING);
+      const startMs = Number(started!.startTime!.seconds) * 1000 + Math.floor(started!.startTime!.nanos / 1e6);
+      assert.ok(startMs >= sentAt - 400 - 5 && startMs <= answeredAt - 400 + 5, `start ${startMs - sentAt} ms after the report was sent (expected about -400)`);
     });
   });
 }

@@ -535,11 +535,13 @@ export type UpdateJobStateRequest = Message<"edge.v1.UpdateJobStateRequest"> & {
   workerName: string;
 
   /**
-   * On an end (SUCCEEDED, FAILED, CANCELED) whose RUNNING was never reported because the process
-   * ended first: how long it ran, in milliseconds of the worker's monotonic clock. The server then
-   * records the start and the end at once: the job started that long before the report arrived
-   * (never before it was assigned). A job whose cancel was stored before it started still ends
-   * CANCELED ("canceled before it started"). Absent on every other report.
+   * How long the process has run, in milliseconds of the worker's monotonic clock, on a RUNNING
+   * report sent a moment after the start (a worker may wait briefly, so that a job that ends at once
+   * needs no RUNNING report), or on an end (SUCCEEDED, FAILED, CANCELED) whose RUNNING was never
+   * reported because the process ended first. The server records the start that long before the
+   * report arrived (never before the job was assigned); on such an end, the start and the end at
+   * once. A job whose cancel was stored before it started still ends CANCELED ("canceled before it
+   * started"). Absent on other reports.
    *
    * @generated from field: optional uint32 ran_for_ms = 8;
    */

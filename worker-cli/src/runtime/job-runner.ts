@@ -28,6 +28,8 @@ export interface JobRunnerOptions {
   processes?: JobProcesses;
   /** The job's secret environment (from its assignment): set for the process, masked in its output. */
   secretEnv?: Record<string, string>;
+  /** How long a started job runs before its RUNNING report goes out; default RUNNING_REPORT_GRACE_MS. */
+  runningReportGraceMs?: number;
 }
 
 export interface JobProcesses {
@@ -45,6 +47,12 @@ const HOSTNAME = os.hostname();
 
 /** Output of at most this much, none of it streamed yet when the job ends, goes with the end report (the server's limit). */
 export const END_REPORT_LOG_BYTES = 64 * 1024;
+/**
+ * A started job's RUNNING report waits this long: most jobs of a busy queue end sooner, and then one
+ * end report (carrying how long the job ran) is the only message about them. Far below the server's
+ * wait for an assignment to be acknowledged, and the report says how long the job had run by then.
+ */
+export const RUNNING_REPORT_GRACE_MS = 150;
 
 interface Ending {
   state: JobState;
@@ -73,6 +81,7 @@ export class JobRunner {
   private readonly uploader: LogUploader;
   private readonly stopReporting = new AbortController();
   private running: PendingReport | undefined;
+  private runningGrace: NodeJS.Timeout | undefined;
   private runningReported: Promise<void> = Promise.resolve();
   private startedAt = 0;
   private readonly spoolPath: string;
@@ -146,7 +155,8 @@ export class JobRunner {
     fs.closeSync(this.spoolFd);
     fs.rmSync(this.spoolPath, { force: true });
     // Not sent yet: the end says it started. Sent: the end must not overtake it.
-    const ranForMs = this.running?.withdraw() ? Math.round(performance.now() - this.startedAt) : undefined;
+    const unsent = this.runningGrace !== undefined ? (clearTimeout(this.runningGrace), (this.runningGrace = undefined), true) : (this.running?.withdraw() ?? false);
+    const ranForMs = unsent ? Math.round(performance.now() - this.startedAt) : undefined;
     if (ranForMs === undefined) await this.runningReported;
     if (this.stopReporting.signal.aborted) return;
     log.info(`job ${this.jobId} attempt ${this.attempt} ended ${JobState[ending.state]}${describe(ending)}`);
@@ -190,10 +200,10 @@ export class JobRunner {
         fs.writeFileSync(this.groupFile, `${child.pid}\n`, { mode: 0o600 });
         this.opts.log.info(`job ${this.jobId} attempt ${this.attempt} started: pid ${child.pid}, ${JSON.stringify(spec.argv)}`);
         this.startedAt = performance.now();
-        this.running = this.opts.reporter.report(this.request({ state: JobState.RUNNING, signal: '', reason: '' }), this.stopReporting.signal);
-        this.runningReported = this.running.outcome.then((o) => {
-          if (o.kind === 'refused') this.abandon(o.error.rawMessage);
-        });
+        // A job that ends within the grace needs no RUNNING report at all: its end says it started.
+        const grace = this.opts.runningReportGraceMs ?? RUNNING_REPORT_GRACE_MS;
+        if (grace > 0) this.runningGrace = setTimeout(() => this.reportRunning(), grace);
+        else this.reportRunning();
         if (spec.timeoutSeconds > 0) {
           this.timeoutTimer = setTimeout(() => this.stop({ kind: 'timeout', reason: `timed out after ${spec.timeoutSeconds} s` }), spec.timeoutSeconds * 1000);
         }
@@ -205,6 +215,16 @@ export class JobRunner {
       child.once('exit', (code, signal) => {
         if (started) resolve(this.ending(code, signal));
       });
+    });
+  }
+
+  /** The job is still running after the grace: RUNNING, with how long it has run, so its start is stamped right. */
+  private reportRunning(): void {
+    this.runningGrace = undefined;
+    const ranForMs = Math.round(performance.now() - this.startedAt);
+    this.running = this.opts.reporter.report(this.request({ state: JobState.RUNNING, signal: '', reason: '', ranForMs }), this.stopReporting.signal);
+    this.runningReported = this.running.outcome.then((o) => {
+      if (o.kind === 'refused') this.abandon(o.error.rawMessage);
     });
   }
 

@@ -85,10 +85,15 @@ describe('JobRunner: one attempt of a job, its output and how it ended', () => {
     jobsDir = tempDir('runner');
   });
 
-  function run(spec: Partial<Omit<JobSpec, '$typeName'>>, scenario: Scenario = {}, opts: { killGraceMs?: number; hiddenEnv?: string[]; reporter?: JobReporter } = {}) {
+  // RUNNING goes out at the start unless a test asks for the grace the worker uses.
+  function run(
+    spec: Partial<Omit<JobSpec, '$typeName'>>,
+    scenario: Scenario = {},
+    opts: { killGraceMs?: number; hiddenEnv?: string[]; reporter?: JobReporter; runningReportGraceMs?: number } = {},
+  ) {
     const fake = fakeProcesses(scenario);
     const job = create(JobSchema, { id: 'job-1', spec: create(JobSpecSchema, { queue: 'q', argv: ['cmd'], slots: 1, ...spec }) });
-    const runner = new JobRunner(job, 1, { apis: api, reporter: new JobReporter(api, silentLogger), workerName: 'w1', log: silentLogger, jobsDir, processes: fake.processes, ...opts });
+    const runner = new JobRunner(job, 1, { apis: api, reporter: new JobReporter(api, silentLogger), workerName: 'w1', log: silentLogger, jobsDir, processes: fake.processes, runningReportGraceMs: 0, ...opts });
     return { runner, ...fake };
   }
 
@@ -103,6 +108,19 @@ describe('JobRunner: one attempt of a job, its output and how it ended', () => {
     assert.equal(api.logSizeAtReport[1], 12, 'the end was reported after the output was stored');
     assert.equal(runner.outcome, JobState.SUCCEEDED);
     assert.deepEqual(fs.readdirSync(jobsDir), [], 'spool and process-group files are removed');
+  });
+
+  it('sends no RUNNING for a job that ends within the grace, and RUNNING with its run time for one that runs on', async () => {
+    const quick = run({}, { onStart: (j) => j.exit(0) }, { runningReportGraceMs: 100 });
+    await quick.runner.finished;
+    assert.deepEqual(states(), ['SUCCEEDED']);
+    assert.ok(api.reports[0]!.ranForMs !== undefined, 'the end says the job started');
+    api.reports.length = 0;
+    const slow = run({}, { onStart: (j) => void setTimeout(() => j.exit(0), 300) }, { runningReportGraceMs: 100 });
+    await slow.runner.finished;
+    assert.deepEqual(states(), ['RUNNING', 'SUCCEEDED']);
+    assert.ok(api.reports[0]!.ranForMs! >= 100, `RUNNING says how long the job had run: ${api.reports[0]!.ranForMs} ms`);
+    assert.equal(api.reports[1]!.ranForMs, undefined);
   });
 
   it('starts the command without a shell, in its own process group, with the job\'s cwd and environment', async () => {
