@@ -89,7 +89,11 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
     const p = principalOf(hctx);
     // The store checks, in the report's own transaction, that the job is this worker's to report on.
     const caller = { seesTeam: p.team, workerTeam: p.kind === 'worker' ? teamOf(p) : undefined };
-    const job = await store.reportJob({ jobId, attempt, workerName, ...report, reason: req.reason.slice(0, 4096), ranForMs: req.ranForMs ?? null, caller }, now());
+    const reported = store.reportJob({ jobId, attempt, workerName, ...report, reason: req.reason.slice(0, 4096), ranForMs: req.ranForMs ?? null, caller }, now());
+    // Report-and-claim: the claim for the slot this report frees joins the write path right behind it,
+    // so both commit together and the worker's next job is on its way with the answer.
+    if (state !== 'RUNNING') dispatcher.wakeWorker(workerName);
+    const job = await reported;
     if (state === 'RUNNING' && job.state === 'CANCELED') {
       // The cancel was stored first and wins: the job is over, the process must not run.
       throw new ConnectError(`job ${jobId} was canceled before it started; do not run it`, Code.FailedPrecondition);
