@@ -12,11 +12,10 @@ export interface Dialect {
   readonly name: DialectName;
   /** Locks the rows the query reads until the transaction ends (MySQL); as is on SQLite. */
   locked<T extends Knex.QueryBuilder>(q: T): T;
-  /** Locks what it reads, skipping rows another transaction holds (MySQL); as is on SQLite. */
-  lockedSkippingLocked<T extends Knex.QueryBuilder>(q: T): T;
-  /** The jobs table as claims read it: through jobs_claim_idx. */
-  claimSource(trx: Knex.Transaction): Knex.QueryBuilder;
-  /** The same three, as SQL text for the written-out statements of statements.ts. */
+  /**
+   * For the written-out statements of statements.ts: the lock clause, the same skipping rows another
+   * transaction holds (claims), and the jobs table as claims read it, through jobs_claim_idx.
+   */
   readonly sql: { forUpdate: string; forUpdateSkipLocked: string; claimTable: string };
   /**
    * On a Galera cluster AUTO_INCREMENT steps by the cluster size on each node, so the change log takes
@@ -57,9 +56,7 @@ export function dialectOf(name: DialectName, cluster: { galera: boolean } = { ga
       return cluster.galera;
     },
     locked: (q) => (mysql ? q.forUpdate() : q) as typeof q,
-    lockedSkippingLocked: (q) => (mysql ? q.forUpdate().skipLocked() : q) as typeof q,
-    // Tiny tables tempt MySQL into a full scan and sort, which locks every row: insist on the index.
-    claimSource: (trx) => (mysql ? trx.from(trx.raw('jobs FORCE INDEX (jobs_claim_idx)')) : trx('jobs')),
+    // Tiny tables tempt MySQL into a full scan and sort, which locks every row: claims insist on the index.
     sql: mysql
       ? { forUpdate: ' for update', forUpdateSkipLocked: ' for update skip locked', claimTable: '`jobs` FORCE INDEX (jobs_claim_idx)' }
       : { forUpdate: '', forUpdateSkipLocked: '', claimTable: '`jobs`' },
