@@ -5,6 +5,7 @@ import { EventFeed } from './dispatch/event-feed.js';
 import { Housekeeping } from './dispatch/housekeeping.js';
 import { Notifier } from './dispatch/notifier.js';
 import { Publisher } from './core/publisher.js';
+import { DEFAULT_HEARTBEAT_FLUSH_MS, HeartbeatDesk } from './core/heartbeat-desk.js';
 import { listenOnePort } from './http/one-port.js';
 import type { ConnectionLimits } from './http/connection-guard.js';
 
@@ -95,15 +96,24 @@ export async function buildApp(store: Store, config: Omit<ServerConfig, 'host' |
   const keepaliveMs = (config.streamKeepaliveSeconds ?? DEFAULT_STREAM_KEEPALIVE_MS / 1000) * 1000;
   const dispatcher = new Dispatcher({ store, log: config.log, policy, keepaliveMs });
   const jobEvents = new Notifier();
+  const workerTimeoutMs = (config.workerTimeoutSeconds ?? 5 * config.heartbeatIntervalSeconds) * 1000;
+  const heartbeats = new HeartbeatDesk({
+    store,
+    connected: (name) => dispatcher.connected(name),
+    log: config.log,
+    // Written many times within a worker timeout, so that a live worker never looks lost.
+    flushMs: Math.min(DEFAULT_HEARTBEAT_FLUSH_MS, Math.max(50, workerTimeoutMs / 10)),
+  });
   const ctx: ServiceContext = {
     store,
     feed,
     dispatcher,
     jobEvents,
-    publisher: new Publisher({ store, dispatcher, feed, jobEvents }),
+    heartbeats,
+    publisher: new Publisher({ store, dispatcher, feed, jobEvents, workerViews: heartbeats }),
     now: Date.now,
     heartbeatIntervalSeconds: config.heartbeatIntervalSeconds,
-    workerTimeoutMs: (config.workerTimeoutSeconds ?? 5 * config.heartbeatIntervalSeconds) * 1000,
+    workerTimeoutMs,
     maxLogBytes: config.maxLogBytes,
     streamKeepaliveMs: keepaliveMs,
     log: config.log,
@@ -113,7 +123,7 @@ export async function buildApp(store: Store, config: Omit<ServerConfig, 'host' |
   const housekeeping = new Housekeeping({
     store,
     log: config.log,
-    workerTimeoutMs: (config.workerTimeoutSeconds ?? 5 * config.heartbeatIntervalSeconds) * 1000,
+    workerTimeoutMs,
     assignTimeoutMs: (config.assignTimeoutSeconds ?? 30) * 1000,
     queuedTimeoutMs: (config.queuedTimeoutSeconds ?? 0) * 1000,
     retention: {
@@ -152,6 +162,7 @@ export async function buildApp(store: Store, config: Omit<ServerConfig, 'host' |
       await housekeeping.close();
       ctx.publisher.close();
       await ctx.dispatcher.close();
+      await heartbeats.close();
       await feed.close();
     },
   };

@@ -37,3 +37,8 @@ export interface WorkerStreams {
   /** Ends the worker's stream with this error; false when it is not on this replica. */
   endStream(workerName: string, err: Error): boolean;
 }
+
+/** What a replica keeps in memory about workers (their heartbeats): forgotten when the store changes them. */
+export interface WorkerViews {
+  forget(workerName: string): void;
+}

@@ -1,4 +1,4 @@
-import type { ChangeLogReader, JobNotifier, WorkerWaker } from './ports.js';
+import type { ChangeLogReader, JobNotifier, WorkerViews, WorkerWaker } from './ports.js';
 import { TERMINAL_JOB_STATES, type JobEventRecord, type WorkerRecord, type WrittenEvent } from '../domain/records.js';
 import { acceptsWork } from '../domain/fit.js';
 import type { Store } from '../store/store.js';
@@ -10,6 +10,8 @@ export interface PublisherOptions {
   feed: ChangeLogReader;
   /** Keyed by job id: wakes log tails and watchers of one job. */
   jobEvents: JobNotifier;
+  /** Heartbeats answered from memory: every event about a worker makes its next one read the store. */
+  workerViews?: WorkerViews;
 }
 
 /**
@@ -35,6 +37,7 @@ export class Publisher {
     const queued = new Map<string, number>();
     const workers = new Set<string>();
     for (const e of events) {
+      this.forgetWorkersOf(e);
       if (e.kind === 'worker') continue;
       this.opts.jobEvents.notify(e.jobId);
       if (e.kind === 'state') last.set(e.jobId, e);
@@ -53,6 +56,7 @@ export class Publisher {
     const queues = new Map<string, number>();
     const workers = new Set<string>();
     for (const e of events) {
+      this.forgetWorkersOf(e);
       if (e.kind === 'cancel') {
         if (e.workerName) this.opts.dispatcher.cancel(e.workerName, e.jobId, e.attempt, e.reason);
       } else if (e.kind === 'worker') {
@@ -65,6 +69,13 @@ export class Publisher {
     }
     for (const [q, n] of queues) this.opts.dispatcher.wakeQueue(q, n);
     for (const w of workers) this.opts.dispatcher.wakeWorker(w);
+  }
+
+  private forgetWorkersOf(e: WrittenEvent | JobEventRecord): void {
+    const views = this.opts.workerViews;
+    if (!views) return;
+    if (e.workerName) views.forget(e.workerName);
+    if ('releasedBy' in e && e.releasedBy && e.releasedBy !== e.workerName) views.forget(e.releasedBy);
   }
 
   /** Bytes were added to a job's log: its tails read on. */

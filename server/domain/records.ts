@@ -175,6 +175,8 @@ export interface HeartbeatResult {
   worker: WorkerRecord;
   /** Attempts the worker says it holds that it no longer holds: it must stop them. */
   revoked: HeldAttempt[];
+  /** The attempts the store says the worker holds. */
+  holding: HeldAttempt[];
 }
 
 export interface Retention {

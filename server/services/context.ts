@@ -2,6 +2,7 @@ import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { EventFeed } from '../dispatch/event-feed.js';
 import type { Notifier } from '../dispatch/notifier.js';
 import type { Publisher } from '../core/publisher.js';
+import type { HeartbeatDesk } from '../core/heartbeat-desk.js';
 import type { Store } from '../store/store.js';
 import type { ServerMetrics } from '../telemetry/server-metrics.js';
 import type { SecretBox } from '../core/secret-box.js';
@@ -16,6 +17,8 @@ export interface ServiceContext {
   jobEvents: Notifier;
   /** Turns what the store did into wake-ups and notifications; handlers never do that by hand. */
   publisher: Publisher;
+  /** Answers heartbeats that change nothing from memory and writes them in batches. */
+  heartbeats: HeartbeatDesk;
   now: () => number;
   heartbeatIntervalSeconds: number;
   /** A worker silent this long is lost; until then its name is held against a second registration. */

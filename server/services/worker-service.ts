@@ -151,6 +151,7 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
         },
         at,
       );
+      ctx.heartbeats.forget(name);
       let workerToken = '';
       if (fresh) {
         workerToken = generateToken('worker');
@@ -164,6 +165,8 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
       const worker = await store.getWorker(name);
       if (!worker) throw notRegistered(name);
       if (worker.state === 'OFFLINE') throw wentOffline(name);
+      // A new stream may be a new run of the worker: its heartbeats read the store again.
+      ctx.heartbeats.forget(name);
       for await (const push of dispatcher.connect(name, worker.queues, handlerCtx.signal)) {
         // Secret values travel only here, to the worker holding the attempt, read at the moment of sending.
         const secretEnv = push.kind === 'assignment' ? await assignmentSecrets(store, ctx.secretBox, push.assignment, name, now, ctx.log) : undefined;
@@ -178,13 +181,14 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
       if (!reported || !REPORTABLE_WORKER_STATES.includes(reported)) throw invalid(`state must be one of ${REPORTABLE_WORKER_STATES.join(', ')}`);
       if (req.jobs.length > 10_000) throw invalid(`jobs has ${req.jobs.length} items; the limit is 10000`);
       const held = req.jobs.map((j, i) => ({ jobId: checkId(`jobs[${i}].job_id`, j.jobId), attempt: checkRange(`jobs[${i}].attempt`, j.attempt, 1, 1_000_000) }));
-      const result = await store.heartbeat(name, reported, now(), { held, systemInfo: systemInfoFromWire(req.systemInfo) });
+      const result = await ctx.heartbeats.beat({ name, reported, held, systemInfo: systemInfoFromWire(req.systemInfo), now: now() });
       if (!result) throw notRegistered(name);
       let { worker } = result;
       // A worker that said goodbye has no stream and runs nothing: it must register before it gets jobs again.
       if (worker.state === 'OFFLINE') worker = await workerWentOffline(store, dispatcher, worker, wentOffline(name), now());
       ctx.metrics?.heartbeat();
-      ctx.publisher.heartbeatSeen(worker);
+      // Only a heartbeat the store answered can have changed what the worker takes (memory answers those that change nothing).
+      if (!result.fromMemory) ctx.publisher.heartbeatSeen(worker);
       return { worker: workerToWire(worker), settings: workerSettings(worker), revokedJobs: result.revoked };
     },
 
@@ -225,7 +229,7 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
       const workers = await store.listWorkers(limit + 1, after, states, principalOf(hctx).team);
       const page = workers.slice(0, limit);
       return {
-        workers: page.map(workerToWire),
+        workers: page.map((w) => workerToWire(ctx.heartbeats.latest(w))),
         nextPageToken: workers.length > limit ? encodePageToken(page[page.length - 1]!.name, {}) : '',
       };
     },
@@ -233,7 +237,7 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
     async getWorker(req, hctx) {
       const name = checkWorkerName('name', req.name);
       const worker = await visibleWorker(name, hctx);
-      return { worker: workerToWire(worker) };
+      return { worker: workerToWire(ctx.heartbeats.latest(worker)) };
     },
 
     async setWorkerMaintenance(req, hctx) {
@@ -272,6 +276,7 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
       const name = checkWorkerName('name', req.name);
       await visibleWorker(name, hctx);
       const removed = await store.removeWorker(name);
+      ctx.heartbeats.forget(name);
       // A forgotten worker's token dies with it: coming back takes the registration secret again.
       await store.revokeWorkerTokens(name, now());
       return { worker: workerToWire(removed) };
@@ -280,6 +285,7 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
 
   /** Live changes reach the worker's stream at once (core/worker-changes.ts). */
   async function pushed(worker: WorkerRecord) {
+    ctx.heartbeats.forget(worker.name);
     await pushWorkerChange(store, dispatcher, worker, now());
     return workerToWire(worker);
   }

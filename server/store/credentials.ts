@@ -53,12 +53,25 @@ export async function sharedSetting(knex: Knex, name: string, make: () => string
   return String(row.value);
 }
 
+/** The auth_settings row every revocation rewrites, so that every replica's token cache notices (token-cache.ts). */
+const REVOCATION_MARK = 'revocation-mark';
+
+async function markRevocation(knex: Knex | Knex.Transaction): Promise<void> {
+  await knex('auth_settings').insert({ name: REVOCATION_MARK, value: uuidv7() }).onConflict('name').merge();
+}
+
+export async function revocationMark(knex: Knex): Promise<string> {
+  const row = (await knex('auth_settings').where({ name: REVOCATION_MARK }).first()) as Row | undefined;
+  return row ? String(row.value) : '';
+}
+
 export async function createToken(knex: Knex, token: NewToken, now: number, revokeOthersOfWorker = false): Promise<TokenRecord> {
   const id = uuidv7();
   await transaction(knex, async (trx) => {
     if (revokeOthersOfWorker && token.workerName) {
       // A worker has one token: a new registration ends the one before.
-      await trx('auth_tokens').where({ kind: 'worker', worker_name: token.workerName }).whereNull('revoked_at').update({ revoked_at: now });
+      const n = await trx('auth_tokens').where({ kind: 'worker', worker_name: token.workerName }).whereNull('revoked_at').update({ revoked_at: now });
+      if (n) await markRevocation(trx);
     }
     await trx('auth_tokens').insert({
       id,
@@ -95,7 +108,11 @@ export async function listTokens(knex: Knex, opts: { limit: number; beforeId?: s
 
 /** Revokes every valid token of a worker (it was removed); returns how many. */
 export async function revokeWorkerTokens(knex: Knex, workerName: string, now: number): Promise<number> {
-  return knex('auth_tokens').where({ kind: 'worker', worker_name: workerName }).whereNull('revoked_at').update({ revoked_at: now });
+  return transaction(knex, async (trx) => {
+    const n = await trx('auth_tokens').where({ kind: 'worker', worker_name: workerName }).whereNull('revoked_at').update({ revoked_at: now });
+    if (n) await markRevocation(trx);
+    return n;
+  });
 }
 
 export async function revokeToken(knex: Knex, id: string, now: number, team?: string): Promise<TokenRecord> {
@@ -107,6 +124,7 @@ export async function revokeToken(knex: Knex, id: string, now: number, team?: st
     if (row.revoked_at !== null && row.revoked_at !== undefined) return rowToToken(row);
     const n = await trx('auth_tokens').where({ id }).whereNull('revoked_at').update({ revoked_at: now });
     if (n !== 1) throw new StoreError('conflict', `token ${id} changed while it was revoked`);
+    await markRevocation(trx);
     return { ...rowToToken(row), revokedAt: now };
   });
 }

@@ -19,7 +19,7 @@ import type {
   WorkerRecord,
   WorkerStateName,
 } from '../domain/records.js';
-import type { CancelOutcome, ClaimPolicy, ClaimResult, HeartbeatReport, MaintenanceInput, RegisterInput, Store, StoreOptions, WorkerUpdateInput } from './store.js';
+import type { BufferedHeartbeat, CancelOutcome, ClaimPolicy, ClaimResult, HeartbeatReport, MaintenanceInput, RegisterInput, Store, StoreOptions, WorkerUpdateInput } from './store.js';
 import { dialectOf, retryableFailure, type DialectName, type StoreDb } from './dialect.js';
 import * as claims from './claims.js';
 import * as jobs from './jobs.js';
@@ -39,7 +39,7 @@ import { TokenCache } from './token-cache.js';
  */
 export class KnexStore implements Store {
   private readonly db: StoreDb;
-  private readonly tokens = new TokenCache();
+  private readonly tokens = new TokenCache(() => credentials.revocationMark(this.knex));
 
   constructor(
     readonly knex: Knex,
@@ -121,6 +121,10 @@ export class KnexStore implements Store {
 
   heartbeat(name: string, state: WorkerStateName, now: number, report: HeartbeatReport = {}): Promise<HeartbeatResult | undefined> {
     return workers.heartbeat(this.db, name, state, now, report);
+  }
+
+  recordHeartbeats(beats: BufferedHeartbeat[]): Promise<void> {
+    return workerOps.recordHeartbeats(this.db.knex, beats);
   }
 
 
@@ -237,10 +241,8 @@ export class KnexStore implements Store {
   }
 
   async createToken(token: NewToken, now: number): Promise<TokenRecord> {
-    const created = await credentials.createToken(this.knex, token, now, token.kind === 'worker');
-    // A worker's new token revoked its earlier ones.
-    if (token.kind === 'worker') this.tokens.clear();
-    return created;
+    // A worker's new token revokes its earlier ones; the revocation mark tells every replica's cache.
+    return credentials.createToken(this.knex, token, now, token.kind === 'worker');
   }
 
   findToken(hash: string): Promise<(TokenRecord & { hash: string }) | undefined> {

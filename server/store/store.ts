@@ -56,6 +56,15 @@ export interface HeartbeatReport {
   systemInfo?: SystemInfoRecord;
 }
 
+/** A heartbeat kept in memory and written later with others (Store.recordHeartbeats). */
+export interface BufferedHeartbeat {
+  name: string;
+  /** The state the worker reported, squared with the jobs it holds (reportedGivenHoldings). */
+  reported: WorkerStateName;
+  at: number;
+  systemInfo?: SystemInfoRecord;
+}
+
 export interface StoreOptions {
   /** Server time, for stamps taken inside transactions. */
   clock?: () => number;
@@ -115,6 +124,12 @@ export interface Store {
    * reported OFFLINE must register again: its later heartbeats are refused (conflict).
    */
   heartbeat(name: string, state: WorkerStateName, now: number, report?: HeartbeatReport): Promise<HeartbeatResult | undefined>;
+  /**
+   * Writes heartbeats answered from memory, many in one transaction (one UPDATE per reported state
+   * and few hundred workers). Each stored state follows the row's wishes as `heartbeat` does; a
+   * worker that said goodbye or was removed is left as it is.
+   */
+  recordHeartbeats(beats: BufferedHeartbeat[]): Promise<void>;
   /**
    * Ends the attempts a worker still holds when it reports OFFLINE: a worker that said goodbye runs
    * nothing, so they end as if it were lost (FAILED and retried while tries remain, or CANCELED).

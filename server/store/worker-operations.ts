@@ -13,7 +13,7 @@ import { StoreError, notFound } from './errors.js';
 import { endAttempt, type RetryPolicy } from './attempt-outcome.js';
 import { rowToJob } from './rows.js';
 import { HELD_JOB_STATES, LIVE_WORKER_STATES, type JobRecord, type JobStateName, type MetricsSnapshot, type SystemInfoRecord, type WorkerStateName } from '../domain/records.js';
-import type { MaintenanceInput, RegisterInput, WorkerUpdateInput } from './store.js';
+import type { BufferedHeartbeat, MaintenanceInput, RegisterInput, WorkerUpdateInput } from './store.js';
 
 /**
  * The SQL of worker registration, heartbeats and the operators' changes to workers. Each change is
@@ -113,6 +113,42 @@ export async function heartbeat(
   const n = await q.update({ state, last_heartbeat_at: now, updated_at: now, ...systemInfoColumn(systemInfo) });
   if (n > 0) return true;
   return (await knex('workers').select('name').where({ name }).first()) ? 'offline' : false;
+}
+
+/** Workers one UPDATE of recordHeartbeats names at most (its statement stays well under any bind limit). */
+const HEARTBEAT_CHUNK = 500;
+
+/**
+ * Writes buffered heartbeats in one transaction: per reported state, one UPDATE for up to
+ * HEARTBEAT_CHUNK workers, each row getting its own time (and machine sample) through CASE. The
+ * stored state follows the row's wishes exactly as `heartbeat` does.
+ */
+export async function recordHeartbeats(knex: Knex, beats: BufferedHeartbeat[]): Promise<void> {
+  if (!beats.length) return;
+  const byState = new Map<WorkerStateName, BufferedHeartbeat[]>();
+  for (const b of beats) byState.set(b.reported, [...(byState.get(b.reported) ?? []), b]);
+  await transaction(knex, async (trx) => {
+    for (const [reported, group] of byState) {
+      const pick = (maintenance: boolean, shutdownRequested: boolean) => resolveReportedState(reported, { maintenance, shutdownRequested });
+      for (let i = 0; i < group.length; i += HEARTBEAT_CHUNK) {
+        const chunk = group.slice(i, i + HEARTBEAT_CHUNK);
+        const args: unknown[] = [pick(false, true), pick(true, false), pick(false, false)];
+        let sql = 'UPDATE workers SET state = CASE WHEN shutdown_requested <> 0 THEN ? WHEN maintenance <> 0 THEN ? ELSE ? END, last_heartbeat_at = CASE name';
+        for (const b of chunk) (sql += ' WHEN ? THEN ?'), args.push(b.name, b.at);
+        sql += ' END, updated_at = ?';
+        args.push(Math.max(...chunk.map((b) => b.at)));
+        const sampled = chunk.filter((b) => b.systemInfo);
+        if (sampled.length) {
+          sql += ', system_info = CASE name';
+          for (const b of sampled) (sql += ' WHEN ? THEN ?'), args.push(b.name, JSON.stringify(b.systemInfo));
+          sql += ' ELSE system_info END';
+        }
+        sql += ` WHERE name IN (${chunk.map(() => '?').join(', ')}) AND state NOT IN (${REGISTER_AGAIN_WORKER_STATES.map(() => '?').join(', ')})`;
+        args.push(...chunk.map((b) => b.name), ...REGISTER_AGAIN_WORKER_STATES);
+        await trx.raw(sql, args as Knex.RawBinding[]);
+      }
+    }
+  });
 }
 
 export async function setMaintenance(knex: Knex, dialect: Dialect, input: MaintenanceInput, now: number): Promise<void> {

@@ -23,19 +23,12 @@ export async function heartbeat(db: StoreDb, name: string, state: WorkerStateNam
   if (stored === 'offline') throw new StoreError('conflict', wentOfflineMessage(name));
   if (!stored) return undefined;
   const worker = (await getWorker(db, name))!;
-  const held = report.held ?? [];
-  const holds = new Set(worker.jobIds);
-  const revoked: HeldAttempt[] = [];
-  const maybeStale = held.filter((h) => !holds.has(h.jobId));
-  if (maybeStale.length) revoked.push(...maybeStale);
-  // Same job, other attempt: the worker runs an attempt that was taken away and given again.
-  const same = held.filter((h) => holds.has(h.jobId));
-  if (same.length) {
-    const rows = await db.knex('jobs').select('id', 'attempt').whereIn('id', same.map((h) => h.jobId));
-    const current = new Map(rows.map((r) => [String(r.id), Number(r.attempt)]));
-    for (const h of same) if (current.get(h.jobId) !== h.attempt) revoked.push(h);
-  }
-  return { worker, revoked };
+  const rows = worker.jobIds.length ? await db.knex('jobs').select('id', 'attempt').where({ worker_name: name }).whereIn('state', HELD_JOB_STATES) : [];
+  const holding: HeldAttempt[] = rows.map((r) => ({ jobId: String(r.id), attempt: Number(r.attempt) }));
+  const current = new Map(holding.map((h) => [h.jobId, h.attempt]));
+  // A job it no longer holds, or the same job in another attempt (taken away and given again).
+  const revoked = (report.held ?? []).filter((h) => current.get(h.jobId) !== h.attempt);
+  return { worker, revoked, holding };
 }
 
 export async function getWorker(db: StoreDb, name: string): Promise<WorkerRecord | undefined> {
@@ -89,6 +82,8 @@ export async function reapLostWorkers(db: StoreDb, now: number, timeoutMs: numbe
       .update({ state: 'UNKNOWN', updated_at: now });
     if (!n) continue;
     workers.push(String(name));
+    // Every replica hears of it: one that answers this worker's heartbeats from memory reads it again.
+    await insertEvents(db.knex, [workerEvent(String(name), now)]);
     jobs.push(...(await endHeldJobs(db, String(name), now, 'worker lost', 'canceled by user; its worker was lost')));
   }
   return { workers, jobs };

@@ -57,6 +57,29 @@ for (const db of DATABASES) {
       assert.equal(later!.startedAt, w.startedAt);
     });
 
+    it('writes buffered heartbeats in one go: each row its own time and sample, its state as the operator wishes, goodbyes left alone', async () => {
+      const names = Array.from({ length: 502 }, (_, i) => `fleet-${i}`);
+      await Promise.all(names.map(register));
+      await store.setWorkerMaintenance({ name: 'fleet-1', change: 'enter', comment: 'disk', author: 'ops' }, tick());
+      await store.requestWorkerShutdown('fleet-2', tick());
+      await store.heartbeat('fleet-3', 'OFFLINE', tick());
+      const at = tick();
+      // 501 IDLE: more than one statement's worth; one RUNNING.
+      await store.recordHeartbeats(names.map((name, i) => ({ name, reported: i === 5 ? 'RUNNING' : 'IDLE', at: at + i, systemInfo: i === 7 ? { ...INFO, cpuPercent: 77 } : undefined })));
+      const all = new Map((await store.listWorkers(2000)).map((w) => [w.name, w]));
+      assert.equal(all.get('fleet-0')!.state, 'IDLE');
+      assert.equal(all.get('fleet-1')!.state, 'MAINTENANCE_REQUEST', 'maintenance wished and not yet acted on');
+      assert.equal(all.get('fleet-2')!.state, 'SHUTDOWN_REQUEST');
+      assert.equal(all.get('fleet-3')!.state, 'OFFLINE', 'a worker that said goodbye stays gone');
+      assert.equal(all.get('fleet-5')!.state, 'RUNNING');
+      assert.equal(all.get('fleet-501')!.lastHeartbeatAt, at + 501);
+      assert.equal(all.get('fleet-300')!.lastHeartbeatAt, at + 300);
+      assert.equal(all.get('fleet-7')!.systemInfo!.cpuPercent, 77);
+      assert.equal(all.get('fleet-8')!.systemInfo!.cpuPercent, INFO.cpuPercent, 'no sample, the stored one stays');
+      await store.recordHeartbeats([{ name: 'nobody', reported: 'IDLE', at: tick() }]);
+      assert.equal(await store.getWorker('nobody'), undefined, 'an unknown (or removed) worker is not created');
+    });
+
     it('walks maintenance through request, pending, mode, exit; the comment keeps who and when', async () => {
       await register('w');
       let w = await store.setWorkerMaintenance({ name: 'w', change: 'enter', comment: 'disk swap', author: 'ann@ops' }, tick());

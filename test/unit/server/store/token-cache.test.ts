@@ -1,36 +1,80 @@
 import assert from 'node:assert/strict';
-import { TOKEN_CACHE_MS, TokenCache } from '../../../../server/store/token-cache.js';
+import { REVOCATION_CHECK_MS, TOKEN_CACHE_MS, TokenCache } from '../../../../server/store/token-cache.js';
 
 const token = (hash: string, revokedAt: number | null = null) => ({ id: 't1', kind: 'admin' as const, name: 'n', team: '', workerName: null, createdAt: 0, revokedAt, hash });
 
 describe('TokenCache: tokens read once per period, never kept past a revocation', () => {
+  let now: number;
+  let mark: string;
+  let markReads: number;
+  let stored: ReturnType<typeof token> | undefined;
+  let reads: number;
+  const read = async () => {
+    reads++;
+    return stored;
+  };
+  const cacheOf = () =>
+    new TokenCache(
+      async () => {
+        markReads++;
+        return mark;
+      },
+      () => now,
+    );
+  beforeEach(() => {
+    now = 0;
+    mark = 'm1';
+    markReads = 0;
+    stored = token('h');
+    reads = 0;
+  });
+
   it('answers from memory within the period and reads again after it', async () => {
-    let now = 0;
-    const cache = new TokenCache(() => now);
-    let reads = 0;
-    let stored = token('h');
-    const read = async () => {
-      reads++;
-      return stored;
-    };
+    const cache = cacheOf();
     assert.equal((await cache.find('h', read))?.revokedAt, null);
     now = TOKEN_CACHE_MS - 1;
     await cache.find('h', read);
     assert.equal(reads, 1);
-    stored = token('h', 5);
     now = TOKEN_CACHE_MS;
-    assert.equal((await cache.find('h', read))?.revokedAt, 5, 'a revocation made elsewhere is seen once the entry is old');
+    stored = token('h', 5);
+    assert.equal((await cache.find('h', read))?.revokedAt, 5, 'an entry is never older than the period');
     assert.equal(reads, 2);
   });
 
+  it('drops everything once the revocation mark changed, reading the mark at most every check period', async () => {
+    const cache = cacheOf();
+    await cache.find('h', read);
+    for (let i = 0; i < 10; i++) await cache.find('h', read);
+    assert.equal(markReads, 1, 'the mark is read once per check period, not per call');
+    stored = token('h', 7);
+    mark = 'm2';
+    now = REVOCATION_CHECK_MS - 1;
+    assert.equal((await cache.find('h', read))?.revokedAt, null, 'within the check period the cache answers');
+    now = REVOCATION_CHECK_MS;
+    assert.equal((await cache.find('h', read))?.revokedAt, 7, 'a revocation made through any replica is seen at the next check');
+    assert.equal(markReads, 2);
+    assert.equal(reads, 2);
+  });
+
+  it('trusts nothing cached when the mark cannot be read', async () => {
+    let failing = false;
+    const cache = new TokenCache(
+      async () => {
+        if (failing) throw new Error('database down');
+        return mark;
+      },
+      () => now,
+    );
+    await cache.find('h', read);
+    failing = true;
+    now = REVOCATION_CHECK_MS;
+    stored = token('h', 9);
+    assert.equal((await cache.find('h', read))?.revokedAt, 9);
+  });
+
   it('keeps no unknown hash (a new token works at once) and forgets everything on clear()', async () => {
-    const cache = new TokenCache(() => 0);
-    let stored: ReturnType<typeof token> | undefined;
-    let reads = 0;
-    const read = async () => {
-      reads++;
-      return stored;
-    };
+    const cache = cacheOf();
+    stored = undefined;
     assert.equal(await cache.find('h', read), undefined);
     stored = token('h');
     assert.ok(await cache.find('h', read));
