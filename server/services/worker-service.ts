@@ -186,7 +186,7 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
       let { worker } = result;
       // A worker that said goodbye has no stream and runs nothing: it must register before it gets jobs again.
       if (worker.state === 'OFFLINE') worker = await workerWentOffline(store, dispatcher, worker, wentOffline(name), now());
-      ctx.metrics?.heartbeat();
+      ctx.metrics?.heartbeat(result.fromMemory ? 'memory' : 'store');
       // Only a heartbeat the store answered can have changed what the worker takes (memory answers those that change nothing).
       if (!result.fromMemory) ctx.publisher.heartbeatSeen(worker);
       return { worker: workerToWire(worker), settings: workerSettings(worker), revokedJobs: result.revoked };

@@ -14,7 +14,12 @@ export class ServerMetrics {
 
   constructor(store: Store, now: () => number = Date.now) {
     const registers = [this.registry];
-    this.heartbeats = new Counter({ name: 'edge_worker_heartbeats_total', help: 'Worker heartbeats received by this server.', registers });
+    this.heartbeats = new Counter({
+      name: 'edge_worker_heartbeats_total',
+      help: 'Worker heartbeats received by this server, by what answered them: memory (written in the next batch) or the store (written at once).',
+      labelNames: ['answered'],
+      registers,
+    });
     this.rpcs = new Counter({
       name: 'edge_rpc_requests_total',
       help: 'RPCs handled by this server, by service, method and outcome (gRPC code name; OK for success).',
@@ -74,8 +79,8 @@ export class ServerMetrics {
     });
   }
 
-  heartbeat(): void {
-    this.heartbeats.inc();
+  heartbeat(answered: 'memory' | 'store'): void {
+    this.heartbeats.inc({ answered });
   }
 
   rpc(service: string, method: string, code: string): void {
