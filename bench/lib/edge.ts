@@ -18,6 +18,8 @@ export interface EdgeCluster {
   startWorkers(count: number, concurrency: number, opts?: { server?: number; queue?: string; nodeArgs?: string[] }): Promise<WorkerProc[]>;
   /** Simulated workers (bench/sim): they complete every job without running it. */
   startSims(opts: SimOptions): Promise<Child>;
+  /** Stops replica i cleanly (SIGTERM) and starts it again on the same port; resolves once it listens again. */
+  restartServer(i: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -82,6 +84,11 @@ export async function startEdge(store: StoreName, opts: { replicas?: number; hea
       sims.push(sim);
       await sleep(300 + o.count / 20); // streams reach the server
       return sim;
+    },
+    async restartServer(i) {
+      const old = servers[i]!;
+      await old.stop('SIGTERM', 30_000);
+      servers[i] = await startServerProcess(db.url, extra, Number(new URL(old.url).port));
     },
     async close() {
       await Promise.all(sims.map((s) => s.stop()));

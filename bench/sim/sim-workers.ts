@@ -6,7 +6,7 @@
  * without any "no-op job" switch in the real worker: nothing in the production code changes.
  */
 import { setMaxListeners } from 'node:events';
-import { createClient, type Client } from '@connectrpc/connect';
+import { Code, ConnectError, createClient, type Client } from '@connectrpc/connect';
 import { Http2SessionManager, createGrpcTransport } from '@connectrpc/connect-node';
 import { JobState } from '../../gen/edge/v1/job_pb.js';
 import { WorkerState } from '../../gen/edge/v1/worker_pb.js';
@@ -46,7 +46,14 @@ let failures = 0;
 let heartbeatRtts: number[] = [];
 let heartbeatErrors = 0;
 let streamsOpen = 0;
+/** Streams whose first message (a keepalive) arrived: the worker is connected and can be served. */
+let streamsLive = 0;
 let registerRetries = 0;
+/** Failed FetchJobs calls, by code name (Unavailable is the server shedding load). */
+const streamErrors = new Map<string, number>();
+/** Per worker: stops its stream and heartbeats (a worker that dies without a word), and when it last heartbeat. */
+const silencers: AbortController[] = [];
+const lastHeartbeatAt: number[] = [];
 
 function clientFor(i: number): Client<typeof WorkerService> {
   const c = Math.floor(i / cfg.perConnection);
@@ -89,17 +96,23 @@ async function runWorker(i: number, heartbeatSeconds: number, opened: () => void
   const client = clientFor(i);
   const workerName = `${cfg.namePrefix}-${i}`;
   const held = new Map<string, number>();
-  if (cfg.heartbeats) void heartbeatLoop(client, workerName, heartbeatSeconds, held);
+  const silenced = (silencers[i] = new AbortController());
+  const signal = AbortSignal.any([stop.signal, silenced.signal]);
+  if (cfg.heartbeats) void heartbeatLoop(client, i, heartbeatSeconds, held, signal);
   let first = true;
-  while (!stop.signal.aborted) {
+  // Like the real worker: reconnect after a jittered, growing delay, so a restarted server is not hit by all at once.
+  let delay = 200;
+  while (!signal.aborted) {
+    let live = false;
     try {
-      const stream = client.fetchJobs({ workerName }, { signal: stop.signal, headers: as(i) });
+      const stream = client.fetchJobs({ workerName }, { signal, headers: as(i) });
       const it = stream[Symbol.asyncIterator]();
       const head = it.next(); // sends the request
       // Count the stream open once the call is made (its first message, a keepalive, says it is live).
       if (first) (first = false), opened();
       streamsOpen++;
       for (let r = await head; !r.done; r = await it.next()) {
+        if (!live) (live = true), streamsLive++, (delay = 200);
         const ev = r.value;
         if (ev.event.case !== 'assignment') continue;
         const receipt: Receipt = { id: ev.event.value.job!.id, recv: mono() };
@@ -107,11 +120,17 @@ async function runWorker(i: number, heartbeatSeconds: number, opened: () => void
         complete(client, workerName, ev.event.value.job!.id, ev.event.value.attempt, receipt, held);
       }
       streamsOpen--;
-    } catch {
+    } catch (err) {
       streamsOpen = Math.max(0, streamsOpen - 1);
       if (first) (first = false), opened();
+      if (!signal.aborted) {
+        const code = Code[ConnectError.from(err).code] ?? 'unknown';
+        streamErrors.set(code, (streamErrors.get(code) ?? 0) + 1);
+      }
     }
-    await sleep(200 + Math.random() * 300);
+    if (live) streamsLive--;
+    await sleep(delay / 2 + Math.random() * delay);
+    delay = Math.min(5000, delay * 2);
   }
 }
 
@@ -167,23 +186,28 @@ async function report(client: Client<typeof WorkerService>, workerName: string, 
   }
 }
 
-async function heartbeatLoop(client: Client<typeof WorkerService>, workerName: string, seconds: number, held: Map<string, number>) {
+async function heartbeatLoop(client: Client<typeof WorkerService>, i: number, seconds: number, held: Map<string, number>, signal: AbortSignal) {
+  const workerName = `${cfg.namePrefix}-${i}`;
   const every = seconds * 1000;
   await sleep(Math.random() * every);
-  while (!stop.signal.aborted) {
+  while (!signal.aborted) {
     const t0 = mono();
     try {
       await client.heartbeat(
         { workerName, state: held.size ? WorkerState.RUNNING : WorkerState.IDLE, jobs: [...held].map(([jobId, attempt]) => ({ jobId, attempt })) },
-        { timeoutMs: 30_000, signal: stop.signal, headers: as(workerIndex(workerName)) },
+        { timeoutMs: 30_000, signal, headers: as(i) },
       );
       heartbeatRtts.push(mono() - t0);
+      lastHeartbeatAt[i] = Date.now();
     } catch {
-      if (!stop.signal.aborted) heartbeatErrors++;
+      if (!signal.aborted && !paused) heartbeatErrors++;
     }
     await sleep(Math.max(0, every - (mono() - t0)));
   }
 }
+
+/** While a server restarts on purpose, failed heartbeats are expected, not errors. */
+let paused = false;
 
 async function start(): Promise<void> {
   // Register with bounded parallelism, then open every stream.
@@ -213,7 +237,19 @@ serveParent(
         return out;
       }
       case 'count':
-        return { completed, failures, received: receipts.length, streamsOpen, registerRetries };
+        return { completed, failures, received: receipts.length, streamsOpen, streamsLive, registerRetries, streamErrors: Object.fromEntries(streamErrors) };
+      case 'silence': {
+        // The last `count` workers die without a word: no goodbye, no more heartbeats, streams cut.
+        const out: { name: string; lastHeartbeatAt: number }[] = [];
+        for (let i = cfg.count - 1; i >= 0 && out.length < (m.count as number); i--) {
+          silencers[i]!.abort();
+          out.push({ name: `${cfg.namePrefix}-${i}`, lastHeartbeatAt: lastHeartbeatAt[i] ?? 0 });
+        }
+        return out;
+      }
+      case 'pause':
+        paused = Boolean(m.on);
+        return {};
       case 'heartbeats': {
         const s = { ...summarize(heartbeatRtts), errors: heartbeatErrors };
         if (m.reset) (heartbeatRtts = []), (heartbeatErrors = 0);

@@ -8,7 +8,11 @@ const CODES: Record<StoreError['kind'], Code> = {
   'out-of-range': Code.OutOfRange,
   exists: Code.AlreadyExists,
   forbidden: Code.PermissionDenied,
+  busy: Code.Unavailable,
 };
+
+/** How long a caller told Unavailable should wait before it tries again, as gRPC clients read it. */
+const RETRY_HINT = { 'grpc-retry-pushback-ms': '1000' };
 
 export const invalid = (message: string) => new ConnectError(message, Code.InvalidArgument);
 export const notFound = (what: string) => new ConnectError(`${what} not found`, Code.NotFound);
@@ -19,10 +23,10 @@ export const notFound = (what: string) => new ConnectError(`${what} not found`, 
  */
 export function toConnectError(err: unknown, log: (msg: string, err: unknown) => void): ConnectError {
   if (err instanceof ConnectError) return err;
-  if (err instanceof StoreError) return new ConnectError(err.message, CODES[err.kind]);
+  if (err instanceof StoreError) return new ConnectError(err.message, CODES[err.kind], err.kind === 'busy' ? RETRY_HINT : undefined);
   if (isUnavailable(err)) {
     log('database unavailable', err);
-    return new ConnectError('the database is unavailable; try again shortly', Code.Unavailable, undefined, undefined, err);
+    return new ConnectError('the database is unavailable; try again shortly', Code.Unavailable, RETRY_HINT, undefined, err);
   }
   log('internal error', err);
   return new ConnectError('internal error', Code.Internal, undefined, undefined, err);

@@ -4,7 +4,7 @@
  */
 export class StoreError extends Error {
   constructor(
-    readonly kind: 'not-found' | 'conflict' | 'stale' | 'out-of-range' | 'exists' | 'forbidden',
+    readonly kind: 'not-found' | 'conflict' | 'stale' | 'out-of-range' | 'exists' | 'forbidden' | 'busy',
     message: string,
   ) {
     super(message);

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { WrittenEvent } from '../domain/records.js';
+import { StoreError } from './errors.js';
 import { statementsOf } from './statements.js';
 
 /** A transaction body: re-runnable, with no effect outside the database before it commits. */
@@ -16,6 +17,11 @@ export interface GroupCommitOptions {
   concurrency: number;
   /** The most operations one transaction carries. */
   maxBatch: number;
+  /**
+   * The most operations waiting for a batch: beyond it a new one is refused at once (StoreError
+   * 'busy', Unavailable on the wire) rather than queued for longer than any caller would wait.
+   */
+  maxQueued?: number;
   /** Gives the transaction's array that the bodies' events are written to (see job-events.ts). */
   attachOutbox(trx: Knex.Transaction, outbox: WrittenEvent[]): void;
   /** Called with the events of a batch once it has committed, before any caller hears of it. */
@@ -51,6 +57,9 @@ export class GroupCommitWriter {
   ) {}
 
   run<T>(body: TransactionBody<T>): Promise<T> {
+    if (this.queue.length >= (this.opts.maxQueued ?? Infinity)) {
+      return Promise.reject(new StoreError('busy', `the server is busy: ${this.queue.length} writes are waiting for the database; retry in a second`));
+    }
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ body, resolve: resolve as (v: unknown) => void, reject });
       this.schedule();

@@ -45,6 +45,9 @@ const writers = new WeakMap<Knex, GroupCommitWriter>();
  * certification failure at commit) or lost the connection before COMMIT (a node died: the pool
  * reconnects elsewhere). So its body must be re-runnable and touch nothing outside the database.
  */
+/** Writes that may wait for the database at once, per store; a restart of 10,000 workers queues about that many. */
+export const MAX_QUEUED_WRITES = 20_000;
+
 export function transaction<T>(knex: Knex, body: TransactionBody<T>): Promise<T> {
   let writer = writers.get(knex);
   if (!writer) {
@@ -53,6 +56,8 @@ export function transaction<T>(knex: Knex, body: TransactionBody<T>): Promise<T>
     writer = new GroupCommitWriter(knex, {
       concurrency: sqlite ? 1 : 4,
       maxBatch: 200,
+      // Bounded: a few seconds of writes at the fastest rate measured; past that, callers hear Unavailable.
+      maxQueued: MAX_QUEUED_WRITES,
       attachOutbox: (trx, outbox) => {
         (trx as unknown as WithOutbox)[OUTBOX] = outbox;
         (trx as unknown as WithOutbox)[COUNTED] = clusters.get(knex)?.galera ?? false;

@@ -46,6 +46,15 @@ describe('GroupCommitWriter: one write path, many callers per commit', () => {
     assert.deepEqual(announced.map((evs) => evs.map((e) => e.jobId)), [['a', 'b', 'c', 'd']]);
   });
 
+  it('refuses a write at once when too many wait (busy), and takes writes again once they went through', async () => {
+    const writer = new GroupCommitWriter(knex, { concurrency: 1, maxBatch: 2, maxQueued: 3, attachOutbox: (trx, outbox) => outboxes.set(trx, outbox), committed: () => {} });
+    const waiting = ['a', 'b', 'c'].map((id) => write(writer, id));
+    await assert.rejects(write(writer, 'd'), (err: Error & { kind?: string }) => err.kind === 'busy' && /busy: 3 writes are waiting/.test(err.message));
+    await Promise.all(waiting);
+    assert.equal(await write(writer, 'e'), 'e');
+    assert.deepEqual(await rows(), ['a', 'b', 'c', 'e']);
+  });
+
   it('batches what arrives while a commit runs into the next one, and runs at once when idle', async () => {
     const writer = newWriter();
     const first = write(writer, 'a');
