@@ -36,6 +36,18 @@ interface Receipt {
 }
 
 const cfg = childConfig<Config>();
+/**
+ * connect-node's session manager can destroy an HTTP/2 session for a late PING ack after it has
+ * removed its own error listener (seen while a server shuts down under load): the 'error' event then
+ * has no listener and would end this process and its 2,500 workers. The streams of that session fail
+ * and reconnect like any other; the event is counted, not fatal.
+ */
+let orphanedSessionErrors = 0;
+process.on('uncaughtException', (err) => {
+  if (err instanceof ConnectError && err.rawMessage === 'PING timed out') return void orphanedSessionErrors++;
+  console.error(`sim: ${err.stack}`);
+  process.exit(1);
+});
 const stop = new AbortController();
 setMaxListeners(0, stop.signal); // every stream and heartbeat of the process listens to it
 const sessions: Http2SessionManager[] = [];
@@ -237,7 +249,7 @@ serveParent(
         return out;
       }
       case 'count':
-        return { completed, failures, received: receipts.length, streamsOpen, streamsLive, registerRetries, streamErrors: Object.fromEntries(streamErrors) };
+        return { completed, failures, received: receipts.length, streamsOpen, streamsLive, registerRetries, orphanedSessionErrors, streamErrors: Object.fromEntries(streamErrors) };
       case 'silence': {
         // The last `count` workers die without a word: no goodbye, no more heartbeats, streams cut.
         const out: { name: string; lastHeartbeatAt: number }[] = [];

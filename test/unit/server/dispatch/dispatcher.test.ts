@@ -347,6 +347,20 @@ describe('Dispatcher: when it claims, for whom, and what becomes of the claimed 
     assert.deepEqual([...new Set(store.claims)], ['busy']);
   });
 
+  it('sweeps a large fleet in turns: at most 256 claims per sweep, every worker reached over the next ones', async () => {
+    await dispatcher.close();
+    dispatcher = new Dispatcher({ store: store as unknown as Store, log: (m) => logged.push(m), sweepMs: 150 });
+    for (let i = 0; i < 400; i++) connect(`f${i}`, ['q']);
+    await waitFor('the connect claims', () => store.claims.length === 400);
+    store.claims.length = 0;
+    for (let i = 0; i < 400; i++) store.workers.set(`f${i}`, []); // the job stays queued, so each sweep claims again
+    store.addJob('q');
+    await waitFor('a first sweep', () => store.claims.length >= 256, 5_000, 2);
+    await new Promise((r) => setTimeout(r, 10));
+    assert.ok(store.claims.length <= 256, `${store.claims.length} claims in one sweep`);
+    await waitFor('every worker swept', () => new Set(store.claims).size === 400, 5_000, 5);
+  });
+
   it('logs a failed claim and keeps serving', async () => {
     store.failClaims = true;
     connect('w1', ['q']);
