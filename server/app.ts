@@ -1,10 +1,10 @@
-import { setMaxListeners } from 'node:events';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { Dispatcher } from './dispatch/dispatcher.js';
 import { EventFeed } from './dispatch/event-feed.js';
 import { Housekeeping } from './dispatch/housekeeping.js';
 import { Notifier } from './dispatch/notifier.js';
 import { Publisher } from './core/publisher.js';
+import { ShutdownSignal } from './http/shutdown-signal.js';
 import { DEFAULT_HEARTBEAT_FLUSH_MS, HeartbeatDesk } from './core/heartbeat-desk.js';
 import { listenOnePort } from './http/one-port.js';
 import type { ConnectionLimits } from './http/connection-guard.js';
@@ -86,9 +86,8 @@ export interface RunningServer {
 /** Builds the service context and the request handler over a store. Exported for in-process tests. */
 export async function buildApp(store: Store, config: Omit<ServerConfig, 'host' | 'port' | 'databaseUrl'>) {
   const shutdown = new AbortController();
-  // Connect links every call's signal to this one while the call runs: one listener per call in
-  // flight (removed as each ends), so a few hundred live streams are normal, not a leak.
-  setMaxListeners(0, shutdown.signal);
+  // Connect links every call's signal to this one while the call runs (see http/shutdown-signal.ts).
+  const callsShutdown = new ShutdownSignal();
   const feed = new EventFeed({ store, pollMs: config.eventPollMs ?? 100, log: config.log });
   await feed.start();
   const policy = { reserveAfterMs: (config.reserveAfterSeconds ?? 10) * 1000 };
@@ -147,7 +146,7 @@ export async function buildApp(store: Store, config: Omit<ServerConfig, 'host' |
         return token ? authenticate(store, token) : undefined;
       },
     ),
-    shutdownSignal: shutdown.signal,
+    shutdownSignal: callsShutdown.asAbortSignal,
     readMaxBytes: MAX_CHUNK_BYTES + 64 * 1024,
     // Strict JSON: a misspelt field or an unknown enum name is InvalidArgument, never silently dropped.
     jsonOptions: { ignoreUnknownFields: false },
@@ -159,6 +158,7 @@ export async function buildApp(store: Store, config: Omit<ServerConfig, 'host' |
     handler,
     async shutdown() {
       shutdown.abort();
+      callsShutdown.abort();
       await housekeeping.close();
       ctx.publisher.close();
       await ctx.dispatcher.close();
