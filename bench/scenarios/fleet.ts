@@ -82,6 +82,7 @@ async function measureFleet(edge: EdgeCluster, n: number, replicas: number, wind
   await Promise.all(sims.map((s) => s.call({ type: 'take' })));
   const usage = edge.servers.map((s) => sampleUsage(s.pid));
   const simUsage = sims.map((s) => sampleUsage(s.pid));
+  const queries0 = await questions(edge);
   const sent: Submitted[] = [];
   let submitErrors = 0;
   let lastSubmitError = '';
@@ -96,6 +97,7 @@ async function measureFleet(edge: EdgeCluster, n: number, replicas: number, wind
     }
     await sleep(200);
   }
+  const dbQueries = (await questions(edge)) - queries0;
   const u = usage.map((x) => x.stop());
   const su = simUsage.map((s) => s.stop());
   const hb = await Promise.all(sims.map((s) => s.call<{ p50: number; p99: number; max: number; n: number; errors: number }>({ type: 'heartbeats' })));
@@ -136,6 +138,8 @@ async function measureFleet(edge: EdgeCluster, n: number, replicas: number, wind
       simulatorCpuPercent: Math.round(su.reduce((a, s) => a + s.cpuPercent, 0)),
       heartbeatsPerSecond: Math.round(hbAll.n / u[0]!.seconds),
       heartbeatErrors: hb.reduce((a, h) => a + h.errors, 0),
+      // Statements the database received per second over the window (the whole MariaDB: the bench's own reads included).
+      dbStatementsPerSecond: Math.round(dbQueries / u[0]!.seconds),
       jobsSent: sent.length,
       submitErrors,
       ...(lastSubmitError ? { lastSubmitError } : {}),
@@ -185,7 +189,8 @@ async function lossAndRestartOf(edge: EdgeCluster, sims: Child[], n: number, log
     'silenced workers to be found lost',
     250,
   ).catch((err) => log(`fleet: ${(err as Error).message}`));
-  const lostAfter = silenced.filter((s) => found.has(s.name)).map((s) => (found.get(s.name)! - s.lastHeartbeatAt) / 1000);
+  // A worker none of whose heartbeats got through has no time to count from.
+  const lostAfter = silenced.filter((s) => found.has(s.name) && s.lastHeartbeatAt > 0).map((s) => (found.get(s.name)! - s.lastHeartbeatAt) / 1000);
   log(`fleet: ${found.size}/${silenced.length} silenced workers found lost, ${Math.max(...lostAfter).toFixed(1)} s after their last heartbeat at most`);
 
   const live = async () => {
@@ -248,4 +253,10 @@ async function lossAndRestartOf(edge: EdgeCluster, sims: Child[], n: number, log
     restartStreamUnavailable: unavailable,
     restartDbThreadsRunningMax: threadsRunning,
   };
+}
+
+/** Statements the database server has received so far (MariaDB's Questions counter). */
+async function questions(edge: EdgeCluster): Promise<number> {
+  const [rows] = (await edge.reader.raw("SHOW GLOBAL STATUS LIKE 'Questions'")) as [{ Value: string }[]];
+  return Number(rows[0]?.Value ?? NaN);
 }
