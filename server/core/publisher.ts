@@ -1,5 +1,5 @@
 import type { ChangeLogReader, JobNotifier, WorkerViews, WorkerWaker } from './ports.js';
-import { TERMINAL_JOB_STATES, type JobEventRecord, type WorkerRecord, type WrittenEvent } from '../domain/records.js';
+import { TERMINAL_JOB_STATES, WORKER_LOST, type JobEventRecord, type WorkerRecord, type WrittenEvent } from '../domain/records.js';
 import { acceptsWork } from '../domain/fit.js';
 import type { Store } from '../store/store.js';
 
@@ -60,7 +60,8 @@ export class Publisher {
       if (e.kind === 'cancel') {
         if (e.workerName) this.opts.dispatcher.cancel(e.workerName, e.jobId, e.attempt, e.reason);
       } else if (e.kind === 'worker') {
-        if (e.workerName) this.opts.dispatcher.settingsChanged(e.workerName);
+        // A worker presumed lost has nothing new to hear; only what is kept of it is forgotten.
+        if (e.workerName && e.reason !== WORKER_LOST) this.opts.dispatcher.settingsChanged(e.workerName);
       } else if (e.state === 'QUEUED') {
         queues.set(e.queue, (queues.get(e.queue) ?? 0) + 1);
       } else if (TERMINAL_JOB_STATES.includes(e.state) && e.workerName) {

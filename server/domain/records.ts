@@ -195,6 +195,9 @@ export interface LogRead {
   jobEnded: boolean;
 }
 
+/** The reason of a 'worker' event that says the worker was presumed lost (nothing to push to it). */
+export const WORKER_LOST = 'worker lost';
+
 export interface JobEventRecord {
   seq: number;
   jobId: string;

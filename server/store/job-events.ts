@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { retryableFailure, TRANSACTION_RETRY } from './dialect.js';
-import type { EventFilter, JobEventRecord, JobRecord, WrittenEvent } from '../domain/records.js';
+import { WORKER_LOST, type EventFilter, type JobEventRecord, type JobRecord, type WrittenEvent } from '../domain/records.js';
 import { GroupCommitWriter, type TransactionBody } from './group-commit.js';
 import { statementsOf, valuesList } from './statements.js';
 
@@ -94,9 +94,9 @@ export function stateEvent(job: JobRecord, at: number): NewEvent {
 }
 
 /** An operator changed a worker: the replica holding its stream pushes the new settings. */
-export function workerEvent(workerName: string, at: number): NewEvent {
+export function workerEvent(workerName: string, at: number, reason: '' | typeof WORKER_LOST = ''): NewEvent {
   // Job fields are empty for worker events; readers look at `kind` first.
-  return { jobId: '', queue: '', kind: 'worker', state: '' as JobEventRecord['state'], attempt: 0, workerName, exitCode: null, signal: null, reason: '', at };
+  return { jobId: '', queue: '', kind: 'worker', state: '' as JobEventRecord['state'], attempt: 0, workerName, exitCode: null, signal: null, reason, at };
 }
 
 const EVENT_COLUMNS = '`at`, `attempt`, `exit_code`, `job_id`, `kind`, `queue`, `reason`, `signal`, `state`, `worker_name`';

@@ -3,7 +3,7 @@ import { StoreError, notFound } from './errors.js';
 import { endAttempt } from './attempt-outcome.js';
 import { wentOfflineMessage } from '../domain/worker-states.js';
 import { insertEvents, transaction, workerEvent } from './job-events.js';
-import { HELD_JOB_STATES, LIVE_WORKER_STATES, type HeartbeatResult, type HeldAttempt, type JobRecord, type WorkerRecord, type WorkerStateName } from '../domain/records.js';
+import { HELD_JOB_STATES, LIVE_WORKER_STATES, WORKER_LOST, type HeartbeatResult, type HeldAttempt, type JobRecord, type WorkerRecord, type WorkerStateName } from '../domain/records.js';
 import { rowToJob, rowToWorker } from './rows.js';
 import type { HeartbeatReport, MaintenanceInput, RegisterInput, WorkerUpdateInput } from './store.js';
 import type { StoreDb } from './dialect.js';
@@ -83,7 +83,7 @@ export async function reapLostWorkers(db: StoreDb, now: number, timeoutMs: numbe
     if (!n) continue;
     workers.push(String(name));
     // Every replica hears of it: one that answers this worker's heartbeats from memory reads it again.
-    await insertEvents(db.knex, [workerEvent(String(name), now)]);
+    await insertEvents(db.knex, [workerEvent(String(name), now, WORKER_LOST)]);
     jobs.push(...(await endHeldJobs(db, String(name), now, 'worker lost', 'canceled by user; its worker was lost')));
   }
   return { workers, jobs };
