@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { BENCH_DIR } from './lib/children.js';
 import { describeMachine, summaryTable, writeResults, type BenchContext, type Results, type Scenario } from './lib/results.js';
 import { compare, markdown } from './lib/markdown.js';
-import { latencyChart, throughputChart } from './lib/svg.js';
+import { fleetChart, latencyChart, throughputChart } from './lib/svg.js';
 import { fleet } from './scenarios/fleet.js';
 import { latency } from './scenarios/latency.js';
 import { logs } from './scenarios/logs.js';
@@ -57,6 +57,7 @@ function drawCharts(results: Results, dir: string, prefix: string): string[] {
     [`${prefix}latency.svg`, latencyChart(results)],
     [`${prefix}throughput-spawn.svg`, throughputChart(results, 'spawn')],
     [`${prefix}throughput-noop.svg`, throughputChart(results, 'noop')],
+    ...(results.scenarios.some((s) => s.name === 'fleet') ? ([[`${prefix}fleet.svg`, fleetChart(results)]] as [string, string][]) : []),
   ];
   return files.map(([f, svg]) => {
     const file = path.join(dir, f);

@@ -51,18 +51,52 @@ export function markdown(r: Results): string {
   const latRatio: string[][] = [];
   for (const e of edgeIdle) for (const p of peerIdle) latRatio.push([`edge ${e.store}`, p.system, `${f(e.latency!.received!.p50)} / ${f(e.latency!.received!.p99)}`, `${f(p.latency!.received!.p50)} / ${f(p.latency!.received!.p99)}`, `${f(e.latency!.received!.p50 / p.latency!.received!.p50)}× / ${f(e.latency!.received!.p99 / p.latency!.received!.p99)}×`]);
   out.push('', table(['edge', 'peer (no-op handler)', 'edge submit→received p50 / p99 ms', 'peer enqueue→handler p50 / p99 ms', 'edge / peer (lower is better)'], latRatio));
-  out.push('', '### Fleet scale (one server, MariaDB)', '');
+  out.push('', '### Fleet scale (MariaDB; one server, two replicas above 10,000)', '');
   out.push(
     table(
-      ['workers', 'server RSS MiB peak (idle)', 'server CPU %', 'heartbeats/s', 'heartbeat p50 / p99 / max ms', 'submit→received p50 / p99 ms', 'notes'],
+      ['workers', 'replicas', 'server RSS MiB peak (idle)', 'memory per worker KiB', 'server CPU %', 'heartbeats/s', 'heartbeat p50 / p99 / max ms', 'submit→received p50 / p99 ms', 'DB statements/s', 'notes'],
       rows(r, 'fleet').map((x) => {
         const m = x.metrics ?? {};
         const hb = x.latency?.heartbeat;
         const d = x.latency?.['submit→received'];
-        return [String(x.params?.workers), m.failed ? '–' : `${f(m.serverRssMiB as number)} (${f(m.serverRssIdleMiB as number)})`, f(m.serverCpuPercent as number), f(m.heartbeatsPerSecond as number), hb ? `${f(hb.p50)} / ${f(hb.p99)} / ${f(hb.max)}` : '–', d ? `${f(d.p50)} / ${f(d.p99)}` : '–', m.failed ? `failed: ${m.failed}` : `pool ${x.params?.dbPool ?? 10}; ${m.jobsReceived}/${m.jobsSent} jobs received, ${m.submitErrors ?? 0} submits refused, ${m.heartbeatErrors} heartbeat errors, connected in ${m.connectSeconds} s`];
+        return [
+          String(x.params?.workers),
+          String(x.params?.replicas ?? 1),
+          m.failed ? '–' : `${f(m.serverRssMiB as number)} (${f(m.serverRssIdleMiB as number)})`,
+          m.memoryPerWorkerKiB === undefined ? '–' : f(m.memoryPerWorkerKiB as number),
+          f(m.serverCpuPercent as number),
+          f(m.heartbeatsPerSecond as number),
+          hb ? `${f(hb.p50)} / ${f(hb.p99)} / ${f(hb.max)}` : '–',
+          d ? `${f(d.p50)} / ${f(d.p99)}` : '–',
+          m.dbStatementsPerSecond === undefined ? '–' : f(m.dbStatementsPerSecond as number),
+          m.failed ? `failed: ${m.failed}` : `pool ${x.params?.dbPool ?? 10}; ${m.jobsReceived}/${m.jobsSent} jobs received, ${m.submitErrors ?? 0} submits refused, ${m.heartbeatErrors} heartbeat errors, connected in ${m.connectSeconds} s`,
+        ];
       }),
     ),
   );
+  const after = rows(r, 'fleet').filter((x) => x.metrics?.restartAllBackS !== undefined);
+  if (after.length) {
+    out.push('', 'Loss and restart (at 10,000 workers):', '');
+    out.push(
+      table(
+        ['workers', 'silenced workers found lost', 'latest, s after its last heartbeat (timeout)', 'restart: listening again s', 'every worker back s', 'jobs acknowledged / lost / received twice', 'submits refused while down', 'streams told Unavailable', 'DB threads running max'],
+        after.map((x) => {
+          const m = x.metrics!;
+          return [
+            String(x.params?.workers),
+            String(m.lossFound),
+            `${f(m.lossDetectedMaxS as number)} (${f(m.workerTimeoutS as number)})`,
+            f(m.restartListeningS as number),
+            `${f(m.restartAllBackS as number)} (${m.restartWorkersBack})`,
+            `${m.restartJobsAcknowledged} / ${m.restartJobsLost} / ${m.restartJobsTwice}`,
+            f(m.restartSubmitsRefused as number),
+            f(m.restartStreamUnavailable as number),
+            f(m.restartDbThreadsRunningMax as number),
+          ];
+        }),
+      ),
+    );
+  }
   out.push('', '### Worker overhead', '');
   out.push(
     table(

@@ -120,3 +120,32 @@ export function throughputChart(results: Results, workload: 'spawn' | 'noop'): s
     { markers: true },
   );
 }
+
+/**
+ * Heartbeat round trip (p50, p99, ms) and the server's peak RSS (MiB, the largest replica's) against
+ * the fleet size, both on one log scale: the fleet scenario's rows that measured something.
+ */
+export function fleetChart(results: Results): string {
+  const rows = rowsOf(results, 'fleet')
+    .filter((r) => r.metrics && typeof r.metrics.serverRssMiB === 'number')
+    .sort((a, b) => Number(a.params?.workers) - Number(b.params?.workers));
+  const at = (f: (r: Row) => number) => rows.map((r) => [Number(r.params?.workers), f(r)] as [number, number]);
+  const series: Series[] = [
+    { label: 'heartbeat p50, ms', points: at((r) => r.latency?.heartbeat?.p50 ?? NaN) },
+    { label: 'heartbeat p99, ms', points: at((r) => r.latency?.heartbeat?.p99 ?? NaN) },
+    { label: 'server RSS peak, MiB', points: at((r) => Number(r.metrics!.serverRssMiB)) },
+  ];
+  const xs = rows.map((r) => Number(r.params?.workers));
+  const ys = series.flatMap((s) => s.points.map((p) => p[1])).filter((v) => Number.isFinite(v) && v > 0);
+  const xmin = 10 ** Math.floor(Math.log10(Math.min(...xs, 100)));
+  const xmax = 10 ** Math.ceil(Math.log10(Math.max(...xs, 1000)));
+  const ymin = 10 ** Math.floor(Math.log10(Math.min(...ys, 1)));
+  const ymax = 10 ** Math.ceil(Math.log10(Math.max(...ys, 1000)));
+  return lineChart(
+    'Fleet: heartbeat round trip and server memory against connected workers (MariaDB)',
+    series,
+    { label: 'simulated workers (log scale; two replicas above 10,000)', log: true, min: xmin, max: xmax, ticks: niceTicks(xmin, xmax, true), format: (v) => v.toLocaleString('en') },
+    { label: 'ms or MiB (log scale)', log: true, min: ymin, max: ymax, ticks: niceTicks(ymin, ymax, true) },
+    { markers: true },
+  );
+}
