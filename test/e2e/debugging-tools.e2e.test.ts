@@ -112,7 +112,7 @@ describe('debugging and telemetry with standard tools: reflection, health, /metr
     assert.match(body, /^edge_jobs\{state="SUCCEEDED",queue="q-metrics"\} 1$/m);
     assert.match(body, /^edge_job_submit_to_start_seconds_count\{queue="q-metrics"\} 1$/m);
     assert.match(body, /^edge_workers\{state="IDLE"\} 1$/m);
-    assert.match(body, /^edge_worker_heartbeats_total [1-9]\d*$/m);
+    assert.match(body, /^edge_worker_heartbeats_total\{answered="(memory|store)"\} [1-9]\d*$/m);
     assert.match(body, /^edge_rpc_requests_total\{service="edge.v1.JobService",method="SubmitJob",code="OK"\} [1-9]/m);
     assert.match(body, /^# TYPE edge_queue_depth gauge$/m);
     assert.match(body, /^# TYPE edge_queue_oldest_age_seconds gauge$/m);
