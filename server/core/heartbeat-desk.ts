@@ -49,6 +49,8 @@ interface View {
  */
 export class HeartbeatDesk {
   private readonly views = new Map<string, View>();
+  /** Job id → the worker whose view holds it: an event about a job names no worker once it left one. */
+  private readonly holders = new Map<string, string>();
   /** When each worker was last forgotten (a count of forgets), so that an answer read before it is not kept. */
   private readonly forgotten = new Map<string, number>();
   private forgets = 0;
@@ -69,26 +71,42 @@ export class HeartbeatDesk {
     if (known) return known;
     // The store is written at once: an older heartbeat of this worker must not land after this one.
     this.pending.delete(b.name);
-    this.views.delete(b.name);
+    this.dropView(b.name);
     await this.flushing;
     const asOf = this.forgets;
     const result = await this.opts.store.heartbeat(b.name, b.reported, b.now, { held: b.held, systemInfo: b.systemInfo });
     if (result && result.worker.state !== 'OFFLINE' && this.opts.connected(b.name) && (this.forgotten.get(b.name) ?? 0) <= asOf && asOf >= this.clearedAt) {
-      this.views.set(b.name, { worker: result.worker, holding: new Map(result.holding.map((h) => [h.jobId, h.attempt])) });
+      const holding = new Map(result.holding.map((h) => [h.jobId, h.attempt]));
+      this.views.set(b.name, { worker: result.worker, holding });
+      for (const id of holding.keys()) this.holders.set(id, b.name);
     }
     return result && { ...result, fromMemory: false };
   }
 
   /** Something about this worker changed: its next heartbeat reads the store. */
   forget(workerName: string): void {
-    this.views.delete(workerName);
+    this.dropView(workerName);
     if (this.forgotten.size >= MAX_FORGOTTEN) {
       // Forgetting everyone keeps every later answer right (each reads the store once more).
       this.forgotten.clear();
       this.views.clear();
+      this.holders.clear();
       this.clearedAt = this.forgets + 1;
     }
     this.forgotten.set(workerName, ++this.forgets);
+  }
+
+  /** Something about this job changed (requeued, ended, canceled): the worker memory says holds it reads the store again. */
+  forgetJob(jobId: string): void {
+    const holder = this.holders.get(jobId);
+    if (holder) this.forget(holder);
+  }
+
+  private dropView(workerName: string): void {
+    const v = this.views.get(workerName);
+    if (!v) return;
+    this.views.delete(workerName);
+    for (const id of v.holding.keys()) if (this.holders.get(id) === workerName) this.holders.delete(id);
   }
 
   /** The worker as this replica will write it: the store's record with a heartbeat not yet written. */
@@ -123,7 +141,7 @@ export class HeartbeatDesk {
 
   private async flush(): Promise<void> {
     // Workers whose stream left this replica are answered by the store again.
-    for (const name of this.views.keys()) if (!this.opts.connected(name)) this.views.delete(name);
+    for (const name of [...this.views.keys()]) if (!this.opts.connected(name)) this.dropView(name);
     if (!this.pending.size) return;
     const beats = [...this.pending.values()];
     this.pending = new Map();

@@ -41,4 +41,6 @@ export interface WorkerStreams {
 /** What a replica keeps in memory about workers (their heartbeats): forgotten when the store changes them. */
 export interface WorkerViews {
   forget(workerName: string): void;
+  /** An event about a job that may name no worker any more (a job handed back names none). */
+  forgetJob(jobId: string): void;
 }

@@ -76,6 +76,7 @@ export class Publisher {
     const views = this.opts.workerViews;
     if (!views) return;
     if (e.workerName) views.forget(e.workerName);
+    if (e.jobId) views.forgetJob(e.jobId);
     if ('releasedBy' in e && e.releasedBy && e.releasedBy !== e.workerName) views.forget(e.releasedBy);
   }
 

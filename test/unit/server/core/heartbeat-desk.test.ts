@@ -92,6 +92,18 @@ describe('HeartbeatDesk: heartbeats that change nothing answered from memory, wr
     assert.equal((await beat('TERMINATING', 5))!.fromMemory, true);
   });
 
+  it('reads the store again after an event about a job it holds that names no worker (handed back elsewhere)', async () => {
+    store.holding = [{ jobId: 'j1', attempt: 1 }];
+    await beat('RUNNING', 1, [{ jobId: 'j1', attempt: 1 }]);
+    desk.forgetJob('j-other');
+    assert.equal((await beat('RUNNING', 2, [{ jobId: 'j1', attempt: 1 }]))!.fromMemory, true);
+    desk.forgetJob('j1'); // requeued by another replica's sweep: its event names no worker
+    store.holding = [];
+    const answer = (await beat('RUNNING', 3, [{ jobId: 'j1', attempt: 1 }]))!;
+    assert.equal(answer.fromMemory, false);
+    assert.deepEqual(answer.revoked, [{ jobId: 'j1', attempt: 1 }], 'the worker is told to stop it');
+  });
+
   it('never answers from memory for a worker whose stream is elsewhere, nor for OFFLINE', async () => {
     await beat('IDLE', 1);
     connected = false;
