@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { forkChild } from '../lib/children.js';
+import { forkChild, type Child } from '../lib/children.js';
 import { startEdge } from '../lib/edge.js';
 import { rssBytes } from '../lib/procstat.js';
 import { sleep } from '../lib/stats.js';
@@ -57,17 +57,20 @@ try {
   let peak = 0;
   const sampler = setInterval(() => (peak = Math.max(peak, rssBytes(pid) || 0)), 250);
   const procs = Math.ceil(n / PER_PROCESS);
-  const sims = await Promise.all(
-    Array.from({ length: procs }, async (_, i) => {
-      // Forked here rather than by edge.startSims, to wait longer for them on a busy machine.
-      const config = { apiUrls: [edge.servers[0]!.url], count: Math.min(PER_PROCESS, n - i * PER_PROCESS), namePrefix: `mem${i}`, queues: ['default'], concurrency: 1, perConnection, heartbeats: false };
-      const sim = await forkChild('sim/sim-workers.ts', config, 900_000);
-      edge.sims.push(sim);
-      return sim;
-    }),
-  );
+  // One simulator after the other: on a busy machine, 10,000 registrations at once starve the
+  // simulators' own HTTP/2 pings (an unanswered PING ends a simulator).
+  const sims: Child[] = [];
+  for (let i = 0; i < procs; i++) {
+    // Forked here rather than by edge.startSims, to wait longer for them on a busy machine.
+    const config = { apiUrls: [edge.servers[0]!.url], count: Math.min(PER_PROCESS, n - i * PER_PROCESS), namePrefix: `mem${i}`, queues: ['default'], concurrency: 1, perConnection, heartbeats: false };
+    const sim = await forkChild('sim/sim-workers.ts', config, 900_000);
+    sim.proc.on('error', () => undefined);
+    edge.sims.push(sim);
+    sims.push(sim);
+  }
   console.log(`${n} workers connected in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   await sleep(Number(values.hold ?? 20) * 1000);
+  if (sims.some((s) => s.proc.exitCode !== null || s.proc.signalCode !== null)) throw new Error('a simulator has exited');
   const counts = await Promise.all(sims.map((s) => s.call<{ streamsOpen: number }>({ type: 'count' })));
   console.log(`streams open (simulators' count): ${counts.reduce((a, c) => a + c.streamsOpen, 0)}`);
   const held = await memory();
