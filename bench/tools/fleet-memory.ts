@@ -1,12 +1,12 @@
 /**
- * `tsx bench/tools/fleet-memory.ts [workers=10000] [--snapshot DIR] [--per-connection 100] [--hold S]`
+ * `tsx bench/tools/fleet-memory.ts [workers=10000] [--snapshot DIR] [--per-connection 100] [--hold S] [--node-args '--flag …']`
  *
  * Server memory per connected worker: one server on MariaDB, `workers` simulated workers that
  * register and hold their FetchJobs stream (no heartbeats, no jobs). Prints the server's RSS, JS heap
  * and external memory idle and with the fleet connected (process.memoryUsage() through
  * bench/tools/mem-hook.mjs), and the growth per worker. With --snapshot, the server writes a heap
  * snapshot into DIR once the fleet is connected (--heapsnapshot-signal=SIGUSR2); read it with
- * bench/tools/heap-summary.ts.
+ * bench/tools/heap-summary.ts. --node-args go to the server's node (V8 flags, say).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -20,7 +20,7 @@ import { sleep } from '../lib/stats.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { snapshot: { type: 'string' }, 'per-connection': { type: 'string' }, hold: { type: 'string' } },
+  options: { snapshot: { type: 'string' }, 'per-connection': { type: 'string' }, hold: { type: 'string' }, 'node-args': { type: 'string' } },
 });
 const n = Number(positionals[0] ?? 10_000);
 const perConnection = Number(values['per-connection'] ?? 100);
@@ -30,7 +30,7 @@ const hook = path.join(path.dirname(fileURLToPath(import.meta.url)), 'mem-hook.m
 const snapDir = values.snapshot ? path.resolve(values.snapshot) : undefined;
 process.env.EDGE_MEM_REPORT = memFile;
 if (snapDir) fs.mkdirSync(snapDir, { recursive: true });
-process.env.EDGE_PROFILE_NODE_ARGS = ['--expose-gc', `--import=${hook}`, ...(snapDir ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${snapDir}`] : [])].join(' ');
+process.env.EDGE_PROFILE_NODE_ARGS = ['--expose-gc', `--import=${hook}`, ...(values['node-args']?.split(' ').filter(Boolean) ?? []), ...(snapDir ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${snapDir}`] : [])].join(' ');
 const edge = await startEdge('mariadb', { heartbeatSeconds: 10 });
 delete process.env.EDGE_PROFILE_NODE_ARGS;
 delete process.env.EDGE_MEM_REPORT;
