@@ -55,7 +55,11 @@ export class Dispatcher {
   private readonly inflight = new Set<Promise<void>>();
   private readonly policy: ClaimPolicy;
   private readonly keepaliveMs: number;
-  /** One timer for every stream's keepalive: a server may hold 10,000 streams. */
+  /**
+   * One timer for every stream's keepalive (a server may hold 10,000 streams), ticking often enough
+   * that each stream gets its keepalive soon after its own quiet period: streams keep the phases of
+   * their connects, rather than all getting theirs in one burst.
+   */
   private readonly keepalives: NodeJS.Timeout;
   private rotation = 0;
   private sweeping = false;
@@ -68,7 +72,7 @@ export class Dispatcher {
     this.keepaliveMs = opts.keepaliveMs ?? DEFAULT_STREAM_KEEPALIVE_MS;
     this.sweep = setInterval(() => void this.sweepQueued(), opts.sweepMs ?? 2000);
     this.sweep.unref();
-    this.keepalives = setInterval(() => this.sendKeepalives(), Math.max(10, Math.floor(this.keepaliveMs / 2)));
+    this.keepalives = setInterval(() => this.sendKeepalives(), Math.max(10, Math.floor(this.keepaliveMs / 16)));
     this.keepalives.unref();
   }
 
