@@ -1,5 +1,5 @@
 /**
- * `tsx bench/tools/fleet-memory.ts [workers=10000] [--snapshot DIR] [--per-connection 100] [--hold S] [--node-args '--flag …']`
+ * `tsx bench/tools/fleet-memory.ts [workers=10000] [--snapshot DIR] [--per-connection 100] [--hold S] [--node-args='--flag …']`
  *
  * Server memory per connected worker: one server on MariaDB, `workers` simulated workers that
  * register and hold their FetchJobs stream (no heartbeats, no jobs). Prints the server's RSS, JS heap
