@@ -69,6 +69,10 @@ try {
     sims.push(sim);
   }
   console.log(`${n} workers connected in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  // Every stream answered by the server (its response head written), not only asked for.
+  const live = () => (JSON.parse(fs.readFileSync(memFile, 'utf8')) as { liveResponses: number }).liveResponses;
+  for (let i = 0; i < 600 && live() < n; i++) await sleep(1000);
+  console.log(`streams answered by the server: ${live()} after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   await sleep(Number(values.hold ?? 20) * 1000);
   if (sims.some((s) => s.proc.exitCode !== null || s.proc.signalCode !== null)) throw new Error('a simulator has exited');
   const counts = await Promise.all(sims.map((s) => s.call<{ streamsOpen: number }>({ type: 'count' })));
