@@ -28,7 +28,6 @@ interface Session {
    * one. A worker known to be full is not woken for new jobs: that was most of the claims made.
    */
   free: number | undefined;
-  keepalive: NodeJS.Timeout;
 }
 
 export interface DispatcherOptions {
@@ -58,6 +57,12 @@ export class Dispatcher {
   private readonly inflight = new Set<Promise<void>>();
   private readonly policy: ClaimPolicy;
   private readonly keepaliveMs: number;
+  /**
+   * One timer for every stream's keepalive (a server may hold 10,000 streams), ticking often enough
+   * that each stream gets its keepalive soon after its own quiet period: streams keep the phases of
+   * their connects, rather than all getting theirs in one burst.
+   */
+  private readonly keepalives: NodeJS.Timeout;
   private rotation = 0;
   private sweepTurn = 0;
   private sweeping = false;
@@ -70,6 +75,14 @@ export class Dispatcher {
     this.keepaliveMs = opts.keepaliveMs ?? DEFAULT_STREAM_KEEPALIVE_MS;
     this.sweep = setInterval(() => void this.sweepQueued(), opts.sweepMs ?? 2000);
     this.sweep.unref();
+    this.keepalives = setInterval(() => this.sendKeepalives(), Math.max(10, Math.floor(this.keepaliveMs / 16)));
+    this.keepalives.unref();
+  }
+
+  /** A keepalive on every stream that has been quiet for keepaliveMs. */
+  private sendKeepalives(): void {
+    const quietSince = Date.now() - this.keepaliveMs;
+    for (const s of this.sessions.values()) if (s.channel.lastPushAt <= quietSince) s.channel.push(keepalive());
   }
 
   /**
@@ -81,14 +94,12 @@ export class Dispatcher {
     this.sessions
       .get(workerName)
       ?.channel.fail(new ConnectError(`a newer FetchJobs stream of worker ${workerName} replaced this one`, Code.Aborted));
-    const channel = new Channel<WorkerPush>(signal);
-    const timer = setInterval(() => {
-      if (Date.now() - channel.lastPushAt >= this.keepaliveMs) channel.push(keepalive());
-    }, Math.max(10, Math.floor(this.keepaliveMs / 2)));
-    timer.unref();
-    const session: Session = { workerName, queues: new Set(queues), channel, claiming: false, again: false, free: undefined, keepalive: timer };
+    // The stream's end closes the channel through disconnect: one abort listener per stream.
+    const channel = new Channel<WorkerPush>();
+    const session: Session = { workerName, queues: new Set(queues), channel, claiming: false, again: false, free: undefined };
     this.sessions.set(workerName, session);
-    signal.addEventListener('abort', () => this.disconnect(session), { once: true });
+    if (signal.aborted) queueMicrotask(() => this.disconnect(session));
+    else signal.addEventListener('abort', () => this.disconnect(session), { once: true });
     channel.push(keepalive());
     this.claimFor(session);
     return session.channel;
@@ -104,7 +115,6 @@ export class Dispatcher {
   }
 
   private disconnect(session: Session): void {
-    clearInterval(session.keepalive);
     if (this.sessions.get(session.workerName) === session) this.sessions.delete(session.workerName);
     session.channel.close();
     // Assignments queued for the stream but never written to it go back to their queues.
@@ -227,10 +237,8 @@ export class Dispatcher {
   /** Ends every stream (server shutdown) and waits for claims under way. */
   async close(): Promise<void> {
     clearInterval(this.sweep);
-    for (const s of this.sessions.values()) {
-      clearInterval(s.keepalive);
-      s.channel.close();
-    }
+    clearInterval(this.keepalives);
+    for (const s of this.sessions.values()) s.channel.close();
     this.sessions.clear();
     await Promise.allSettled([...this.inflight]);
   }

@@ -106,13 +106,10 @@ export class ConnectionGuard {
         // A call answered before its request ended (a refused log chunk, a bad token on an upload):
         // once its trailers are out, the client is told to stop sending (RST_STREAM NO_ERROR), so a
         // client that writes its whole request before reading is not left waiting for ever.
-        const stream = req.stream;
-        const stopSending = () => {
-          if (!stream.readableEnded && !stream.destroyed) stream.close(0x0 /* NGHTTP2_NO_ERROR */);
-        };
-        // Registered after the response's own listener, which sends the trailers.
-        stream.once('wantTrailers', () => setImmediate(stopSending));
-        res.once('finish', stopSending);
+        // Registered after the response's own listener, which sends the trailers. The listeners are
+        // shared by every stream (no closure per stream: a server may hold 10,000 open).
+        req.stream.on('wantTrailers', stopSendingSoon);
+        (res as http2.Http2ServerResponse).on('finish', stopSendingOnFinish);
       }
       else this.h1Request(req as http.IncomingMessage, res as http.ServerResponse);
       handler(req, res);
@@ -147,31 +144,39 @@ export class ConnectionGuard {
     // The session's socket is a proxy that forwards property reads to the socket this guard watched.
     const state = (stream.session?.socket as Tracked | undefined)?.[kState];
     if (!state) return;
-    const done = this.begin(state);
-    let deadline: NodeJS.Timeout | undefined;
+    this.start(state);
+    const tracked = stream as TrackedStream;
+    // What the stream's end needs, on the stream itself: its listeners are shared by every stream.
+    tracked[kStream] = { guard: this, connection: state, deadline: undefined };
     if (!stream.readableEnded && !this.longRequest(path)) {
-      deadline = setTimeout(() => stream.close(0x8 /* NGHTTP2_CANCEL */), this.limits.requestMs);
-      stream.once('end', () => clearTimeout(deadline));
+      tracked[kStream].deadline = setTimeout(cancelStream, this.limits.requestMs, stream);
+      stream.on('end', clearStreamDeadline);
     }
-    stream.once('close', () => {
-      clearTimeout(deadline);
-      done();
-    });
+    stream.on('close', streamClosed);
   }
 
   /** A request starts on a connection: no connection deadline runs while it is in flight. */
   private begin(state: ConnectionState): () => void {
-    state.inFlight++;
-    state.served++;
-    clearTimeout(state.timer);
-    state.timer = undefined;
+    this.start(state);
     let ended = false;
     return () => {
       if (ended) return;
       ended = true;
-      state.inFlight--;
-      if (state.inFlight === 0) this.arm(state);
+      this.finish(state);
     };
+  }
+
+  private start(state: ConnectionState): void {
+    state.inFlight++;
+    state.served++;
+    clearTimeout(state.timer);
+    state.timer = undefined;
+  }
+
+  /** A request started with start() has ended (called once per request). */
+  finish(state: ConnectionState): void {
+    state.inFlight--;
+    if (state.inFlight === 0) this.arm(state);
   }
 
   private arm(state: ConnectionState): void {
@@ -189,4 +194,43 @@ export class ConnectionGuard {
     }, idle ? this.limits.idleMs : this.limits.headersMs);
     state.timer.unref();
   }
+}
+
+const kStream = Symbol('edge.stream');
+
+interface StreamState {
+  guard: ConnectionGuard;
+  connection: ConnectionState;
+  deadline: NodeJS.Timeout | undefined;
+}
+
+type TrackedStream = http2.ServerHttp2Stream & { [kStream]?: StreamState };
+
+function cancelStream(stream: http2.ServerHttp2Stream): void {
+  stream.close(0x8 /* NGHTTP2_CANCEL */);
+}
+
+function clearStreamDeadline(this: TrackedStream): void {
+  const s = this[kStream];
+  if (s) clearTimeout(s.deadline);
+}
+
+function streamClosed(this: TrackedStream): void {
+  const s = this[kStream];
+  if (!s) return;
+  this[kStream] = undefined;
+  clearTimeout(s.deadline);
+  s.guard.finish(s.connection);
+}
+
+function stopSending(stream: http2.ServerHttp2Stream): void {
+  if (!stream.readableEnded && !stream.destroyed) stream.close(0x0 /* NGHTTP2_NO_ERROR */);
+}
+
+function stopSendingSoon(this: http2.ServerHttp2Stream): void {
+  setImmediate(stopSending, this);
+}
+
+function stopSendingOnFinish(this: http2.Http2ServerResponse): void {
+  stopSending(this.stream);
 }

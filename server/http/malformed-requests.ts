@@ -18,55 +18,75 @@ const PARSE_FAILURE = /^(parse binary:|received compressed envelope|invalid enve
  */
 export function malformedIsInvalid(handler: Handler): Handler {
   return (req, res) => {
-    const r = res as http.ServerResponse;
-    const writeHead = r.writeHead.bind(r) as (status: number, headers?: http.OutgoingHttpHeaders) => unknown;
-    const write = r.write.bind(r) as (chunk: unknown, ...rest: unknown[]) => boolean;
-    const addTrailers = r.addTrailers.bind(r);
-    let held: { status: number; headers: http.OutgoingHttpHeaders } | undefined;
-    (r as { writeHead: unknown }).writeHead = (status: number, headers: http.OutgoingHttpHeaders = {}) => {
-      fixGrpc(headers);
-      if (status === 500 && String(headers['content-type'] ?? '').startsWith('application/json')) {
-        held = { status, headers };
-        return r;
-      }
-      return writeHead(status, headers);
-    };
-    (r as { write: unknown }).write = (chunk: unknown, ...rest: unknown[]) => {
-      if (held) {
-        let body = chunk;
-        const text = Buffer.isBuffer(chunk) || chunk instanceof Uint8Array ? Buffer.from(chunk).toString('utf8') : String(chunk);
-        try {
-          const err = JSON.parse(text) as { code?: string; message?: string };
-          if (err.code === 'internal' && PARSE_FAILURE.test(err.message ?? '')) {
-            body = Buffer.from(JSON.stringify({ ...err, code: 'invalid_argument' }));
-            held.status = 400;
-            if (held.headers['content-length'] !== undefined) held.headers['content-length'] = String((body as Buffer).length);
-          }
-        } catch {
-          // not an error body: leave it
-        }
-        const h = held;
-        held = undefined;
-        writeHead(h.status, h.headers);
-        return write(body, ...rest);
-      }
-      return write(chunk, ...rest);
-    };
-    (r as { addTrailers: unknown }).addTrailers = (headers: http.OutgoingHttpHeaders) => {
-      fixGrpc(headers);
-      return addTrailers(headers);
-    };
-    const end = r.end.bind(r) as (...a: unknown[]) => unknown;
-    (r as { end: unknown }).end = (...a: unknown[]) => {
-      if (held) {
-        const h = held;
-        held = undefined;
-        writeHead(h.status, h.headers);
-      }
-      return end(...a);
-    };
+    const r = res as Patched;
+    // The response's own methods, called on it; the replacements are shared by every response (a
+    // server holds one per open stream: no bound function or closure per call).
+    r[kOwn] = { writeHead: r.writeHead as Own['writeHead'], write: r.write as Own['write'], addTrailers: r.addTrailers, end: r.end as Own['end'], held: undefined };
+    r.writeHead = patchedWriteHead as Patched['writeHead'];
+    r.write = patchedWrite as Patched['write'];
+    r.addTrailers = patchedAddTrailers;
+    r.end = patchedEnd as Patched['end'];
     handler(req, res);
   };
+}
+
+const kOwn = Symbol('edge.malformed');
+
+interface Own {
+  writeHead: (...a: any[]) => unknown;
+  write: (...a: any[]) => boolean;
+  addTrailers: (headers: http.OutgoingHttpHeaders) => void;
+  end: (...a: any[]) => unknown;
+  /** A Connect error answer's head, held until its body shows whether it is a parse failure. */
+  held: { status: number; headers: http.OutgoingHttpHeaders } | undefined;
+}
+
+type Patched = http.ServerResponse & { [kOwn]: Own };
+
+function patchedWriteHead(this: Patched, status: number, headers: http.OutgoingHttpHeaders = {}) {
+  fixGrpc(headers);
+  const own = this[kOwn];
+  if (status === 500 && String(headers['content-type'] ?? '').startsWith('application/json')) {
+    own.held = { status, headers };
+    return this;
+  }
+  return own.writeHead.call(this, status, headers);
+}
+
+function patchedWrite(this: Patched, chunk: unknown, ...rest: unknown[]): boolean {
+  const own = this[kOwn];
+  const held = own.held;
+  if (!held) return own.write.call(this, chunk, ...rest);
+  let body = chunk;
+  const text = Buffer.isBuffer(chunk) || chunk instanceof Uint8Array ? Buffer.from(chunk).toString('utf8') : String(chunk);
+  try {
+    const err = JSON.parse(text) as { code?: string; message?: string };
+    if (err.code === 'internal' && PARSE_FAILURE.test(err.message ?? '')) {
+      body = Buffer.from(JSON.stringify({ ...err, code: 'invalid_argument' }));
+      held.status = 400;
+      if (held.headers['content-length'] !== undefined) held.headers['content-length'] = String((body as Buffer).length);
+    }
+  } catch {
+    // not an error body: leave it
+  }
+  own.held = undefined;
+  own.writeHead.call(this, held.status, held.headers);
+  return own.write.call(this, body, ...rest);
+}
+
+function patchedAddTrailers(this: Patched, headers: http.OutgoingHttpHeaders): void {
+  fixGrpc(headers);
+  this[kOwn].addTrailers.call(this, headers);
+}
+
+function patchedEnd(this: Patched, ...a: unknown[]) {
+  const own = this[kOwn];
+  const held = own.held;
+  if (held) {
+    own.held = undefined;
+    own.writeHead.call(this, held.status, held.headers);
+  }
+  return own.end.apply(this, a);
 }
 
 function fixGrpc(headers: http.OutgoingHttpHeaders): void {

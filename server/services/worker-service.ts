@@ -3,7 +3,9 @@ import { principalOf, requireSelf, seesTeam, teamOf } from '../auth/context.js';
 import { generateToken, hashToken } from '../auth/tokens.js';
 import { WorkerState } from '../../gen/edge/v1/worker_pb.js';
 import { create } from '@bufbuild/protobuf';
-import { JobReportResultSchema, MaintenanceChange, WorkerService, type JobReportResult, type UpdateJobStateRequest } from '../../gen/edge/v1/worker_service_pb.js';
+import { JobReportResultSchema, MaintenanceChange, WorkerService, type FetchJobsResponse, type JobReportResult, type UpdateJobStateRequest } from '../../gen/edge/v1/worker_service_pb.js';
+import type { Channel } from '../dispatch/channel.js';
+import type { WorkerPush } from '../domain/worker-push.js';
 import { VERSION } from '../../shared/version.js';
 import { acceptedVersions, versionProblem } from '../../shared/versions.js';
 import { REPORTABLE_WORKER_STATES, wentOfflineMessage } from '../domain/worker-states.js';
@@ -160,19 +162,22 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
       return { worker: workerToWire(worker), heartbeatIntervalSeconds: ctx.heartbeatIntervalSeconds, settings: workerSettings(worker), workerToken };
     },
 
-    async *fetchJobs(req, handlerCtx) {
-      const name = callingWorker(req.workerName, handlerCtx);
-      const worker = await store.getWorker(name);
-      if (!worker) throw notRegistered(name);
-      if (worker.state === 'OFFLINE') throw wentOffline(name);
-      // A new stream may be a new run of the worker: its heartbeats read the store again.
-      ctx.heartbeats.forget(name);
-      for await (const push of dispatcher.connect(name, worker.queues, handlerCtx.signal)) {
+    fetchJobs(req, handlerCtx) {
+      // A bare iterator rather than an async generator: the server holds one per connected worker.
+      return new PushStream(async () => {
+        const name = callingWorker(req.workerName, handlerCtx);
+        const worker = await store.getWorker(name);
+        if (!worker) throw notRegistered(name);
+        if (worker.state === 'OFFLINE') throw wentOffline(name);
+        // A new stream may be a new run of the worker: its heartbeats read the store again.
+        ctx.heartbeats.forget(name);
+        return { name, channel: dispatcher.connect(name, worker.queues, handlerCtx.signal) };
+      }, async (push, name) => {
         // Secret values travel only here, to the worker holding the attempt, read at the moment of sending.
         const secretEnv = push.kind === 'assignment' ? await assignmentSecrets(store, ctx.secretBox, push.assignment, name, now, ctx.log) : undefined;
-        if (push.kind === 'assignment' && !secretEnv) continue;
-        yield workerPushToWire(push, secretEnv);
-      }
+        if (push.kind === 'assignment' && !secretEnv) return undefined;
+        return workerPushToWire(push, secretEnv);
+      });
     },
 
     async heartbeat(req, hctx) {
@@ -288,6 +293,39 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
     ctx.heartbeats.forget(worker.name);
     await pushWorkerChange(store, dispatcher, worker, now());
     return workerToWire(worker);
+  }
+}
+
+/**
+ * A worker's FetchJobs stream: opens the worker's channel on the first read, then turns what the
+ * dispatcher pushes into messages (`toWire` may drop one: undefined).
+ */
+class PushStream implements AsyncIterable<FetchJobsResponse>, AsyncIterator<FetchJobsResponse> {
+  private channel: Channel<WorkerPush> | undefined;
+  private name = '';
+
+  constructor(
+    private readonly open: () => Promise<{ name: string; channel: Channel<WorkerPush> }>,
+    private readonly toWire: (push: WorkerPush, name: string) => Promise<FetchJobsResponse | undefined>,
+  ) {}
+
+  [Symbol.asyncIterator](): AsyncIterator<FetchJobsResponse> {
+    return this;
+  }
+
+  async next(): Promise<IteratorResult<FetchJobsResponse>> {
+    if (!this.channel) ({ name: this.name, channel: this.channel } = await this.open());
+    for (;;) {
+      const r = await this.channel.next();
+      if (r.done) return { value: undefined, done: true };
+      const message = await this.toWire(r.value, this.name);
+      if (message) return { value: message, done: false };
+    }
+  }
+
+  async return(): Promise<IteratorResult<FetchJobsResponse>> {
+    await this.channel?.return();
+    return { value: undefined, done: true };
   }
 }
 

@@ -1,36 +1,26 @@
 import { Code, ConnectError, type Interceptor } from '@connectrpc/connect';
+import { ObservedStream, type StreamHooks } from '../services/observed-stream.js';
 import type { ServerMetrics } from './server-metrics.js';
 
 /** Counts every RPC by outcome; streams count when they end. */
 export function metricsInterceptor(metrics: ServerMetrics): Interceptor {
+  const fail = (err: unknown, req: { service: { typeName: string }; method: { name: string } }) => {
+    metrics.rpc(req.service.typeName, req.method.name, Code[ConnectError.from(err).code] ?? 'Unknown');
+    return err;
+  };
+  // Shared by every stream: what a stream's end needs is in its request.
+  const hooks: StreamHooks<Parameters<typeof fail>[1]> = { done: (req) => metrics.rpc(req.service.typeName, req.method.name, 'OK'), error: fail };
   return (next) => async (req) => {
-    const service = req.service.typeName;
-    const method = req.method.name;
-    const fail = (err: unknown) => {
-      metrics.rpc(service, method, Code[ConnectError.from(err).code] ?? 'Unknown');
-      return err;
-    };
     let res;
     try {
       res = await next(req);
     } catch (err) {
-      throw fail(err);
+      throw fail(err, req);
     }
     if (!res.stream) {
-      metrics.rpc(service, method, 'OK');
+      metrics.rpc(req.service.typeName, req.method.name, 'OK');
       return res;
     }
-    const messages = res.message;
-    return {
-      ...res,
-      message: (async function* () {
-        try {
-          yield* messages;
-          metrics.rpc(service, method, 'OK');
-        } catch (err) {
-          throw fail(err);
-        }
-      })(),
-    };
+    return { ...res, message: new ObservedStream(res.message, hooks, req) };
   };
 }

@@ -42,3 +42,36 @@ describe('Channel: the queue between the dispatcher and a worker\'s stream', () 
     assert.equal(ch.push(8), false);
   });
 });
+
+describe('Channel: read through its iterator methods', () => {
+  it('settles a pending read with the next push, and ends a pending read on close', async () => {
+    const ch = new Channel<number>();
+    const first = ch.next();
+    ch.push(5);
+    assert.deepEqual(await first, { value: 5, done: false });
+    const second = ch.next();
+    ch.close();
+    assert.deepEqual(await second, { value: undefined, done: true });
+  });
+
+  it('fails a pending read with the channel\'s failure, after what was queued', async () => {
+    const ch = new Channel<number>();
+    ch.push(1);
+    ch.fail(new Error('replaced'));
+    assert.deepEqual(await ch.next(), { value: 1, done: false });
+    await assert.rejects(ch.next(), /replaced/);
+    const waiting = new Channel<number>();
+    const read = waiting.next();
+    waiting.fail(new Error('gone'));
+    await assert.rejects(read, /gone/);
+  });
+
+  it('keeps what is queued for drainUnread when the reader stops early', async () => {
+    const ch = new Channel<number>();
+    ch.push(1);
+    ch.push(2);
+    for await (const n of ch) if (n === 1) break;
+    ch.close();
+    assert.deepEqual(ch.drainUnread(), [2]);
+  });
+});

@@ -322,6 +322,28 @@ describe('Dispatcher: when it claims, for whom, and what becomes of the claimed 
     assert.equal(dispatcher.pushSettings('absent', { queues: [], concurrency: 1, maintenance: false, maintenanceComment: null, shutdownRequested: false }), false);
   });
 
+  it('sends keepalives on every quiet stream from one timer, none on a stream that was just pushed to, and none after it ended', async () => {
+    await dispatcher.close();
+    dispatcher = new Dispatcher({ store: store as unknown as Store, log: (msg) => logged.push(msg), sweepMs: 60_000, now: () => 1234, keepaliveMs: 150 });
+    const quiet = connect('w1', ['q']);
+    const other = connect('w2', ['q']);
+    const busy = connect('w3', ['q']);
+    // w3 gets a push every 20 ms: never quiet for 150 ms (a busy machine may let one keepalive through).
+    const pusher = setInterval(() => dispatcher.cancel('w3', 'job-x', 1, 'test'), 20);
+    try {
+      await waitFor('keepalives on both quiet streams', () => quiet.reader.keepalives >= 3 && other.reader.keepalives >= 3, 5000);
+      assert.ok(busy.reader.keepalives <= 2, `${busy.reader.keepalives} keepalives on a busy stream`);
+    } finally {
+      clearInterval(pusher);
+    }
+    quiet.stream.abort();
+    await new Promise((r) => setTimeout(r, 10));
+    const after = quiet.reader.keepalives;
+    await waitFor('more keepalives on the other stream', () => other.reader.keepalives >= after + 2, 5000);
+    assert.equal(quiet.reader.keepalives, after);
+    assert.equal(dispatcher.connected('w1'), false);
+  });
+
   it('replaces an older stream of the same worker, and forgets a worker whose stream ended', async () => {
     const first = connect('w1', ['q']);
     const second = connect('w1', ['q']);
