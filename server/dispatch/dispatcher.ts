@@ -65,6 +65,14 @@ export class Dispatcher {
   private readonly keepalives: NodeJS.Timeout;
   private rotation = 0;
   private sweepTurn = 0;
+  /**
+   * Queues that may hold QUEUED jobs: what the last sweep read, and every queue woken since (a job
+   * queued by any replica wakes its queue here). Undefined until a sweep has read it: then every
+   * connecting worker claims.
+   */
+  private maybeQueued: Set<string> | undefined;
+  /** Queues woken while a sweep reads: they stay "maybe queued" whatever the read says. */
+  private wokenWhileReading: Set<string> | undefined;
   private sweeping = false;
 
   constructor(opts: DispatcherOptions) {
@@ -101,7 +109,9 @@ export class Dispatcher {
     if (signal.aborted) queueMicrotask(() => this.disconnect(session));
     else signal.addEventListener('abort', () => this.disconnect(session), { once: true });
     channel.push(keepalive());
-    this.claimFor(session);
+    // Nothing queued in its queues (as of the last sweep and every wake since): no claim to make. A
+    // fleet reconnecting after a restart made 10,000 empty claim transactions here.
+    if (!this.maybeQueued || queues.some((q) => this.maybeQueued!.has(q))) this.claimFor(session);
     return session.channel;
   }
 
@@ -135,6 +145,8 @@ export class Dispatcher {
    * serve the queue, taking turns, those not already claiming first.
    */
   wakeQueue(queue: string, jobs = 1): void {
+    this.maybeQueued?.add(queue);
+    this.wokenWhileReading?.add(queue);
     const serving = [...this.sessions.values()].filter((s) => s.queues.has(queue) && s.free !== 0);
     if (!serving.length) return;
     const want = Math.min(serving.length, WAKE_FANOUT * jobs);
@@ -173,8 +185,10 @@ export class Dispatcher {
   private async sweepQueued(): Promise<void> {
     if (this.sweeping || !this.sessions.size) return;
     this.sweeping = true;
+    const woken = (this.wokenWhileReading = new Set());
     try {
       const queues = new Set(await this.store.queuedQueues());
+      this.maybeQueued = new Set([...queues, ...woken]);
       if (!queues.size) return;
       const serving = [...this.sessions.values()].filter((s) => [...s.queues].some((q) => queues.has(q)));
       const start = this.sweepTurn++ % Math.max(1, serving.length);
@@ -183,8 +197,10 @@ export class Dispatcher {
       this.sweepTurn += picked.length - 1;
       for (const s of picked) this.claimFor(s);
     } catch (err) {
+      this.maybeQueued = undefined;
       this.log('sweep failed', err);
     } finally {
+      this.wokenWhileReading = undefined;
       this.sweeping = false;
     }
   }

@@ -383,6 +383,23 @@ describe('Dispatcher: when it claims, for whom, and what becomes of the claimed 
     await waitFor('every worker swept', () => new Set(store.claims).size === 400, 5_000, 5);
   });
 
+  it('makes no claim for a connecting worker when its queues hold nothing (last sweep and wakes since), and claims once one is woken', async () => {
+    await dispatcher.close();
+    dispatcher = new Dispatcher({ store: store as unknown as Store, log: (m) => logged.push(m), sweepMs: 20 });
+    connect('first', ['q']);
+    await waitFor('the first connect claims (nothing read yet)', () => store.claims.includes('first'));
+    await new Promise((r) => setTimeout(r, 60)); // a sweep has read that nothing is queued
+    store.claims.length = 0;
+    connect('second', ['q']);
+    await new Promise((r) => setTimeout(r, 30));
+    assert.deepEqual(store.claims, [], 'nothing queued: no claim');
+    const job = store.addJob('q');
+    dispatcher.wakeQueue('q');
+    const { reader } = connect('third', ['q']);
+    await waitFor('the job', () => reader.jobIds().includes(job.id) || store.claims.includes('third'));
+    assert.ok(store.claims.includes('third'), 'a woken queue makes a connecting worker claim');
+  });
+
   it('logs a failed claim and keeps serving', async () => {
     store.failClaims = true;
     connect('w1', ['q']);
