@@ -47,10 +47,10 @@ start_node() {
     --wsrep-slave-threads=2 \
     "${extra[@]}" >/dev/null 2>&1 &
   echo $! >"$d/mariadbd.pid"
-  for _ in $(seq 1 120); do
+  for _ in $(seq 1 600); do
     synced "$i" && return 0
     alive "$i" || fail "node$i exited while starting; see $d/error.log"
-    sleep 0.5
+    sleep 0.1
   done
   fail "node$i did not reach Synced within 60 s; see $d/error.log"
 }
@@ -84,7 +84,7 @@ stop() {
   done
   for i in "${NODES[@]}"; do
     pid=$(cat "$DIR/node$i/mariadbd.pid" 2>/dev/null) || continue
-    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
   done
   rm -rf "$DIR"

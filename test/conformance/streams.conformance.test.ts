@@ -37,7 +37,9 @@ describe('conformance: long streams live as long as their clients want (raw gRPC
 
   it('keeps quiet streams open far past the idle limit, which closes only connections with no stream', async () => {
     // An idle limit of 300 ms stands in for the 5 minutes that used to cut streams: 10 limits pass.
-    const { server } = await conformanceServer(db, { connectionLimits: { idleMs: 300, pingMs: 100 }, streamKeepaliveSeconds: 3600 });
+    // This worker sends no heartbeat: with the 3 s worker timeout of conformanceServer it would be reaped
+    // during the quiet 3 s (or not, by a few ms) and never get the job below.
+    const { server } = await conformanceServer(db, { connectionLimits: { idleMs: 300, pingMs: 100 }, streamKeepaliveSeconds: 3600, workerTimeoutSeconds: 3600 });
     const rpc = new RawGrpc(server.port);
     try {
       const token = await workerWithJob(rpc, 'quiet');

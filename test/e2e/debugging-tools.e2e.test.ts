@@ -13,7 +13,7 @@ import { ServerReflection } from '../../gen/grpc/reflection/v1/reflection_pb.js'
 import { connectApi, type Api } from '../../worker-cli/src/lib/api.js';
 import { TEST_ADMIN_TOKEN } from '../helpers/credentials.js';
 import { createSqliteDatabase, type TestDatabase } from '../helpers/databases.js';
-import { ROOT, startServerProcess, startWorkerProcess, type ServerProc, type WorkerProc } from '../helpers/processes.js';
+import { PROCESS_START_MS, ROOT, startServerProcess, startWorkerProcess, type ServerProc, type WorkerProc } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
 
 const run = promisify(execFile);
@@ -33,7 +33,7 @@ describe('debugging and telemetry with standard tools: reflection, health, /metr
     server = await startServerProcess(db.url);
     api = connectApi(server.url, TEST_ADMIN_TOKEN);
     worker = startWorkerProcess(server.url, { name: 'dbg-1', queues: 'default,q-metrics' });
-    await waitFor('the worker to connect', async () => (await api.workers.getWorker({ name: 'dbg-1' }).catch(() => undefined))?.worker?.state === WorkerState.IDLE);
+    await waitFor('the worker to connect', async () => (await api.workers.getWorker({ name: 'dbg-1' }).catch(() => undefined))?.worker?.state === WorkerState.IDLE, PROCESS_START_MS);
   });
 
   after(async () => {

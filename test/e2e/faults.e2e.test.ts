@@ -7,7 +7,7 @@ import { connectApi, type Api } from '../../worker-cli/src/lib/api.js';
 import { TEST_ADMIN_TOKEN } from '../helpers/credentials.js';
 import { createMariaDbDatabase, createSqliteDatabase, type TestDatabase } from '../helpers/databases.js';
 import { PrivateMariaDb } from '../helpers/private-mariadb.js';
-import { startServerProcess, startWorkerProcess, type ServerProc, type WorkerProc } from '../helpers/processes.js';
+import { PROCESS_START_MS, startServerProcess, startWorkerProcess, type ServerProc, type WorkerProc } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
 
 /** Short timers so that loss is noticed within seconds. */
@@ -63,7 +63,7 @@ describe('fault injection', function () {
       await waitFor(`worker ${name} to connect`, async () => {
         const s = (await api.workers.getWorker({ name }).catch(() => undefined))?.worker?.state;
         return (s === WorkerState.IDLE || s === WorkerState.RUNNING) && /registered/.test(w.output());
-      });
+      }, PROCESS_START_MS);
       return w;
     };
 
@@ -198,7 +198,7 @@ describe('fault injection', function () {
       startWorkerProcess(`${s2.url},${s1.url}`, { name: 'r-3', queues: 'q-rep', concurrency: 4, args: FAST_WORKER }),
     ];
     try {
-      await waitFor('workers to connect', async () => (await api.workers.listWorkers({})).workers.filter((w) => w.state === WorkerState.IDLE).length === 3);
+      await waitFor('workers to connect', async () => (await api.workers.listWorkers({})).workers.filter((w) => w.state === WorkerState.IDLE).length === 3, PROCESS_START_MS);
       // 300 lines over about 6 s, in bursts of 10: still running when the replica dies, even while the
       // workers start jobs slowly on a busy machine. (A `sleep` per line cost 3,600 forks per test.)
       const script = 'for i in $(seq 1 300); do echo "$EDGE_JOB_ID line $i"; case $i in *0) sleep 0.2;; esac; done';
@@ -233,7 +233,7 @@ describe('fault injection', function () {
     const api = connectApi(server.url, TEST_ADMIN_TOKEN);
     const workers = [1, 2].map((i) => startWorkerProcess(server.url, { name: `db-${i}`, queues: 'q-db', concurrency: 3, args: FAST_WORKER }));
     try {
-      await waitFor('workers to connect', async () => (await api.workers.listWorkers({})).workers.filter((w) => w.state === WorkerState.IDLE).length === 2);
+      await waitFor('workers to connect', async () => (await api.workers.listWorkers({})).workers.filter((w) => w.state === WorkerState.IDLE).length === 2, PROCESS_START_MS);
       const { jobs } = await api.jobs.submitJobs({ specs: Array.from({ length: 30 }, (_, i) => ({ queue: 'q-db', argv: ['sh', '-c', `sleep 0.${(i % 5) + 3}; echo job ${i}`] })) });
       await waitFor('some jobs to finish', async () => (await api.jobs.listJobs({ queue: 'q-db', states: [JobState.SUCCEEDED] })).jobs.length >= 5);
       await mdb.stop();

@@ -7,6 +7,7 @@ import { parse as parseYaml } from 'yaml';
 import { JobState, type Job } from '../../gen/edge/v1/job_pb.js';
 import { WorkerState } from '../../gen/edge/v1/worker_pb.js';
 import { connectApi, type Api } from '../../worker-cli/src/lib/api.js';
+import { statusFilePath, type LocalStatus } from '../../worker-cli/src/runtime/status-file.js';
 import { TEST_ADMIN_TOKEN } from '../helpers/credentials.js';
 import { createSqliteDatabase, tempDir, type TestDatabase } from '../helpers/databases.js';
 import { runEdge, startServerProcess, startWorkerProcess, type ServerProc, type WorkerProc, type WorkerProcOptions } from '../helpers/processes.js';
@@ -59,6 +60,15 @@ describe("operators' CLI end to end: the built edge binary against a real server
     await waitFor(`worker ${opts.name} to write its status`, () => fs.existsSync(path.join(w.stateDir, `${opts.name}.status.json`)));
     return w;
   }
+
+  /** The worker's status file as `edge status` reads it, or undefined while there is none. */
+  const localStatus = (w: WorkerProc, name: string): LocalStatus | undefined => {
+    try {
+      return JSON.parse(fs.readFileSync(statusFilePath(w.stateDir, name), 'utf8')) as LocalStatus;
+    } catch {
+      return undefined;
+    }
+  };
 
   const submit = async (queue: string, argv: string[]): Promise<Job> => (await api.jobs.submitJob({ spec: { queue, argv } })).job!;
   const job = async (id: string) => (await api.jobs.getJob({ id })).job!;
@@ -116,10 +126,10 @@ describe("operators' CLI end to end: the built edge binary against a real server
     const j = await heldJob('q-status', release);
     await waitFor('the job to run', async () => (await job(j.id)).state === JobState.RUNNING);
     const local = ['--name', 'st-1', '--state-dir', w.stateDir];
-    const status = await waitFor('status to show the job', async () => {
-      const s = await edgeJson(['status', ...local, '--json']);
-      return s.jobs.length === 1 ? s : undefined;
-    });
+    // Waits on the file `edge status` reads (one process per poll cost seconds), then asks the CLI once.
+    await waitFor('the status file to show the job', () => localStatus(w, 'st-1')?.jobs.length === 1);
+    const status = await edgeJson(['status', ...local, '--json']);
+    assert.equal(status.jobs.length, 1);
     assert.equal(status.state, 'RUNNING');
     assert.equal(status.usedSlots, 1);
     assert.equal(status.freeSlots, 2);
@@ -247,10 +257,13 @@ describe("operators' CLI end to end: the built edge binary against a real server
 
     const conc = await edgeJson(['workers', 'concurrency', 'qw-1', '3', '--json']);
     assert.equal(conc.concurrency, 3);
-    await waitFor('the worker to apply it', async () => {
-      const s = await edgeJson(['status', '--name', 'qw-1', '--state-dir', w.stateDir, '--json']);
-      return s.concurrency === 3 && s.queues.join(',') === 'q-new';
+    await waitFor('the worker to apply it', () => {
+      const s = localStatus(w, 'qw-1');
+      return s?.concurrency === 3 && s.queues.join(',') === 'q-new';
     });
+    const applied = await edgeJson(['status', '--name', 'qw-1', '--state-dir', w.stateDir, '--json']);
+    assert.equal(applied.concurrency, 3);
+    assert.deepEqual(applied.queues, ['q-new']);
     const text = await edge(['workers', 'concurrency', 'qw-1', '2']);
     assert.match(text.stdout, /now offers 2 slots/);
     const bad = await edge(['workers', 'concurrency', 'qw-1', '0']);

@@ -7,7 +7,7 @@ import { connectApi, type Api } from '../../worker-cli/src/lib/api.js';
 import { TEST_ADMIN_TOKEN } from '../helpers/credentials.js';
 import { registerAsWorker } from '../helpers/worker-api.js';
 import { createSqliteDatabase, type TestDatabase } from '../helpers/databases.js';
-import { runEdge, startServerProcess, startWorkerProcess, type ServerProc, type WorkerProc } from '../helpers/processes.js';
+import { PROCESS_START_MS, runEdge, startServerProcess, startWorkerProcess, type ServerProc, type WorkerProc } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
 
 const TERMINAL = new Set([JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELED]);
@@ -22,7 +22,7 @@ describe('recovery, timeouts, retries, drain and retention', function () {
   const worker = async (name: string, queues: string, extra: string[] = []) => {
     const w = startWorkerProcess(server.url, { name, queues, args: ['--kill-grace', '1', ...extra] });
     workers.push(w);
-    await waitFor(`worker ${name} to connect`, async () => (await api.workers.getWorker({ name }).catch(() => undefined))?.worker?.state === WorkerState.IDLE);
+    await waitFor(`worker ${name} to connect`, async () => (await api.workers.getWorker({ name }).catch(() => undefined))?.worker?.state === WorkerState.IDLE, PROCESS_START_MS);
     return w;
   };
   const get = async (id: string) => (await api.jobs.getJob({ id })).job!;

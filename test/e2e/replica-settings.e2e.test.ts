@@ -6,7 +6,7 @@ import { MaintenanceChange } from '../../gen/edge/v1/worker_service_pb.js';
 import { connectApi } from '../../worker-cli/src/lib/api.js';
 import { TEST_ADMIN_TOKEN } from '../helpers/credentials.js';
 import { createMariaDbDatabase } from '../helpers/databases.js';
-import { startServerProcess, startWorkerProcess } from '../helpers/processes.js';
+import { PROCESS_START_MS, startServerProcess, startWorkerProcess } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
 
 describe('live worker changes across replicas', function () {
@@ -21,7 +21,7 @@ describe('live worker changes across replicas', function () {
     const w = startWorkerProcess(b.url, { name: 'far', queues: 'q-far', concurrency: 2 });
     const status = () => JSON.parse(fs.readFileSync(path.join(w.stateDir, 'far.status.json'), 'utf8')) as { state: string; queues: string[]; concurrency: number };
     try {
-      await waitFor('the worker to connect to B', async () => (await apiA.workers.getWorker({ name: 'far' }).catch(() => undefined))?.worker?.state === WorkerState.IDLE);
+      await waitFor('the worker to connect to B', async () => (await apiA.workers.getWorker({ name: 'far' }).catch(() => undefined))?.worker?.state === WorkerState.IDLE, PROCESS_START_MS);
       await waitFor('its status file', () => fs.existsSync(path.join(w.stateDir, 'far.status.json')));
       await apiA.workers.setWorkerMaintenance({ name: 'far', change: MaintenanceChange.ENTER, comment: 'disk swap', author: 'test' });
       await waitFor('the worker to enter maintenance', () => status().state === 'MAINTENANCE_MODE', 5000);

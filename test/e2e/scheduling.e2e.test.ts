@@ -9,7 +9,7 @@ import { connectApi, type Api } from '../../worker-cli/src/lib/api.js';
 import { TEST_ADMIN_TOKEN } from '../helpers/credentials.js';
 import { DATABASES, tempDir, type TestDatabase } from '../helpers/databases.js';
 import { attemptsOf, peakSlotsByWorker } from '../helpers/attempts.js';
-import { runEdge, startServerProcess, startWorkerProcess, type ServerProc, type WorkerProc } from '../helpers/processes.js';
+import { PROCESS_START_MS, runEdge, startServerProcess, startWorkerProcess, type ServerProc, type WorkerProc } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
 
 const TERMINAL = new Set([JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELED]);
@@ -42,7 +42,7 @@ for (const dbKind of DATABASES) {
     async function worker(name: string, queues: string, concurrency = 1): Promise<WorkerProc> {
       const w = startWorkerProcess(server.url, { name, queues, concurrency });
       workers.push(w);
-      await waitFor(`worker ${name} to connect`, async () => (await api.workers.getWorker({ name }).catch(() => undefined))?.worker?.state === WorkerState.IDLE);
+      await waitFor(`worker ${name} to connect`, async () => (await api.workers.getWorker({ name }).catch(() => undefined))?.worker?.state === WorkerState.IDLE, PROCESS_START_MS);
       return w;
     }
 

@@ -4,7 +4,7 @@ import { WorkerState } from '../../gen/edge/v1/worker_pb.js';
 import { connectApi, type Api } from '../../worker-cli/src/lib/api.js';
 import { TEST_ADMIN_TOKEN } from '../helpers/credentials.js';
 import { DATABASES, type TestDatabase } from '../helpers/databases.js';
-import { runEdge, startServerProcess, startWorkerProcess, type ServerProc, type WorkerProc } from '../helpers/processes.js';
+import { PROCESS_START_MS, runEdge, startServerProcess, startWorkerProcess, type ServerProc, type WorkerProc } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
 
 const TERMINAL = new Set([JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELED]);
@@ -40,7 +40,7 @@ for (const dbKind of DATABASES) {
       await waitFor(`worker ${name} to connect`, async () => {
         const res = await api.workers.getWorker({ name }).catch(() => undefined);
         return res?.worker?.state === WorkerState.IDLE && w.output().includes('registered');
-      });
+      }, PROCESS_START_MS);
       return w;
     }
 

@@ -8,6 +8,11 @@ import { waitFor } from './wait.js';
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 /** The built CLI, as a user runs it (`npm test` builds first). */
 export const EDGE_BIN = path.join(ROOT, 'worker-cli/bin/run.js');
+/**
+ * How long a test waits for a process it started to come up (a worker to connect): seconds on a quiet
+ * machine, but far more while other suites share its two cores, and no test asserts that time.
+ */
+export const PROCESS_START_MS = 60_000;
 
 const running = new Set<ChildProcess>();
 

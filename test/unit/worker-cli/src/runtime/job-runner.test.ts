@@ -213,8 +213,12 @@ describe('JobRunner: one attempt of a job, its output and how it ended', () => {
     const reporter = new JobReporter(api, silentLogger);
     // Another job's report holds the line: this job's RUNNING waits behind it, and the job ends meanwhile.
     const other = reporter.report({ jobId: 'job-0', attempt: 1, workerName: 'w1', state: JobState.RUNNING });
+    const queued: JobState[] = [];
+    const report = reporter.report.bind(reporter);
+    reporter.report = (init, signal) => (queued.push(init.state!), report(init, signal));
     const { runner } = run({}, { onStart: (j) => (j.write('short output\n'), j.exit(0)) }, { reporter });
-    await new Promise((r) => setTimeout(r, 50));
+    // The line opens once the end is queued behind the held call (a fixed 50 ms was too short on a loaded machine).
+    await waitFor('the end report to be queued', () => queued.includes(JobState.SUCCEEDED));
     open();
     await runner.finished;
     assert.equal((await other.outcome).kind, 'stored');
