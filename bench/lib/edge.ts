@@ -80,7 +80,8 @@ export async function startEdge(store: StoreName, opts: { replicas?: number; hea
         perConnection: o.perConnection ?? 100,
         // Like real workers: a worker that never heartbeats is reaped as lost once a run outlasts its timeout.
         heartbeats: o.heartbeats ?? true,
-      });
+        // A simulator is ready once its workers have registered and opened their streams: 2,500 take a while on a busy server.
+      }, 120_000 + o.count * 100);
       sims.push(sim);
       await sleep(300 + o.count / 20); // streams reach the server
       return sim;

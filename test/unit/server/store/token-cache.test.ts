@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { REVOCATION_CHECK_MS, TOKEN_CACHE_MS, TokenCache } from '../../../../server/store/token-cache.js';
+import { REVOCATION_BOUND_MS, REVOCATION_CHECK_MS, TOKEN_CACHE_MS, TokenCache } from '../../../../server/store/token-cache.js';
 
 const token = (hash: string, revokedAt: number | null = null) => ({ id: 't1', kind: 'admin' as const, name: 'n', team: '', workerName: null, createdAt: 0, revokedAt, hash });
 
@@ -51,9 +51,15 @@ describe('TokenCache: tokens read once per period, never kept past a revocation'
     now = REVOCATION_CHECK_MS - 1;
     assert.equal((await cache.find('h', read))?.revokedAt, null, 'within the check period the cache answers');
     now = REVOCATION_CHECK_MS;
-    assert.equal((await cache.find('h', read))?.revokedAt, 7, 'a revocation made through any replica is seen at the next check');
+    assert.equal((await cache.find('h', read))?.revokedAt, null, 'the call does not wait for the check it starts');
+    await new Promise((r) => setImmediate(r));
+    assert.equal((await cache.find('h', read))?.revokedAt, 7, 'a revocation made through any replica is seen once the check has read it');
     assert.equal(markReads, 2);
     assert.equal(reads, 2);
+    stored = token('h', 8);
+    mark = 'm3';
+    now = REVOCATION_CHECK_MS + REVOCATION_BOUND_MS;
+    assert.equal((await cache.find('h', read))?.revokedAt, 8, 'past the bound, a call waits for the check');
   });
 
   it('trusts nothing cached when the mark cannot be read', async () => {
@@ -67,7 +73,7 @@ describe('TokenCache: tokens read once per period, never kept past a revocation'
     );
     await cache.find('h', read);
     failing = true;
-    now = REVOCATION_CHECK_MS;
+    now = REVOCATION_BOUND_MS;
     stored = token('h', 9);
     assert.equal((await cache.find('h', read))?.revokedAt, 9);
   });
