@@ -73,6 +73,8 @@ export class HeartbeatDesk {
     this.pending.delete(b.name);
     this.dropView(b.name);
     await this.flushing;
+    // A failed flush puts back what it held: that older heartbeat must not land after this one either.
+    this.pending.delete(b.name);
     const asOf = this.forgets;
     const result = await this.opts.store.heartbeat(b.name, b.reported, b.now, { held: b.held, systemInfo: b.systemInfo });
     if (result && result.worker.state !== 'OFFLINE' && this.opts.connected(b.name) && (this.forgotten.get(b.name) ?? 0) <= asOf && asOf >= this.clearedAt) {
