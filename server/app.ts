@@ -12,7 +12,8 @@ import type { ConnectionLimits } from './http/connection-guard.js';
 // What the CLI's `server` command needs, from the server's one entry point.
 export { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './http/connection-guard.js';
 import { LogService } from '../gen/edge/v1/log_service_pb.js';
-import { routes } from './routes.js';
+import { edgeServices, routes } from './routes.js';
+import { grpcUnaryFastPath } from './http/grpc-unary.js';
 import { DEFAULT_STREAM_KEEPALIVE_MS, type ServiceContext } from './services/context.js';
 import { errorInterceptor } from './services/error-interceptor.js';
 import { MAX_CHUNK_BYTES } from './services/log-service.js';
@@ -132,10 +133,13 @@ export async function buildApp(store: Store, config: Omit<ServerConfig, 'host' |
     purgeEveryMs: (config.purgeEverySeconds ?? 60) * 1000,
   });
   housekeeping.start();
+  const services = edgeServices(ctx);
+  // Authentication runs inside the error mapping: a database outage while checking a token is Unavailable.
+  const interceptors = [metricsInterceptor(metrics), errorInterceptor(config.log), deadlineInterceptor(), authInterceptor(store)];
+  const readMaxBytes = MAX_CHUNK_BYTES + 64 * 1024;
   const connectHandler = connectNodeAdapter({
-    routes: routes(ctx),
-    // Authentication runs inside the error mapping: a database outage while checking a token is Unavailable.
-    interceptors: [metricsInterceptor(metrics), errorInterceptor(config.log), deadlineInterceptor(), authInterceptor(store)],
+    routes: routes(ctx, services),
+    interceptors,
     // Plain HTTP on the same port: the web pages and /metrics for Prometheus.
     fallback: pagesHandler(
       metrics,
@@ -147,12 +151,12 @@ export async function buildApp(store: Store, config: Omit<ServerConfig, 'host' |
       },
     ),
     shutdownSignal: callsShutdown.asAbortSignal,
-    readMaxBytes: MAX_CHUNK_BYTES + 64 * 1024,
+    readMaxBytes,
     // Strict JSON: a misspelt field or an unknown enum name is InvalidArgument, never silently dropped.
     jsonOptions: { ignoreUnknownFields: false },
   });
-  // Bodies that are not protobuf are InvalidArgument, not Internal.
-  const handler = malformedIsInvalid(connectHandler);
+  // Bodies that are not protobuf are InvalidArgument, not Internal. gRPC unary calls take the short way.
+  const handler = grpcUnaryFastPath({ services, interceptors, readMaxBytes, shutdownSignal: callsShutdown.asAbortSignal }, malformedIsInvalid(connectHandler));
   return {
     ctx,
     handler,

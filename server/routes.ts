@@ -14,13 +14,20 @@ import { jobService } from './services/job-service.js';
 import { logService } from './services/log-service.js';
 import { workerService } from './services/worker-service.js';
 
-/** Registers every service of the API. */
-export function routes(ctx: ServiceContext) {
+/** The edge.v1 services with their implementations. */
+export function edgeServices(ctx: ServiceContext) {
+  return [
+    [JobService, jobService(ctx)],
+    [WorkerService, workerService(ctx)],
+    [LogService, logService(ctx)],
+    [TokenService, tokenService(ctx)],
+  ] as const;
+}
+
+/** Registers every service of the API; `services` are edgeServices(ctx), made once per server. */
+export function routes(ctx: ServiceContext, services = edgeServices(ctx)) {
   return (router: ConnectRouter) => {
-    router.service(JobService, jobService(ctx));
-    router.service(WorkerService, workerService(ctx));
-    router.service(LogService, logService(ctx));
-    router.service(TokenService, tokenService(ctx));
+    for (const [service, impl] of services) router.service(service, impl as never);
     // Standard tools (grpcurl, buf curl, load balancers) need no .proto files: reflection and health.
     registerHealth(router, [JobService.typeName, WorkerService.typeName, LogService.typeName, TokenService.typeName]);
     registerReflection(router, [

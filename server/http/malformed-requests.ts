@@ -103,7 +103,7 @@ function fixGrpc(headers: http.OutgoingHttpHeaders): void {
   if (String(headers['grpc-status']) === '13' && PARSE_FAILURE.test(message)) headers['grpc-status'] = '3';
 }
 
-function grpcPercentEncode(text: string): string {
+export function grpcPercentEncode(text: string): string {
   let out = '';
   for (const byte of Buffer.from(text, 'utf8')) {
     out += byte >= 0x20 && byte <= 0x7e && byte !== 0x25 ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;

@@ -1,0 +1,221 @@
+import assert from 'node:assert/strict';
+import http2 from 'node:http2';
+import type net from 'node:net';
+import { Code, ConnectError, createClient, type Interceptor } from '@connectrpc/connect';
+import { connectNodeAdapter, createGrpcTransport } from '@connectrpc/connect-node';
+import { WorkerService } from '../../../../gen/edge/v1/worker_service_pb.js';
+import { WorkerState } from '../../../../gen/edge/v1/worker_pb.js';
+import { grpcUnaryFastPath } from '../../../../server/http/grpc-unary.js';
+
+/** What the two servers' methods saw: the token the interceptor passed on, the deadline, the signal. */
+interface Seen {
+  token?: string | null;
+  timeoutMs?: number;
+  aborted?: Promise<unknown>;
+}
+
+function implementation(seen: Seen) {
+  return {
+    async getWorker(req: { name: string }, ctx: { timeoutMs(): number | undefined; signal: AbortSignal; responseHeader: Headers; responseTrailer: Headers }) {
+      seen.timeoutMs = ctx.timeoutMs();
+      if (req.name === 'busy') {
+        const err = new ConnectError('busy; try again: 50% full', Code.Unavailable);
+        err.metadata.set('grpc-retry-pushback-ms', '1000');
+        throw err;
+      }
+      if (req.name === 'crash') throw new Error('a bug with a secret in it');
+      if (req.name === 'wait') {
+        seen.aborted = new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve(ctx.signal.reason), { once: true }));
+        await seen.aborted;
+      }
+      ctx.responseHeader.set('x-answered-by', 'test');
+      ctx.responseTrailer.set('x-trailer', 'yes');
+      return { worker: { name: req.name, state: WorkerState.IDLE, queues: ['a', 'b'] } };
+    },
+  };
+}
+
+/** Stands for the server's interceptors: the token reaches the method, errors stay ConnectErrors. */
+function interceptors(seen: Seen): Interceptor[] {
+  return [
+    (next) => async (req) => {
+      try {
+        return await next(req);
+      } catch (err) {
+        throw err instanceof ConnectError ? err : new ConnectError('internal error', Code.Internal);
+      }
+    },
+    (next) => async (req) => {
+      seen.token = req.header.get('authorization');
+      if (seen.token === 'Bearer bad') throw new ConnectError('invalid or revoked token', Code.Unauthenticated);
+      return next(req);
+    },
+  ];
+}
+
+interface Server {
+  url: string;
+  seen: Seen;
+  fallbacks: number;
+  close(): Promise<void>;
+}
+
+/** A server whose unary gRPC calls take the short path (`short`), or connect-es alone. */
+async function serve(short: boolean): Promise<Server> {
+  const seen: Seen = {};
+  const impl = implementation(seen);
+  const ics = interceptors(seen);
+  const connect = connectNodeAdapter({ routes: (r) => r.service(WorkerService, impl as never), interceptors: ics, readMaxBytes: 1024 });
+  const state = { fallbacks: 0 };
+  const counted: typeof connect = (req, res) => {
+    state.fallbacks++;
+    connect(req, res);
+  };
+  const handler = short ? grpcUnaryFastPath({ services: [[WorkerService, impl]], interceptors: ics, readMaxBytes: 1024, shutdownSignal: new AbortController().signal }, counted) : counted;
+  const server = http2.createServer(handler as never);
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on('session', (s) => sessions.add(s));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    seen,
+    get fallbacks() {
+      return state.fallbacks;
+    },
+    close: () => {
+      // The clients' connections stay open: they are cut here.
+      for (const s of sessions) s.destroy();
+      return new Promise<void>((r) => server.close(() => r()));
+    },
+  } as Server;
+}
+
+type Outcome = { code: Code | 'ok'; message?: string; header?: Record<string, string>; trailer?: Record<string, string>; name?: string };
+
+async function call(url: string, name: string, opts: { token?: string; timeoutMs?: number; signal?: AbortSignal } = {}): Promise<Outcome> {
+  const client = createClient(WorkerService, createGrpcTransport({ baseUrl: url }));
+  const header: Record<string, string> = {};
+  const trailer: Record<string, string> = {};
+  const pick = (h: Headers, into: Record<string, string>) => h.forEach((v, k) => k.startsWith('x-') || k === 'grpc-retry-pushback-ms' ? (into[k] = v) : undefined);
+  try {
+    const res = await client.getWorker(
+      { name },
+      { headers: { authorization: `Bearer ${opts.token ?? 'good'}` }, timeoutMs: opts.timeoutMs, signal: opts.signal, onHeader: (h) => pick(h, header), onTrailer: (h) => pick(h, trailer) },
+    );
+    return { code: 'ok', name: res.worker?.name, header, trailer };
+  } catch (err) {
+    const e = ConnectError.from(err);
+    e.metadata.forEach((v, k) => (k === 'grpc-retry-pushback-ms' ? (trailer[k] = v) : undefined));
+    return { code: e.code, message: e.rawMessage, trailer };
+  }
+}
+
+/** Sends raw bytes as one gRPC request body and reads the answer's status. */
+async function raw(url: string, body: Buffer, headers: http2.OutgoingHttpHeaders = {}): Promise<{ status?: string; message?: string }> {
+  const session = http2.connect(url);
+  try {
+    return await new Promise((resolve, reject) => {
+      const s = session.request({ ':method': 'POST', ':path': '/edge.v1.WorkerService/GetWorker', 'content-type': 'application/grpc', te: 'trailers', ...headers });
+      let status: string | undefined;
+      let message: string | undefined;
+      const take = (h: http2.IncomingHttpHeaders) => {
+        if (h['grpc-status'] !== undefined) status = String(h['grpc-status']);
+        if (h['grpc-message'] !== undefined) message = decodeURIComponent(String(h['grpc-message']));
+      };
+      s.on('response', take);
+      s.on('trailers', take);
+      s.on('data', () => undefined);
+      s.on('close', () => resolve({ status, message }));
+      s.on('error', reject);
+      s.end(body);
+    });
+  } finally {
+    session.close();
+  }
+}
+
+function envelope(payload: Buffer, flags = 0, declared = payload.length): Buffer {
+  const head = Buffer.alloc(5);
+  head[0] = flags;
+  head.writeUInt32BE(declared, 1);
+  return Buffer.concat([head, payload]);
+}
+
+describe('gRPC unary calls served without the streaming pipeline (server/http/grpc-unary.ts)', () => {
+  let fast: Server;
+  let plain: Server;
+  before(async () => {
+    fast = await serve(true);
+    plain = await serve(false);
+  });
+  after(async () => {
+    await fast.close();
+    await plain.close();
+  });
+
+  it('answers as connect-es does: message, headers and trailers, errors with their codes and metadata, an unexpected error as Internal', async () => {
+    for (const name of ['w-1', 'busy', 'crash']) {
+      const before = fast.fallbacks;
+      const got = await call(fast.url, name);
+      assert.equal(fast.fallbacks, before, `${name}: served by the short path`);
+      assert.deepEqual(got, await call(plain.url, name), name);
+    }
+    assert.deepEqual(await call(fast.url, 'w-1'), { code: 'ok', name: 'w-1', header: { 'x-answered-by': 'test' }, trailer: { 'x-trailer': 'yes' } });
+    const busy = await call(fast.url, 'busy');
+    assert.equal(busy.code, Code.Unavailable);
+    assert.equal(busy.message, 'busy; try again: 50% full');
+    assert.equal(busy.trailer?.['grpc-retry-pushback-ms'], '1000');
+    assert.deepEqual(await call(fast.url, 'crash'), { code: Code.Internal, message: 'internal error', trailer: {} });
+  });
+
+  it('runs the interceptors with the request headers, and refuses in them as connect-es does', async () => {
+    await call(fast.url, 'w-1', { token: 'abc' });
+    assert.equal(fast.seen.token, 'Bearer abc');
+    assert.deepEqual(await call(fast.url, 'w-1', { token: 'bad' }), await call(plain.url, 'w-1', { token: 'bad' }));
+    assert.equal((await call(fast.url, 'w-1', { token: 'bad' })).code, Code.Unauthenticated);
+  });
+
+  it("gives the method the client's deadline, and aborts its signal when the client goes away", async () => {
+    await call(fast.url, 'w-1', { timeoutMs: 5000 });
+    assert.ok(fast.seen.timeoutMs! > 4000 && fast.seen.timeoutMs! <= 5000, `timeout seen: ${fast.seen.timeoutMs}`);
+    const leave = new AbortController();
+    const pending = call(fast.url, 'wait', { signal: leave.signal });
+    for (let i = 0; i < 100 && !fast.seen.aborted; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(fast.seen.aborted, 'the method started');
+    leave.abort();
+    assert.equal((await pending).code, Code.Canceled);
+    const reason = await fast.seen.aborted;
+    assert.ok(reason instanceof ConnectError, `the method's signal was aborted (reason: ${String(reason)})`);
+  });
+
+  it('refuses malformed request bodies with a code that blames the client, as the server does for connect-es', async () => {
+    const parse = await raw(fast.url, envelope(Buffer.from([0x0a, 0x05, 0x61])));
+    assert.equal(parse.status, String(Code.InvalidArgument));
+    assert.match(parse.message!, /^parse binary:/);
+    const compressed = await raw(fast.url, envelope(Buffer.from([0x0a, 0x01, 0x61]), 1));
+    assert.equal(compressed.status, String(Code.InvalidArgument));
+    const short = await raw(fast.url, envelope(Buffer.from([0x0a, 0x01, 0x61]), 0, 10));
+    assert.deepEqual(short, { status: String(Code.InvalidArgument), message: 'protocol error: incomplete envelope' });
+    assert.equal((await raw(fast.url, Buffer.alloc(0))).status, String(Code.Unimplemented));
+    const two = Buffer.concat([envelope(Buffer.from([0x0a, 0x01, 0x61])), envelope(Buffer.from([0x0a, 0x01, 0x62]))]);
+    assert.deepEqual(await raw(fast.url, two), await raw(plain.url, two));
+  });
+
+  it('refuses a message over the size limit from its envelope, without reading the rest', async () => {
+    const big = envelope(Buffer.alloc(4096, 0x61), 0, 1 << 20);
+    const got = await raw(fast.url, big);
+    assert.equal(got.status, String(Code.ResourceExhausted));
+    assert.equal((await raw(plain.url, big)).status, String(Code.ResourceExhausted));
+  });
+
+  it('leaves what it does not serve to connect-es: streams, JSON, compressed requests, unknown paths', async () => {
+    const before = fast.fallbacks;
+    await raw(fast.url, envelope(Buffer.from('{}')), { 'content-type': 'application/grpc+json' });
+    await raw(fast.url, envelope(Buffer.from([0x0a, 0x01, 0x61])), { 'grpc-encoding': 'gzip' });
+    const client = createClient(WorkerService, createGrpcTransport({ baseUrl: fast.url }));
+    await assert.rejects(async () => {
+      for await (const _ of client.fetchJobs({})) break;
+    }, (e: unknown) => ConnectError.from(e).code === Code.Unimplemented);
+    assert.equal(fast.fallbacks, before + 3);
+  });
+});
