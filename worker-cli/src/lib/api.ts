@@ -1,6 +1,7 @@
 import fs from 'node:fs';
+import http2 from 'node:http2';
 import tls from 'node:tls';
-import { createClient, type Client, type Interceptor } from '@connectrpc/connect';
+import { Code, ConnectError, createClient, type Client, type Interceptor } from '@connectrpc/connect';
 import { Http2SessionManager, createGrpcTransport } from '@connectrpc/connect-node';
 import { JobService } from '../../../gen/edge/v1/job_service_pb.js';
 import { LogService } from '../../../gen/edge/v1/log_service_pb.js';
@@ -51,7 +52,7 @@ export function connectApi(url: string, token?: TokenSource, opts: ConnectOption
     }
     if (parsed.protocol !== 'https:') throw new Error(`a CA file (--ca) needs an https:// API URL, not ${url}`);
   }
-  const sessionManager = new Http2SessionManager(
+  const sessionManager = new ResetAwareSessionManager(
     url,
     { pingIntervalMs: 5_000, pingTimeoutMs: 5_000, idleConnectionTimeoutMs: 60_000 },
     // The private CA is added to the system's, so a public certificate still works.
@@ -67,6 +68,31 @@ export function connectApi(url: string, token?: TokenSource, opts: ConnectOption
     tokens: createClient(TokenService, transport),
     close: () => sessionManager.abort(),
   };
+}
+
+/**
+ * connect-node's HTTP/2 session manager, with one hole closed. A server that stops cleanly sends a
+ * GOAWAY (NO_ERROR) and lets the calls in flight finish, but cuts the connection of those that outlast
+ * its grace (a log upload lasts as long as its job), and the kernel then resets it. Node ignores an
+ * ECONNRESET once a GOAWAY came: it closes the session without an error, and its open streams with the
+ * GOAWAY's code, NO_ERROR. connect-node takes a stream closed with NO_ERROR for a normal end and waits
+ * for a response that never comes: the call neither answers nor fails, for ever (a log upload has no
+ * deadline; the worker's job then never ends). Here a stream closed before the server ended its
+ * response fails with Unavailable, like any lost connection, so the call is tried again (on another
+ * replica). A stream the server ended is closed only after its end was read, so no finished call is hit.
+ */
+export class ResetAwareSessionManager extends Http2SessionManager {
+  override async request(...args: Parameters<Http2SessionManager['request']>): Promise<http2.ClientHttp2Stream> {
+    const stream = await super.request(...args);
+    stream.once('close', () => {
+      if (stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR || stream.readableEnded) return;
+      // connect-node listens for 'error' on every stream it opens (and ignores it once the call is over).
+      if (stream.listenerCount('error')) {
+        stream.emit('error', new ConnectError(`the connection to ${this.authority} closed before the server answered`, Code.Unavailable));
+      }
+    });
+    return stream;
+  }
 }
 
 /**
