@@ -13,7 +13,7 @@ import type { ConnectionLimits } from './http/connection-guard.js';
 export { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './http/connection-guard.js';
 import { LogService } from '../gen/edge/v1/log_service_pb.js';
 import { edgeServices, routes } from './routes.js';
-import { grpcUnaryFastPath } from './http/grpc-unary.js';
+import { grpcShortPath } from './http/grpc-calls.js';
 import { DEFAULT_STREAM_KEEPALIVE_MS, type ServiceContext } from './services/context.js';
 import { errorInterceptor } from './services/error-interceptor.js';
 import { MAX_CHUNK_BYTES } from './services/log-service.js';
@@ -156,7 +156,7 @@ export async function buildApp(store: Store, config: Omit<ServerConfig, 'host' |
     jsonOptions: { ignoreUnknownFields: false },
   });
   // Bodies that are not protobuf are InvalidArgument, not Internal. gRPC unary calls take the short way.
-  const handler = grpcUnaryFastPath({ services, interceptors, readMaxBytes, shutdownSignal: callsShutdown.asAbortSignal }, malformedIsInvalid(connectHandler));
+  const handler = grpcShortPath({ services, interceptors, readMaxBytes, shutdownSignal: callsShutdown.asAbortSignal }, malformedIsInvalid(connectHandler));
   return {
     ctx,
     handler,

@@ -5,7 +5,7 @@ import { Code, ConnectError, createClient, type Interceptor } from '@connectrpc/
 import { connectNodeAdapter, createGrpcTransport } from '@connectrpc/connect-node';
 import { WorkerService } from '../../../../gen/edge/v1/worker_service_pb.js';
 import { WorkerState } from '../../../../gen/edge/v1/worker_pb.js';
-import { grpcUnaryFastPath } from '../../../../server/http/grpc-unary.js';
+import { grpcShortPath } from '../../../../server/http/grpc-calls.js';
 
 /** What the two servers' methods saw: the token the interceptor passed on, the deadline, the signal. */
 interface Seen {
@@ -31,6 +31,20 @@ function implementation(seen: Seen) {
       ctx.responseHeader.set('x-answered-by', 'test');
       ctx.responseTrailer.set('x-trailer', 'yes');
       return { worker: { name: req.name, state: WorkerState.IDLE, queues: ['a', 'b'] } };
+    },
+    async *fetchJobs(req: { workerName: string }, ctx: { signal: AbortSignal; responseHeader: Headers; responseTrailer: Headers }) {
+      ctx.responseHeader.set('x-stream', 'open');
+      const keepalive = (n: number) => ({ event: { case: 'keepalive' as const, value: { serverTimeUnixMs: BigInt(n) } } });
+      yield keepalive(1);
+      if (req.workerName === 'fail') throw new ConnectError('too many streams', Code.ResourceExhausted);
+      if (req.workerName === 'hold') {
+        seen.aborted = new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve(ctx.signal.reason), { once: true }));
+        await seen.aborted;
+        return;
+      }
+      // Large enough that the writes wait for the client to read (flow control).
+      for (let i = 2; i <= 2000; i++) yield { event: { case: 'keepalive' as const, value: { serverTimeUnixMs: BigInt(i) } } };
+      ctx.responseTrailer.set('x-trailer', 'done');
     },
   };
 }
@@ -71,7 +85,7 @@ async function serve(short: boolean): Promise<Server> {
     state.fallbacks++;
     connect(req, res);
   };
-  const handler = short ? grpcUnaryFastPath({ services: [[WorkerService, impl]], interceptors: ics, readMaxBytes: 1024, shutdownSignal: new AbortController().signal }, counted) : counted;
+  const handler = short ? grpcShortPath({ services: [[WorkerService, impl]], interceptors: ics, readMaxBytes: 1024, shutdownSignal: new AbortController().signal }, counted) : counted;
   const server = http2.createServer(handler as never);
   const sessions = new Set<http2.ServerHttp2Session>();
   server.on('session', (s) => sessions.add(s));
@@ -110,6 +124,31 @@ async function call(url: string, name: string, opts: { token?: string; timeoutMs
   }
 }
 
+type StreamOutcome = Omit<Outcome, 'name'> & { times: number[] };
+
+async function stream(url: string, name: string, opts: { token?: string; signal?: AbortSignal } = {}): Promise<StreamOutcome> {
+  const client = createClient(WorkerService, createGrpcTransport({ baseUrl: url }));
+  const header: Record<string, string> = {};
+  const trailer: Record<string, string> = {};
+  const pick = (h: Headers, into: Record<string, string>) => h.forEach((v, k) => (k.startsWith('x-') ? (into[k] = v) : undefined));
+  const times: number[] = [];
+  try {
+    const messages = client.fetchJobs(
+      { workerName: name },
+      { headers: { authorization: `Bearer ${opts.token ?? 'good'}` }, signal: opts.signal, onHeader: (h) => pick(h, header), onTrailer: (h) => pick(h, trailer) },
+    );
+    for await (const m of messages) {
+      if (m.event.case === 'keepalive') times.push(Number(m.event.value.serverTimeUnixMs));
+      // A slow reader: the server must wait for it, not buffer without end.
+      if (times.length % 500 === 0) await new Promise((r) => setTimeout(r, 20));
+    }
+    return { code: 'ok', times, header, trailer };
+  } catch (err) {
+    const e = ConnectError.from(err);
+    return { code: e.code, message: e.rawMessage, times, header, trailer };
+  }
+}
+
 /** Sends raw bytes as one gRPC request body and reads the answer's status. */
 async function raw(url: string, body: Buffer, headers: http2.OutgoingHttpHeaders = {}): Promise<{ status?: string; message?: string }> {
   const session = http2.connect(url);
@@ -141,7 +180,7 @@ function envelope(payload: Buffer, flags = 0, declared = payload.length): Buffer
   return Buffer.concat([head, payload]);
 }
 
-describe('gRPC unary calls served without the streaming pipeline (server/http/grpc-unary.ts)', () => {
+describe('gRPC calls with one request message, served without the streaming pipeline (server/http/grpc-calls.ts)', () => {
   let fast: Server;
   let plain: Server;
   before(async () => {
@@ -208,14 +247,37 @@ describe('gRPC unary calls served without the streaming pipeline (server/http/gr
     assert.equal((await raw(plain.url, big)).status, String(Code.ResourceExhausted));
   });
 
-  it('leaves what it does not serve to connect-es: streams, JSON, compressed requests, unknown paths', async () => {
+  it('streams a server-streaming method as connect-es does: every message in order, headers, trailers, an error after messages', async () => {
+    for (const name of ['all', 'fail']) {
+      const before = fast.fallbacks;
+      const got = await stream(fast.url, name);
+      assert.equal(fast.fallbacks, before, `${name}: served by the short path`);
+      assert.deepEqual(got, await stream(plain.url, name), name);
+    }
+    const all = await stream(fast.url, 'all');
+    assert.deepEqual(all.times, Array.from({ length: 2000 }, (_, i) => i + 1));
+    assert.deepEqual(all, { code: 'ok', times: all.times, header: { 'x-stream': 'open' }, trailer: { 'x-trailer': 'done' } });
+    assert.deepEqual(await stream(fast.url, 'fail'), { code: Code.ResourceExhausted, message: 'too many streams', times: [1], header: { 'x-stream': 'open' }, trailer: {} });
+    assert.equal((await stream(fast.url, 'all', { token: 'bad' })).code, Code.Unauthenticated);
+  });
+
+  it("aborts a stream's signal when its client goes away", async () => {
+    fast.seen.aborted = undefined;
+    const leave = new AbortController();
+    const pending = stream(fast.url, 'hold', { signal: leave.signal });
+    for (let i = 0; i < 100 && !fast.seen.aborted; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(fast.seen.aborted, 'the method started');
+    leave.abort();
+    assert.equal((await pending).code, Code.Canceled);
+    const reason: unknown = await (fast.seen as Seen).aborted;
+    assert.ok(reason instanceof ConnectError, `aborted with ${String(reason)}`);
+  });
+
+  it('leaves what it does not serve to connect-es: JSON, compressed requests, client streams', async () => {
     const before = fast.fallbacks;
     await raw(fast.url, envelope(Buffer.from('{}')), { 'content-type': 'application/grpc+json' });
     await raw(fast.url, envelope(Buffer.from([0x0a, 0x01, 0x61])), { 'grpc-encoding': 'gzip' });
-    const client = createClient(WorkerService, createGrpcTransport({ baseUrl: fast.url }));
-    await assert.rejects(async () => {
-      for await (const _ of client.fetchJobs({})) break;
-    }, (e: unknown) => ConnectError.from(e).code === Code.Unimplemented);
+    await raw(fast.url, envelope(Buffer.from([0x0a, 0x01, 0x61])), { ':path': '/edge.v1.LogService/UploadLogs' });
     assert.equal(fast.fallbacks, before + 3);
   });
 });
