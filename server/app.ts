@@ -156,7 +156,7 @@ export async function buildApp(store: Store, config: Omit<ServerConfig, 'host' |
     jsonOptions: { ignoreUnknownFields: false },
   });
   // Bodies that are not protobuf are InvalidArgument, not Internal. gRPC unary calls take the short way.
-  const handler = grpcShortPath({ services, interceptors, readMaxBytes, shutdownSignal: callsShutdown.asAbortSignal }, malformedIsInvalid(connectHandler));
+  const handler = grpcShortPath({ services, interceptors, readMaxBytes, shutdownSignal: callsShutdown.asAbortSignal, log: config.log }, malformedIsInvalid(connectHandler));
   return {
     ctx,
     handler,

@@ -1,5 +1,7 @@
 import type http from 'node:http';
 import type http2 from 'node:http2';
+import { promisify } from 'node:util';
+import zlib from 'node:zlib';
 import { create, fromBinary, isMessage, toBinary, type DescMessage, type DescMethodServerStreaming, type DescMethodUnary, type DescService } from '@bufbuild/protobuf';
 import { Code, ConnectError, createContextValues, createHandlerContext, createServiceImplSpec, type Interceptor, type MethodImplSpec, type StreamRequest, type StreamResponse } from '@connectrpc/connect';
 import { invokeUnaryImplementation } from '@connectrpc/connect/protocol';
@@ -12,6 +14,11 @@ type Handler = (req: Req, res: Res) => void;
 
 /** Five bytes before every gRPC message: a flags byte and the length (big-endian). */
 const ENVELOPE_HEADER = 5;
+/** Response messages from this size on are gzipped when the client accepts it, as connect-es does. */
+const COMPRESS_MIN_BYTES = 1024;
+/** Longest deadline a timer can hold (about 24.8 days); a longer grpc-timeout would overflow it. */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+const gzip = promisify(zlib.gzip);
 
 /** Why a call's signal is aborted once it has ended. Shared: with no reason, AbortController makes a DOMException (stack trace and all) per call. */
 const CALL_ENDED = new ConnectError('the call has ended', Code.Canceled);
@@ -25,6 +32,8 @@ export interface GrpcCallsOptions {
   /** Largest request message, as connect-es's readMaxBytes. */
   readMaxBytes: number;
   shutdownSignal: AbortSignal;
+  /** Where a failure outside the interceptors (a message that cannot be written) is logged. */
+  log: (msg: string, err?: unknown) => void;
 }
 
 type UnarySpec = MethodImplSpec & { kind: 'unary'; method: DescMethodUnary };
@@ -57,6 +66,12 @@ export function grpcShortPath(opts: GrpcCallsOptions, fallback: Handler): Handle
   };
 }
 
+/** Whether the client takes gzipped responses (connect-es's clients, grpc-js, grpcio, grpc-go all say so). */
+function acceptsGzip(h: http.IncomingHttpHeaders): boolean {
+  const accept = h['grpc-accept-encoding'];
+  return typeof accept === 'string' && accept.split(',').some((e) => e.trim() === 'gzip');
+}
+
 /** Binary gRPC without request compression; `application/grpc` alone means protobuf. */
 function servedHere(h: http.IncomingHttpHeaders): boolean {
   const type = h['content-type'];
@@ -70,7 +85,6 @@ class GrpcCall {
   private received = 0;
   private declared = -1;
   private context: Context | undefined;
-  private messages: AsyncIterator<unknown> | undefined;
   /** The answer is complete, or the client has gone: nothing more is written. */
   private finished = false;
 
@@ -83,22 +97,34 @@ class GrpcCall {
 
   start(): void {
     this.req.on('data', (chunk: Buffer) => this.take(chunk));
-    this.req.once('end', () => void this.run());
+    this.req.once('end', () => void this.run().catch((err) => this.crashed(err)));
     this.res.once('close', () => this.closed());
   }
 
-  /** The client left before the answer was complete: the method sees its signal aborted, as under connect-es. */
+  /**
+   * The client left before the answer was complete: the method sees its signal aborted, as under
+   * connect-es, and its iterator is ended by the loop once a pending next() settles (so that the
+   * interceptors see the stream end, and count it).
+   */
   private closed(): void {
     if (this.finished) return;
     this.finished = true;
     this.context?.abort(CLIENT_GONE);
-    void this.messages?.return?.().catch(() => undefined);
+  }
+
+  /** The answer itself could not be written (a header Node refuses): the stream is reset, never left hanging. */
+  private crashed(err: unknown): void {
+    this.finished = true;
+    this.opts.log(`gRPC call ${this.req.url} failed`, err);
+    if (!this.res.stream.destroyed) this.res.stream.close(0x2 /* INTERNAL_ERROR */);
   }
 
   private take(chunk: Buffer): void {
     if (this.finished) return;
     this.chunks.push(chunk);
     this.received += chunk.length;
+    // A message sent in tiny DATA frames is kept as a few buffers, not as one object per frame.
+    if (this.chunks.length > 64) this.chunks = [Buffer.concat(this.chunks)];
     if (this.declared < 0 && this.received >= ENVELOPE_HEADER) {
       const head = this.chunks.length === 1 ? chunk : Buffer.concat(this.chunks);
       this.declared = head.readUInt32BE(1);
@@ -133,7 +159,7 @@ class GrpcCall {
 
   private async run(): Promise<void> {
     if (this.finished) return;
-    const timeout = parseTimeout((this.req.headers['grpc-timeout'] as string | undefined) ?? null, Number.MAX_SAFE_INTEGER);
+    const timeout = parseTimeout((this.req.headers['grpc-timeout'] as string | undefined) ?? null, MAX_TIMEOUT_MS);
     if (timeout.error) return this.fail(timeout.error);
     const input = this.input();
     if (input === undefined) return;
@@ -143,11 +169,11 @@ class GrpcCall {
       service: method.parent,
       requestMethod: 'POST',
       protocolName: 'grpc',
-      timeoutMs: timeout.timeoutMs,
+      timeoutMs: timeout.timeoutMs === undefined ? undefined : Math.min(timeout.timeoutMs, MAX_TIMEOUT_MS),
       shutdownSignal: this.opts.shutdownSignal,
       requestHeader: requestHeaders(this.req.headers),
-      url: this.req.url,
-      responseHeader: { 'content-type': 'application/grpc+proto' },
+      url: `${this.req.scheme}://${this.req.authority}${this.req.url}`,
+      responseHeader: acceptsGzip(this.req.headers) ? { 'content-type': 'application/grpc+proto', 'grpc-encoding': 'gzip' } : { 'content-type': 'application/grpc+proto' },
       responseTrailer: {},
       contextValues: createContextValues(),
     });
@@ -155,13 +181,15 @@ class GrpcCall {
     try {
       if (this.spec.kind === 'unary') {
         const output = await invokeUnaryImplementation(this.spec, context, input as never, this.opts.interceptors);
-        this.write(method.output, output);
+        await this.write(method.output, output);
       } else {
         await this.stream(this.spec, context, input);
       }
       context.responseTrailer.set('grpc-status', '0');
       this.end(context.responseTrailer);
     } catch (err) {
+      // Errors of the method and the interceptors arrive as ConnectErrors (the error interceptor logs the rest).
+      if (!(err instanceof ConnectError)) this.opts.log(`gRPC call ${this.req.url}: the answer could not be written`, err);
       this.fail(err instanceof ConnectError ? err : new ConnectError('internal error', Code.Internal, undefined, undefined, err));
     } finally {
       context.abort(CALL_ENDED);
@@ -193,22 +221,36 @@ class GrpcCall {
     } as StreamRequest);
     copyHeaders(res.header, context.responseHeader);
     const messages = res.message[Symbol.asyncIterator]();
-    this.messages = messages;
-    for (;;) {
-      const r = await messages.next();
-      if (r.done || this.finished) break;
-      if (!this.write(spec.method.output, r.value)) await this.drained();
+    let ended = false;
+    try {
+      while (!this.finished) {
+        let r: IteratorResult<unknown>;
+        try {
+          r = await messages.next();
+        } catch (err) {
+          ended = true; // an iterator that threw has ended
+          throw err;
+        }
+        if ((ended = r.done === true) || this.finished) break;
+        if (!(await this.write(spec.method.output, r.value))) await this.drained();
+      }
+    } finally {
+      // The client left, or a message could not be written: the method's iterator is ended, as connect-es does.
+      if (!ended) void Promise.resolve().then(() => messages.return?.()).catch(() => undefined);
     }
     copyHeaders(res.trailer, context.responseTrailer);
   }
 
   /** Writes one message, and the response headers before the first; false when the stream's buffer is full. */
-  private write(schema: DescMessage, value: unknown): boolean {
+  private async write(schema: DescMessage, value: unknown): Promise<boolean> {
     if (this.finished || this.res.stream.destroyed) return true;
     const message = isMessage(value, schema) ? value : create(schema, value as never);
-    const bytes = toBinary(schema, message);
+    let bytes: Uint8Array = toBinary(schema, message);
+    const compress = bytes.length >= COMPRESS_MIN_BYTES && this.context?.responseHeader.get('grpc-encoding') === 'gzip';
+    if (compress) bytes = await gzip(bytes);
+    if (this.finished || this.res.stream.destroyed) return true;
     const envelope = Buffer.allocUnsafe(ENVELOPE_HEADER + bytes.length);
-    envelope[0] = 0;
+    envelope[0] = compress ? 1 : 0;
     envelope.writeUInt32BE(bytes.length, 1);
     envelope.set(bytes, ENVELOPE_HEADER);
     this.head();

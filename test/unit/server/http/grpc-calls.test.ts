@@ -1,14 +1,18 @@
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
+import zlib from 'node:zlib';
 import type net from 'node:net';
 import { Code, ConnectError, createClient, type Interceptor } from '@connectrpc/connect';
 import { connectNodeAdapter, createGrpcTransport } from '@connectrpc/connect-node';
 import { WorkerService } from '../../../../gen/edge/v1/worker_service_pb.js';
 import { WorkerState } from '../../../../gen/edge/v1/worker_pb.js';
+import { ObservedStream } from '../../../../server/services/observed-stream.js';
 import { grpcShortPath } from '../../../../server/http/grpc-calls.js';
 
 /** What the two servers' methods saw: the token the interceptor passed on, the deadline, the signal. */
 interface Seen {
+  /** How each stream ended, as an interceptor sees it ('done' or the error's code). */
+  streamEnds: string[];
   token?: string | null;
   timeoutMs?: number;
   aborted?: Promise<unknown>;
@@ -60,6 +64,12 @@ function interceptors(seen: Seen): Interceptor[] {
       }
     },
     (next) => async (req) => {
+      const res = await next(req);
+      if (!res.stream) return res;
+      const hooks = { done: () => seen.streamEnds.push('done'), error: (err: unknown) => (seen.streamEnds.push(String(ConnectError.from(err).code)), err) };
+      return { ...res, message: new ObservedStream(res.message, hooks, undefined) };
+    },
+    (next) => async (req) => {
       seen.token = req.header.get('authorization');
       if (seen.token === 'Bearer bad') throw new ConnectError('invalid or revoked token', Code.Unauthenticated);
       return next(req);
@@ -76,16 +86,16 @@ interface Server {
 
 /** A server whose unary gRPC calls take the short path (`short`), or connect-es alone. */
 async function serve(short: boolean): Promise<Server> {
-  const seen: Seen = {};
+  const seen: Seen = { streamEnds: [] };
   const impl = implementation(seen);
   const ics = interceptors(seen);
-  const connect = connectNodeAdapter({ routes: (r) => r.service(WorkerService, impl as never), interceptors: ics, readMaxBytes: 1024 });
+  const connect = connectNodeAdapter({ routes: (r) => r.service(WorkerService, impl as never), interceptors: ics, readMaxBytes: 8192 });
   const state = { fallbacks: 0 };
   const counted: typeof connect = (req, res) => {
     state.fallbacks++;
     connect(req, res);
   };
-  const handler = short ? grpcShortPath({ services: [[WorkerService, impl]], interceptors: ics, readMaxBytes: 1024, shutdownSignal: new AbortController().signal }, counted) : counted;
+  const handler = short ? grpcShortPath({ services: [[WorkerService, impl]], interceptors: ics, readMaxBytes: 8192, shutdownSignal: new AbortController().signal, log: () => undefined }, counted) : counted;
   const server = http2.createServer(handler as never);
   const sessions = new Set<http2.ServerHttp2Session>();
   server.on('session', (s) => sessions.add(s));
@@ -150,21 +160,24 @@ async function stream(url: string, name: string, opts: { token?: string; signal?
 }
 
 /** Sends raw bytes as one gRPC request body and reads the answer's status. */
-async function raw(url: string, body: Buffer, headers: http2.OutgoingHttpHeaders = {}): Promise<{ status?: string; message?: string }> {
+async function raw(url: string, body: Buffer, headers: http2.OutgoingHttpHeaders = {}): Promise<{ status?: string; message?: string; encoding?: string; body?: Buffer }> {
   const session = http2.connect(url);
   try {
     return await new Promise((resolve, reject) => {
       const s = session.request({ ':method': 'POST', ':path': '/edge.v1.WorkerService/GetWorker', 'content-type': 'application/grpc', te: 'trailers', ...headers });
       let status: string | undefined;
       let message: string | undefined;
+      let encoding: string | undefined;
+      const data: Buffer[] = [];
       const take = (h: http2.IncomingHttpHeaders) => {
+        if (h['grpc-encoding'] !== undefined) encoding = String(h['grpc-encoding']);
         if (h['grpc-status'] !== undefined) status = String(h['grpc-status']);
         if (h['grpc-message'] !== undefined) message = decodeURIComponent(String(h['grpc-message']));
       };
       s.on('response', take);
       s.on('trailers', take);
-      s.on('data', () => undefined);
-      s.on('close', () => resolve({ status, message }));
+      s.on('data', (d: Buffer) => data.push(d));
+      s.on('close', () => resolve(encoding || data.length ? { status, message, encoding, body: Buffer.concat(data) } : { status, message }));
       s.on('error', reject);
       s.end(body);
     });
@@ -261,16 +274,37 @@ describe('gRPC calls with one request message, served without the streaming pipe
     assert.equal((await stream(fast.url, 'all', { token: 'bad' })).code, Code.Unauthenticated);
   });
 
-  it("aborts a stream's signal when its client goes away", async () => {
-    fast.seen.aborted = undefined;
-    const leave = new AbortController();
-    const pending = stream(fast.url, 'hold', { signal: leave.signal });
-    for (let i = 0; i < 100 && !fast.seen.aborted; i++) await new Promise((r) => setTimeout(r, 10));
-    assert.ok(fast.seen.aborted, 'the method started');
-    leave.abort();
-    assert.equal((await pending).code, Code.Canceled);
-    const reason: unknown = await (fast.seen as Seen).aborted;
-    assert.ok(reason instanceof ConnectError, `aborted with ${String(reason)}`);
+  it("aborts a stream's signal when its client goes away, and the interceptors see the stream end, as under connect-es", async () => {
+    for (const server of [fast, plain]) {
+      server.seen.aborted = undefined;
+      server.seen.streamEnds = [];
+      const leave = new AbortController();
+      const pending = stream(server.url, 'hold', { signal: leave.signal });
+      for (let i = 0; i < 100 && !server.seen.aborted; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.ok(server.seen.aborted, 'the method started');
+      leave.abort();
+      assert.equal((await pending).code, Code.Canceled);
+      const reason: unknown = await (server.seen as Seen).aborted;
+      assert.ok(reason instanceof Error, `aborted with ${String(reason)}`);
+      for (let i = 0; i < 100 && !server.seen.streamEnds.length; i++) await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.deepEqual(fast.seen.streamEnds, plain.seen.streamEnds);
+    assert.deepEqual(fast.seen.streamEnds, ['done']);
+  });
+
+  it('gzips large answers for a client that accepts gzip, as connect-es does', async () => {
+    const name = 'x'.repeat(5000);
+    const request = envelope(Buffer.from([0x0a, 0x88, 0x27, ...Buffer.from(name)]));
+    for (const server of [fast, plain]) {
+      const got = await raw(server.url, request, { 'grpc-accept-encoding': 'gzip' });
+      assert.equal(got.status, '0');
+      assert.equal(got.encoding, 'gzip');
+      assert.equal(got.body![0], 1, 'the message is flagged compressed');
+      assert.ok(zlib.gunzipSync(got.body!.subarray(5)).includes(Buffer.from(name)));
+      assert.ok(got.body!.length < 200, `compressed to ${got.body!.length} bytes`);
+      const plainAnswer = await raw(server.url, request);
+      assert.equal(plainAnswer.body![0], 0, 'not compressed for a client that does not accept gzip');
+    }
   });
 
   it('leaves what it does not serve to connect-es: JSON, compressed requests, client streams', async () => {
