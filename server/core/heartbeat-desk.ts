@@ -1,10 +1,14 @@
 import type { HeartbeatResult, HeldAttempt, SystemInfoRecord, WorkerRecord, WorkerStateName } from '../domain/records.js';
 import { reportedGivenHoldings, resolveReportedState } from '../domain/worker-states.js';
-import type { BufferedHeartbeat, Store } from '../store/store.js';
+import { StoreError } from '../store/errors.js';
+import { wentOfflineMessage } from '../domain/worker-states.js';
+import type { BufferedHeartbeat, Store, StoreHeartbeat, StoreHeartbeatOutcome } from '../store/store.js';
 
 /** How often heartbeats answered from memory are written; far below any worker timeout. */
 export const DEFAULT_HEARTBEAT_FLUSH_MS = 1000;
 const MAX_FORGOTTEN = 100_000;
+/** Heartbeats the store answers in one batch at most. */
+const MAX_BATCH = 2000;
 
 export interface HeartbeatDeskOptions {
   store: Store;
@@ -59,6 +63,9 @@ export class HeartbeatDesk {
   private pending = new Map<string, BufferedHeartbeat>();
   private flushing: Promise<void> | undefined;
   private readonly timer: NodeJS.Timeout;
+  /** Heartbeats waiting for the store, answered together once the batch before them is done. */
+  private waiting: { beat: StoreHeartbeat; resolve(o: StoreHeartbeatOutcome): void; reject(err: unknown): void }[] = [];
+  private asking = false;
 
   constructor(private readonly opts: HeartbeatDeskOptions) {
     this.timer = setInterval(() => void this.flushNow(), opts.flushMs ?? DEFAULT_HEARTBEAT_FLUSH_MS);
@@ -76,13 +83,46 @@ export class HeartbeatDesk {
     // A failed flush puts back what it held: that older heartbeat must not land after this one either.
     this.pending.delete(b.name);
     const asOf = this.forgets;
-    const result = await this.opts.store.heartbeat(b.name, b.reported, b.now, { held: b.held, systemInfo: b.systemInfo });
+    const result = b.reported === 'OFFLINE' ? await this.opts.store.heartbeat(b.name, b.reported, b.now, { held: b.held, systemInfo: b.systemInfo }) : await this.ask(b);
     if (result && result.worker.state !== 'OFFLINE' && this.opts.connected(b.name) && (this.forgotten.get(b.name) ?? 0) <= asOf && asOf >= this.clearedAt) {
       const holding = new Map(result.holding.map((h) => [h.jobId, h.attempt]));
       this.views.set(b.name, { worker: result.worker, holding });
       for (const id of holding.keys()) this.holders.set(id, b.name);
     }
     return result && { ...result, fromMemory: false };
+  }
+
+  /**
+   * The store's answer to one heartbeat, asked with every other heartbeat that waits for the store:
+   * one batch at a time, each taking all that arrived while the one before ran (a fleet that connects
+   * at once is answered in a few statements per hundreds of workers, not several per worker).
+   */
+  private async ask(b: Heartbeat) {
+    const outcome = await new Promise<StoreHeartbeatOutcome>((resolve, reject) => {
+      this.waiting.push({ beat: { name: b.name, reported: b.reported, at: b.now, held: b.held, systemInfo: b.systemInfo }, resolve, reject });
+      if (!this.asking) void this.askStore();
+    });
+    if (outcome === 'offline') throw new StoreError('conflict', wentOfflineMessage(b.name));
+    return outcome === 'unknown' ? undefined : outcome;
+  }
+
+  private async askStore(): Promise<void> {
+    this.asking = true;
+    while (this.waiting.length) {
+      // One heartbeat per worker in a batch: a second one of the same worker waits for the next.
+      const names = new Set<string>();
+      const batch: typeof this.waiting = [];
+      const later: typeof this.waiting = [];
+      for (const w of this.waiting) (batch.length < MAX_BATCH && !names.has(w.beat.name) ? (names.add(w.beat.name), batch) : later).push(w);
+      this.waiting = later;
+      try {
+        const outcomes = await this.opts.store.heartbeats(batch.map((w) => w.beat));
+        batch.forEach((w, i) => w.resolve(outcomes[i]!));
+      } catch (err) {
+        for (const w of batch) w.reject(err);
+      }
+    }
+    this.asking = false;
   }
 
   /** Something about this worker changed: its next heartbeat reads the store. */

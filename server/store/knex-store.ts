@@ -19,7 +19,7 @@ import type {
   WorkerRecord,
   WorkerStateName,
 } from '../domain/records.js';
-import type { BufferedHeartbeat, CancelOutcome, ClaimPolicy, ClaimResult, HeartbeatReport, MaintenanceInput, RegisterInput, Store, StoreOptions, WorkerUpdateInput } from './store.js';
+import type { BufferedHeartbeat, StoreHeartbeat, StoreHeartbeatOutcome, CancelOutcome, ClaimPolicy, ClaimResult, HeartbeatReport, MaintenanceInput, RegisterInput, Store, StoreOptions, WorkerUpdateInput } from './store.js';
 import { dialectOf, retryableFailure, type DialectName, type StoreDb } from './dialect.js';
 import * as claims from './claims.js';
 import * as jobs from './jobs.js';
@@ -125,6 +125,10 @@ export class KnexStore implements Store {
 
   recordHeartbeats(beats: BufferedHeartbeat[]): Promise<void> {
     return workerOps.recordHeartbeats(this.db.knex, beats);
+  }
+
+  heartbeats(beats: StoreHeartbeat[]): Promise<StoreHeartbeatOutcome[]> {
+    return workers.heartbeats(this.db, beats);
   }
 
 

@@ -56,6 +56,17 @@ export interface HeartbeatReport {
   systemInfo?: SystemInfoRecord;
 }
 
+/** A heartbeat the store answers in a batch with others (Store.heartbeats). */
+export interface StoreHeartbeat extends HeartbeatReport {
+  name: string;
+  /** Anything but OFFLINE (a goodbye goes through Store.heartbeat). */
+  reported: WorkerStateName;
+  at: number;
+}
+
+/** What the store answered to one heartbeat of a batch: as Store.heartbeat, or why it did not take it. */
+export type StoreHeartbeatOutcome = HeartbeatResult | 'unknown' | 'offline';
+
 /** A heartbeat kept in memory and written later with others (Store.recordHeartbeats). */
 export interface BufferedHeartbeat {
   name: string;
@@ -130,6 +141,12 @@ export interface Store {
    * worker that said goodbye or was removed is left as it is.
    */
   recordHeartbeats(beats: BufferedHeartbeat[]): Promise<void>;
+  /**
+   * Stores many heartbeats, of distinct workers, and answers each as `heartbeat` does ('unknown': not
+   * registered; 'offline': said goodbye and must register again), in a few statements for the whole
+   * batch instead of several per heartbeat.
+   */
+  heartbeats(beats: StoreHeartbeat[]): Promise<StoreHeartbeatOutcome[]>;
   /**
    * Ends the attempts a worker still holds when it reports OFFLINE: a worker that said goodbye runs
    * nothing, so they end as if it were lost (FAILED and retried while tries remain, or CANCELED).

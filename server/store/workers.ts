@@ -1,11 +1,11 @@
 import type { Knex } from 'knex';
 import { StoreError, notFound } from './errors.js';
 import { endAttempt } from './attempt-outcome.js';
-import { wentOfflineMessage } from '../domain/worker-states.js';
+import { REGISTER_AGAIN_WORKER_STATES, reportedGivenHoldings, wentOfflineMessage } from '../domain/worker-states.js';
 import { insertEvents, transaction, workerEvent } from './job-events.js';
 import { HELD_JOB_STATES, LIVE_WORKER_STATES, WORKER_LOST, type HeartbeatResult, type HeldAttempt, type JobRecord, type WorkerRecord, type WorkerStateName } from '../domain/records.js';
 import { rowToJob, rowToWorker } from './rows.js';
-import type { HeartbeatReport, MaintenanceInput, RegisterInput, WorkerUpdateInput } from './store.js';
+import type { HeartbeatReport, MaintenanceInput, RegisterInput, StoreHeartbeat, StoreHeartbeatOutcome, WorkerUpdateInput } from './store.js';
 import type { StoreDb } from './dialect.js';
 import * as workerOps from './worker-operations.js';
 
@@ -29,6 +29,48 @@ export async function heartbeat(db: StoreDb, name: string, state: WorkerStateNam
   // A job it no longer holds, or the same job in another attempt (taken away and given again).
   const revoked = (report.held ?? []).filter((h) => current.get(h.jobId) !== h.attempt);
   return { worker, revoked, holding };
+}
+
+/** Workers one statement of `heartbeats` names at most (well under any bind limit). */
+const HEARTBEAT_BATCH_CHUNK = 500;
+
+/**
+ * Many heartbeats in three statements per chunk of workers: what they hold, the batched UPDATE of
+ * recordHeartbeats (the stored state squared with those holdings and the row's wishes, as
+ * `heartbeat` does), and their rows. Like `heartbeat`, no transaction: a job given to a worker
+ * between the first read and the update is seen by its next heartbeat.
+ */
+export async function heartbeats(db: StoreDb, beats: StoreHeartbeat[]): Promise<StoreHeartbeatOutcome[]> {
+  const out: StoreHeartbeatOutcome[] = [];
+  for (let i = 0; i < beats.length; i += HEARTBEAT_BATCH_CHUNK) out.push(...(await heartbeatChunk(db, beats.slice(i, i + HEARTBEAT_BATCH_CHUNK))));
+  return out;
+}
+
+async function heartbeatChunk(db: StoreDb, beats: StoreHeartbeat[]): Promise<StoreHeartbeatOutcome[]> {
+  const names = beats.map((b) => b.name);
+  const held = new Map<string, { holding: HeldAttempt[]; usedSlots: number }>();
+  const rows = await db.knex('jobs').select('id', 'attempt', 'worker_name', 'slots').whereIn('worker_name', names).whereIn('state', HELD_JOB_STATES);
+  for (const r of rows) {
+    const name = String(r.worker_name);
+    const h = held.get(name) ?? { holding: [], usedSlots: 0 };
+    h.holding.push({ jobId: String(r.id), attempt: Number(r.attempt) });
+    h.usedSlots += Number(r.slots);
+    held.set(name, h);
+  }
+  await workerOps.recordHeartbeats(
+    db.knex,
+    beats.map((b) => ({ name: b.name, reported: reportedGivenHoldings(b.reported, held.has(b.name)), at: b.at, systemInfo: b.systemInfo })),
+  );
+  const stored = new Map((await db.knex('workers').select('*').whereIn('name', names)).map((r) => [String(r.name), r]));
+  return beats.map((b) => {
+    const row = stored.get(b.name);
+    if (!row) return 'unknown';
+    if (REGISTER_AGAIN_WORKER_STATES.includes(row.state as WorkerStateName)) return 'offline';
+    const h = held.get(b.name) ?? { holding: [], usedSlots: 0 };
+    const current = new Map(h.holding.map((x) => [x.jobId, x.attempt]));
+    const revoked = (b.held ?? []).filter((x) => current.get(x.jobId) !== x.attempt);
+    return { worker: rowToWorker(row, { jobIds: h.holding.map((x) => x.jobId), usedSlots: h.usedSlots }), revoked, holding: h.holding };
+  });
 }
 
 export async function getWorker(db: StoreDb, name: string): Promise<WorkerRecord | undefined> {

@@ -80,6 +80,41 @@ for (const db of DATABASES) {
       assert.equal(await store.getWorker('nobody'), undefined, 'an unknown (or removed) worker is not created');
     });
 
+    it('answers a batch of heartbeats as it answers each: states, holdings, revocations, goodbyes and unknown workers', async () => {
+      const names = Array.from({ length: 502 }, (_, i) => `fleet-${i}`);
+      await Promise.all(names.map(register));
+      await store.setWorkerMaintenance({ name: 'fleet-1', change: 'enter', comment: 'disk', author: 'ops' }, tick());
+      await store.requestWorkerShutdown('fleet-2', tick());
+      await store.heartbeat('fleet-3', 'OFFLINE', tick());
+      const job = await store.submitJob({ queue: 'a', argv: ['true'], env: {}, cwd: '', slots: 1, priority: 0, timeoutSeconds: 0, maxAttempts: 1, labels: {} }, tick());
+      const { assigned } = await store.claimJobs('fleet-4', tick(), 1);
+      assert.equal(assigned.length, 1);
+      const at = tick();
+      const beats = names.map((name, i) => ({ name, reported: 'IDLE' as const, at: at + i, held: i === 5 ? [{ jobId: job.id, attempt: 1 }] : [] }));
+      const out = await store.heartbeats([...beats, { name: 'nobody', reported: 'IDLE', at }]);
+      const result = (i: number) => {
+        const r = out[i]!;
+        assert.ok(typeof r === 'object', `fleet-${i}: ${String(r)}`);
+        return r;
+      };
+      assert.equal(result(0).worker.state, 'IDLE');
+      assert.equal(result(0).worker.lastHeartbeatAt, at);
+      assert.equal(result(501).worker.lastHeartbeatAt, at + 501, 'past the first statement of the batch');
+      assert.equal(result(1).worker.state, 'MAINTENANCE_REQUEST');
+      assert.equal(result(2).worker.state, 'SHUTDOWN_REQUEST');
+      assert.equal(out[3], 'offline', 'a worker that said goodbye must register again');
+      assert.equal(result(4).worker.state, 'RUNNING', 'holding a job, whatever it says');
+      assert.deepEqual(result(4).holding, [{ jobId: job.id, attempt: 1 }]);
+      assert.deepEqual(result(4).worker.jobIds, [job.id]);
+      assert.equal(result(4).worker.usedSlots, 1);
+      assert.deepEqual(result(5).revoked, [{ jobId: job.id, attempt: 1 }], 'a job it does not hold is revoked');
+      assert.equal(out[502], 'unknown');
+      // The same heartbeat, one by one, answers the same.
+      const single = (await store.heartbeat('fleet-4', 'IDLE', at + 4))!;
+      assert.deepEqual({ ...single.worker, updatedAt: undefined }, { ...result(4).worker, updatedAt: undefined });
+      assert.equal((await store.getWorker('fleet-3'))!.state, 'OFFLINE');
+    });
+
     it('walks maintenance through request, pending, mode, exit; the comment keeps who and when', async () => {
       await register('w');
       let w = await store.setWorkerMaintenance({ name: 'w', change: 'enter', comment: 'disk swap', author: 'ann@ops' }, tick());

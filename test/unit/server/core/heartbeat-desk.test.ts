@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { HeartbeatDesk } from '../../../../server/core/heartbeat-desk.js';
 import type { HeartbeatResult, HeldAttempt, WorkerRecord, WorkerStateName } from '../../../../server/domain/records.js';
-import type { BufferedHeartbeat, Store } from '../../../../server/store/store.js';
+import type { BufferedHeartbeat, Store, StoreHeartbeat, StoreHeartbeatOutcome } from '../../../../server/store/store.js';
+import { StoreError } from '../../../../server/store/errors.js';
 import { waitFor } from '../../../helpers/wait.js';
 
 const workerRecord = (name: string, state: WorkerStateName, over: Partial<WorkerRecord> = {}): WorkerRecord => ({
@@ -29,6 +30,22 @@ class FakeStore {
     const worker = { ...w, state: w.maintenance ? 'MAINTENANCE_REQUEST' : squared, lastHeartbeatAt: now, jobIds: this.holding.map((h) => h.jobId) } as WorkerRecord;
     this.stored.set(name, worker);
     return { worker, holding: this.holding, revoked: (report.held ?? []).filter((h) => current.get(h.jobId) !== h.attempt) };
+  }
+
+  /** The sizes of the batches the desk asked the store to answer. */
+  readonly batches: number[] = [];
+
+  async heartbeats(beats: StoreHeartbeat[]): Promise<StoreHeartbeatOutcome[]> {
+    this.batches.push(beats.length);
+    const out: StoreHeartbeatOutcome[] = [];
+    for (const b of beats) {
+      if (this.stored.get(b.name)?.state === 'OFFLINE') {
+        out.push('offline');
+        continue;
+      }
+      out.push((await this.heartbeat(b.name, b.reported, b.at, { held: b.held })) ?? 'unknown');
+    }
+    return out;
   }
 
   async recordHeartbeats(beats: BufferedHeartbeat[]): Promise<void> {
@@ -62,6 +79,28 @@ describe('HeartbeatDesk: heartbeats that change nothing answered from memory, wr
     assert.deepEqual(store.flushed[0], [{ name: 'w', reported: 'IDLE', at: 3, systemInfo: undefined }], 'one row per worker, its latest time');
     assert.equal((await beat('TERMINATING', 4))!.fromMemory, false, 'a change of state is written at once');
     assert.deepEqual(store.written, ['w:IDLE', 'w:TERMINATING']);
+  });
+
+  it('asks the store for the heartbeats that wait for it in batches: all that arrived while the batch before ran, one per worker', async () => {
+    for (let i = 0; i < 300; i++) store.stored.set(`w${i}`, workerRecord(`w${i}`, 'STARTING'));
+    store.stored.set('gone', workerRecord('gone', 'OFFLINE'));
+    let open!: () => void;
+    store.gate = new Promise((r) => (open = r));
+    const first = desk.beat({ name: 'w0', reported: 'IDLE', held: [], now: 1 });
+    const rest = Array.from({ length: 299 }, (_, i) => desk.beat({ name: `w${i + 1}`, reported: 'IDLE', held: [], now: 1 }));
+    const again = desk.beat({ name: 'w5', reported: 'IDLE', held: [], now: 2 });
+    const unknown = desk.beat({ name: 'nobody', reported: 'IDLE', held: [], now: 1 });
+    const offline = desk.beat({ name: 'gone', reported: 'IDLE', held: [], now: 1 });
+    await new Promise((r) => setImmediate(r));
+    open();
+    store.gate = undefined;
+    assert.equal((await first)!.worker.state, 'IDLE');
+    const answers = await Promise.all(rest);
+    assert.ok(answers.every((a, i) => a!.worker.name === `w${i + 1}` && a!.worker.state === 'IDLE' && !a!.fromMemory));
+    assert.equal((await again)!.worker.lastHeartbeatAt, 2);
+    assert.equal(await unknown, undefined);
+    await assert.rejects(offline, (e: unknown) => e instanceof StoreError && e.kind === 'conflict');
+    assert.deepEqual(store.batches, [1, 301, 1], 'the first alone, then all that waited, then the second heartbeat of w5');
   });
 
   it('leaves to the store a job it does not know the worker holds, so only the store revokes', async () => {
