@@ -55,6 +55,7 @@ export class Publisher {
   fromLog(events: JobEventRecord[]): void {
     const queues = new Map<string, number>();
     const workers = new Set<string>();
+    const last = new Map<string, JobEventRecord>();
     for (const e of events) {
       this.forgetWorkersOf(e);
       if (e.kind === 'cancel') {
@@ -62,12 +63,14 @@ export class Publisher {
       } else if (e.kind === 'worker') {
         // A worker presumed lost has nothing new to hear; only what is kept of it is forgotten.
         if (e.workerName && e.reason !== WORKER_LOST) this.opts.dispatcher.settingsChanged(e.workerName);
-      } else if (e.state === 'QUEUED') {
-        queues.set(e.queue, (queues.get(e.queue) ?? 0) + 1);
-      } else if (TERMINAL_JOB_STATES.includes(e.state) && e.workerName) {
-        workers.add(e.workerName);
+      } else {
+        last.set(e.jobId, e);
+        if (TERMINAL_JOB_STATES.includes(e.state) && e.workerName) workers.add(e.workerName);
       }
     }
+    // As for commits: a job queued and assigned within what was read wakes nobody (a queue marked
+    // for nothing makes every worker that connects or checks in claim in vain).
+    for (const e of last.values()) if (e.state === 'QUEUED') queues.set(e.queue, (queues.get(e.queue) ?? 0) + 1);
     for (const [q, n] of queues) this.opts.dispatcher.wakeQueue(q, n);
     for (const w of workers) this.opts.dispatcher.wakeWorker(w);
   }

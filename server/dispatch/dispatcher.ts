@@ -111,7 +111,7 @@ export class Dispatcher {
     channel.push(keepalive());
     // Nothing queued in its queues (as of the last sweep and every wake since): no claim to make. A
     // fleet reconnecting after a restart made 10,000 empty claim transactions here.
-    if (!this.maybeQueued || queues.some((q) => this.maybeQueued!.has(q))) this.claimFor(session);
+    if (this.mayHaveQueued(queues)) this.claimFor(session);
     return session.channel;
   }
 
@@ -210,7 +210,16 @@ export class Dispatcher {
     const s = this.sessions.get(workerName);
     if (!s) return;
     s.free = undefined;
-    this.claimFor(s);
+    // Nothing may be queued for it (see maybeQueued): a claim would find nothing. A fleet's first
+    // heartbeats, each a wake-up, made 10,000 empty claim transactions that way.
+    if (this.mayHaveQueued(s.queues)) this.claimFor(s);
+  }
+
+  /** Whether any of these queues may hold QUEUED jobs, as of the last sweep's read and every wake since. */
+  private mayHaveQueued(queues: Iterable<string>): boolean {
+    if (!this.maybeQueued) return true;
+    for (const q of queues) if (this.maybeQueued.has(q)) return true;
+    return false;
   }
 
   /** Tells a connected worker to stop a job; false when its stream is not on this server. */

@@ -39,13 +39,14 @@ import { TokenCache } from './token-cache.js';
  */
 export class KnexStore implements Store {
   private readonly db: StoreDb;
-  private readonly tokens = new TokenCache(() => credentials.revocationMark(this.knex));
+  private readonly tokens = new TokenCache(() => credentials.revocationMark(this.cluster?.marks ?? this.knex));
 
   constructor(
     readonly knex: Knex,
     readonly dialect: DialectName,
     opts: StoreOptions = {},
-    private readonly cluster?: { galera: boolean; stop?: () => void },
+    /** `marks`: a pool of its own for the revocation mark (see openStore). */
+    private readonly cluster?: { galera: boolean; stop?: () => void; marks?: Knex },
   ) {
     this.db = { knex, dialect: dialectOf(dialect, cluster), clock: opts.clock ?? Date.now, retry: opts.retry ?? DEFAULT_RETRY };
   }
@@ -71,6 +72,7 @@ export class KnexStore implements Store {
 
   async close(): Promise<void> {
     this.cluster?.stop?.();
+    await this.cluster?.marks?.destroy();
     await this.knex.destroy();
   }
 

@@ -23,7 +23,11 @@ export function openStore(databaseUrl: string, opts: StoreOptions = {}): Store {
     const knex = knexFactory(mysqlConfig(parsed, cluster, choice));
     watchConnections(knex, choice, parsed, cluster);
     useClusterInfo(knex, cluster);
-    return new KnexStore(knex, 'mysql', opts, cluster);
+    // The revocation mark on a connection of its own: every call may wait for that read, which must
+    // not queue behind a burst of other queries in the main pool (10,000 workers connecting at once
+    // held every call for seconds that way).
+    const marks = knexFactory(mysqlConfig({ ...parsed, poolMax: 1 }, cluster, choice));
+    return new KnexStore(knex, 'mysql', opts, Object.assign(cluster, { marks }));
   }
   throw new Error(`unsupported database URL "${redactUrl(databaseUrl)}": use sqlite:PATH or mysql://user:pass@host:port/db`);
 }

@@ -119,36 +119,36 @@ export async function heartbeat(
 const HEARTBEAT_CHUNK = 500;
 
 /**
- * Writes buffered heartbeats in one transaction: per reported state, one UPDATE for up to
- * HEARTBEAT_CHUNK workers, each row getting its own time (and machine sample) through CASE. The
- * stored state follows the row's wishes exactly as `heartbeat` does.
+ * Writes buffered heartbeats: per reported state, one UPDATE for up to HEARTBEAT_CHUNK workers, each
+ * row getting its own time (and machine sample) through CASE. The stored state follows the row's
+ * wishes exactly as `heartbeat` does. Each UPDATE commits by itself, as `heartbeat`'s does, outside
+ * the write path's transactions: rows do not depend on each other, and a flush queued behind a
+ * fleet's claims (or holding a thousand row locks in one) held heartbeats and submits for seconds.
  */
 export async function recordHeartbeats(knex: Knex, beats: BufferedHeartbeat[]): Promise<void> {
   if (!beats.length) return;
   const byState = new Map<WorkerStateName, BufferedHeartbeat[]>();
   for (const b of beats) byState.set(b.reported, [...(byState.get(b.reported) ?? []), b]);
-  await transaction(knex, async (trx) => {
-    for (const [reported, group] of byState) {
-      const pick = (maintenance: boolean, shutdownRequested: boolean) => resolveReportedState(reported, { maintenance, shutdownRequested });
-      for (let i = 0; i < group.length; i += HEARTBEAT_CHUNK) {
-        const chunk = group.slice(i, i + HEARTBEAT_CHUNK);
-        const args: unknown[] = [pick(false, true), pick(true, false), pick(false, false)];
-        let sql = 'UPDATE workers SET state = CASE WHEN shutdown_requested <> 0 THEN ? WHEN maintenance <> 0 THEN ? ELSE ? END, last_heartbeat_at = CASE name';
-        for (const b of chunk) (sql += ' WHEN ? THEN ?'), args.push(b.name, b.at);
-        sql += ' END, updated_at = ?';
-        args.push(Math.max(...chunk.map((b) => b.at)));
-        const sampled = chunk.filter((b) => b.systemInfo);
-        if (sampled.length) {
-          sql += ', system_info = CASE name';
-          for (const b of sampled) (sql += ' WHEN ? THEN ?'), args.push(b.name, JSON.stringify(b.systemInfo));
-          sql += ' ELSE system_info END';
-        }
-        sql += ` WHERE name IN (${chunk.map(() => '?').join(', ')}) AND state NOT IN (${REGISTER_AGAIN_WORKER_STATES.map(() => '?').join(', ')})`;
-        args.push(...chunk.map((b) => b.name), ...REGISTER_AGAIN_WORKER_STATES);
-        await trx.raw(sql, args as Knex.RawBinding[]);
+  for (const [reported, group] of byState) {
+    const pick = (maintenance: boolean, shutdownRequested: boolean) => resolveReportedState(reported, { maintenance, shutdownRequested });
+    for (let i = 0; i < group.length; i += HEARTBEAT_CHUNK) {
+      const chunk = group.slice(i, i + HEARTBEAT_CHUNK);
+      const args: unknown[] = [pick(false, true), pick(true, false), pick(false, false)];
+      let sql = 'UPDATE workers SET state = CASE WHEN shutdown_requested <> 0 THEN ? WHEN maintenance <> 0 THEN ? ELSE ? END, last_heartbeat_at = CASE name';
+      for (const b of chunk) (sql += ' WHEN ? THEN ?'), args.push(b.name, b.at);
+      sql += ' END, updated_at = ?';
+      args.push(Math.max(...chunk.map((b) => b.at)));
+      const sampled = chunk.filter((b) => b.systemInfo);
+      if (sampled.length) {
+        sql += ', system_info = CASE name';
+        for (const b of sampled) (sql += ' WHEN ? THEN ?'), args.push(b.name, JSON.stringify(b.systemInfo));
+        sql += ' ELSE system_info END';
       }
+      sql += ` WHERE name IN (${chunk.map(() => '?').join(', ')}) AND state NOT IN (${REGISTER_AGAIN_WORKER_STATES.map(() => '?').join(', ')})`;
+      args.push(...chunk.map((b) => b.name), ...REGISTER_AGAIN_WORKER_STATES);
+      await knex.raw(sql, args as Knex.RawBinding[]);
     }
-  });
+  }
 }
 
 export async function setMaintenance(knex: Knex, dialect: Dialect, input: MaintenanceInput, now: number): Promise<void> {

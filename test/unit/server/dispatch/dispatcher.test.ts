@@ -400,6 +400,38 @@ describe('Dispatcher: when it claims, for whom, and what becomes of the claimed 
     assert.ok(store.claims.includes('third'), 'a woken queue makes a connecting worker claim');
   });
 
+  it('makes no claim for a wake-up of a worker (a heartbeat, a job ended) when its queues hold nothing, and claims once one may', async () => {
+    await dispatcher.close();
+    dispatcher = new Dispatcher({ store: store as unknown as Store, log: (m) => logged.push(m), sweepMs: 20 });
+    connect('w', ['q']);
+    await new Promise((r) => setTimeout(r, 60)); // a sweep has read that nothing is queued
+    store.claims.length = 0;
+    dispatcher.wakeWorker('w');
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal(store.claims.length, 0, 'nothing queued: no claim');
+    store.workers.set('w', []); // the job stays queued: the sweeps keep reading it
+    store.addJob('q');
+    await new Promise((r) => setTimeout(r, 60));
+    store.claims.length = 0;
+    dispatcher.wakeWorker('w');
+    await waitFor('a claim for the wake-up', () => store.claims.includes('w'));
+  });
+
+  it('does not mark a queue for a job the change log shows queued and then assigned', async () => {
+    await dispatcher.close();
+    dispatcher = new Dispatcher({ store: store as unknown as Store, log: (m) => logged.push(m), sweepMs: 20 });
+    new Publisher({ store: store as unknown as Store, dispatcher, feed: feed as unknown as EventFeed, jobEvents: new Notifier() });
+    connect('w', ['q']);
+    await new Promise((r) => setTimeout(r, 60));
+    store.claims.length = 0;
+    feed.emit({ jobId: 'j1', state: 'QUEUED', queue: 'q' }, { jobId: 'j1', state: 'ASSIGNED', queue: 'q', workerName: 'other' });
+    connect('late', ['q']);
+    await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(store.claims, [], 'no claim: the job was taken at once');
+    feed.emit({ jobId: 'j2', state: 'QUEUED', queue: 'q' });
+    await waitFor('the wake-up claims', () => store.claims.length > 0);
+  });
+
   it('logs a failed claim and keeps serving', async () => {
     store.failClaims = true;
     connect('w1', ['q']);
