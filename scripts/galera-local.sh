@@ -49,10 +49,12 @@ start_node() {
   echo $! >"$d/mariadbd.pid"
   for _ in $(seq 1 600); do
     synced "$i" && return 0
-    alive "$i" || fail "node$i exited while starting; see $d/error.log"
+    alive "$i" || fail "node$i exited while starting; the end of $d/error.log:
+$(tail -n 15 "$d/error.log" 2>/dev/null)"
     sleep 0.1
   done
-  fail "node$i did not reach Synced within 60 s; see $d/error.log"
+  fail "node$i did not reach Synced within 60 s; the end of $d/error.log:
+$(tail -n 15 "$d/error.log" 2>/dev/null)"
 }
 
 start() {
