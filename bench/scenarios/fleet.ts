@@ -17,8 +17,11 @@ import { sleep, summarize } from '../lib/stats.js';
 const PER_PROCESS = 2500;
 const PER_REPLICA = 10_000;
 const HEARTBEAT_SECONDS = 10;
-/** The server's default: five heartbeat intervals. */
-const WORKER_TIMEOUT_S = 5 * HEARTBEAT_SECONDS;
+/**
+ * `--quick` (the test suite's smoke run, which asserts no figure) heartbeats every 2 s: the run waits one
+ * heartbeat interval before measuring, and 10 s of sleep there was most of the smoke run's time.
+ */
+const QUICK_HEARTBEAT_SECONDS = 2;
 /** Longest a fleet size may take, connecting, loss and restart included. */
 const FLEET_LIMIT_S = 600;
 /** Workers that die without a word at 10,000, to time their loss. */
@@ -34,16 +37,17 @@ export const fleet: Scenario = {
   describe: `N simulated workers on one server (two replicas above ${PER_REPLICA}), MariaDB, heartbeats every ${HEARTBEAT_SECONDS} s; at 10,000 a loss and a restart`,
   async run(ctx) {
     const sizes = process.env.BENCH_FLEET_SIZES ? process.env.BENCH_FLEET_SIZES.split(',').map(Number) : ctx.quick ? [100] : [100, 1000, 10_000, 20_000];
-    const windowS = ctx.quick ? 5 : 30;
+    const windowS = ctx.quick ? 3 : 30;
+    const heartbeatS = ctx.quick ? QUICK_HEARTBEAT_SECONDS : HEARTBEAT_SECONDS;
     const rows: Row[] = [];
     for (const n of sizes) {
       const replicas = Math.ceil(n / PER_REPLICA);
       ctx.log(`fleet: ${n} workers on ${replicas} server(s)`);
-      const edge = await startEdge('mariadb', { replicas, heartbeatSeconds: HEARTBEAT_SECONDS, pool: process.env.BENCH_FLEET_POOL ? Number(process.env.BENCH_FLEET_POOL) : undefined });
+      const edge = await startEdge('mariadb', { replicas, heartbeatSeconds: heartbeatS, pool: process.env.BENCH_FLEET_POOL ? Number(process.env.BENCH_FLEET_POOL) : undefined });
       try {
         // A size the server cannot carry is a result too: record it and go on to the next.
         const limit = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`gave up after ${FLEET_LIMIT_S} s`)), FLEET_LIMIT_S * 1000).unref());
-        rows.push(await Promise.race([measureFleet(edge, n, replicas, windowS, ctx.log, (n === 10_000 && !ctx.quick) || process.env.BENCH_FLEET_LOSS_AT === String(n)), limit]));
+        rows.push(await Promise.race([measureFleet(edge, n, replicas, windowS, heartbeatS, ctx.log, (n === 10_000 && !ctx.quick) || process.env.BENCH_FLEET_LOSS_AT === String(n)), limit]));
       } catch (err) {
         ctx.log(`fleet: ${n} workers failed: ${(err as Error).message}`);
         rows.push({ scenario: 'fleet', system: 'edge', store: 'mariadb', variant: `${n} simulated workers`, params: { workers: n, replicas }, metrics: { failed: (err as Error).message } });
@@ -55,7 +59,7 @@ export const fleet: Scenario = {
   },
 };
 
-async function measureFleet(edge: EdgeCluster, n: number, replicas: number, windowS: number, log: (m: string) => void, lossAndRestart: boolean): Promise<Row> {
+async function measureFleet(edge: EdgeCluster, n: number, replicas: number, windowS: number, heartbeatS: number, log: (m: string) => void, lossAndRestart: boolean): Promise<Row> {
   const idle = edge.servers.map((s) => sampleUsage(s.pid));
   await sleep(1000);
   const idleUsage = idle.map((u) => u.stop());
@@ -77,7 +81,7 @@ async function measureFleet(edge: EdgeCluster, n: number, replicas: number, wind
   );
   const connectSeconds = (Date.now() - t0) / 1000;
   // Let every worker heartbeat once before measuring, then start clean.
-  await sleep(HEARTBEAT_SECONDS * 1000);
+  await sleep(heartbeatS * 1000);
   await Promise.all(sims.map((s) => s.call({ type: 'heartbeats', reset: true })));
   await Promise.all(sims.map((s) => s.call({ type: 'take' })));
   const usage = edge.servers.map((s) => sampleUsage(s.pid));
@@ -111,7 +115,7 @@ async function measureFleet(edge: EdgeCluster, n: number, replicas: number, wind
   const peak = whole.map((x) => x.stop());
   const perReplica = n / replicas;
   const mib = (x: number) => Math.round(x * 10) / 10;
-  const extra = lossAndRestart ? await lossAndRestartOf(edge, sims, n, log) : {};
+  const extra = lossAndRestart ? await lossAndRestartOf(edge, sims, n, heartbeatS, log) : {};
   const row: Row = {
     scenario: 'fleet',
     system: 'edge',
@@ -124,7 +128,7 @@ async function measureFleet(edge: EdgeCluster, n: number, replicas: number, wind
       dbPool: Number(process.env.BENCH_FLEET_POOL ?? 10),
       simulatorProcesses: procs,
       perConnection: 100,
-      heartbeatSeconds: HEARTBEAT_SECONDS,
+      heartbeatSeconds: heartbeatS,
       windowSeconds: windowS,
     },
     latency: { 'submit→received': dispatch, heartbeat: { ...hbAll, p95: NaN, mean: NaN } },
@@ -176,7 +180,9 @@ async function receive(sims: Child[], ids: string[], timeoutMs: number, log: (m:
  * its last heartbeat (plus one sweep). Target 3: the server restarts; every live worker must be
  * back, jobs submitted around the restart each received once, and the database not swamped.
  */
-async function lossAndRestartOf(edge: EdgeCluster, sims: Child[], n: number, log: (m: string) => void) {
+async function lossAndRestartOf(edge: EdgeCluster, sims: Child[], n: number, heartbeatS: number, log: (m: string) => void) {
+  // The server's default: five heartbeat intervals.
+  const WORKER_TIMEOUT_S = 5 * heartbeatS;
   const silenced = await sims[0]!.call<{ name: string; lastHeartbeatAt: number }[]>({ type: 'silence', count: SILENCED });
   const found = new Map<string, number>();
   await waitUntil(

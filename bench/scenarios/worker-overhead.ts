@@ -13,11 +13,13 @@ export const workerOverhead: Scenario = {
   describe: 'edge worker RSS and CPU holding running jobs (sleeping processes), jobs excluded',
   async run(ctx) {
     const jobs = ctx.quick ? 20 : 100;
-    const windowMs = ctx.quick ? 3000 : 15_000;
+    const windowMs = ctx.quick ? 1000 : 15_000;
+    // Settling time before each window (registered, jobs started); `--quick` asserts no figure.
+    const settleMs = ctx.quick ? 500 : 2000;
     const edge = await startEdge('sqlite');
     try {
       const [worker] = await edge.startWorkers(1, jobs);
-      await sleep(2000);
+      await sleep(settleMs);
       const idle = sampleUsage(worker!.pid);
       await sleep(windowMs);
       const idleU = idle.stop();
@@ -26,7 +28,7 @@ export const workerOverhead: Scenario = {
         const [r] = await edge.reader('jobs').where('state', 'RUNNING').count({ n: '*' });
         return Number(r!.n) === jobs;
       }, 60_000, `${jobs} jobs running`);
-      await sleep(2000);
+      await sleep(settleMs);
       const busy = sampleUsage(worker!.pid);
       await sleep(windowMs);
       const busyU = busy.stop();

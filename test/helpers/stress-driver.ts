@@ -102,7 +102,17 @@ export async function runStress(opts: StressOptions): Promise<{ seconds: number;
     assert.deepEqual(jobs.map((j) => j.id).sort(), [...ids].sort(), 'the jobs listed are the jobs submitted');
     const left = jobs.filter((j) => j.state !== JobState.SUCCEEDED).map((j) => `${j.id} ${JobState[j.state]} ${j.reason}`);
     assert.deepEqual(left, [], 'every job SUCCEEDED; nothing left QUEUED, ASSIGNED or RUNNING');
-    assert.ok(jobs.every((j) => j.attempt === 1), 'every job ran in exactly one attempt');
+    const retried = jobs.filter((j) => j.attempt !== 1);
+    if (retried.length) {
+      // Which attempts, on which workers, ended how: what a failure here needs to be understood.
+      const detail = await Promise.all(
+        retried.slice(0, 10).map(async (j) => {
+          const { attempts } = await apis[replicas - 1]!.jobs.listJobAttempts({ jobId: j.id, pageSize: 100 });
+          return `${j.id} (${j.spec!.queue}): ${attempts.map((a) => `#${a.attempt} ${a.workerName} ${JobState[a.state]} "${a.reason}"`).join(', ')}`;
+        }),
+      );
+      assert.fail(`every job ran in exactly one attempt, but ${retried.length} took more:\n${detail.join('\n')}`);
+    }
 
     const attempts = await attemptsOf(apis[0]!, jobs);
     assert.equal(attempts.length, JOBS, 'one attempt recorded per job');
