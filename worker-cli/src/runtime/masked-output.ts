@@ -12,6 +12,7 @@ export class MaskedOutput {
   private readonly ended: Promise<void>[] = [];
   private readonly streams: Readable[] = [];
   private closed = false;
+  private lastRead = -Infinity;
 
   constructor(
     spoolPath: string,
@@ -25,7 +26,10 @@ export class MaskedOutput {
     this.streams.push(stream);
     this.ended.push(
       new Promise<void>((resolve) => {
-        stream.on('data', (chunk: Buffer) => this.write(masker.push(chunk)));
+        stream.on('data', (chunk: Buffer) => {
+          this.lastRead = performance.now();
+          this.write(masker.push(chunk));
+        });
         const done = () => {
           this.write(masker.end());
           resolve();
@@ -39,12 +43,21 @@ export class MaskedOutput {
 
   /**
    * Waits for the pipes to end after the process exited; a background child of the job that keeps
-   * them open is not waited for longer than `graceMs`.
+   * them open is not waited for longer than `graceMs` without a byte from them (`maxMs` in all).
    */
-  async close(graceMs = 2000): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.all(this.ended), new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
-    clearTimeout(timer);
+  async close(graceMs = 2000, maxMs = 30_000): Promise<void> {
+    const all = Promise.all(this.ended).then(() => true);
+    const until = performance.now() + maxMs;
+    for (;;) {
+      let timer: NodeJS.Timeout | undefined;
+      const ended = await Promise.race([all, new Promise<boolean>((resolve) => (timer = setTimeout(resolve, graceMs, false)))]);
+      clearTimeout(timer);
+      if (ended) break;
+      // Timers run before the event loop reads the pipes: a worker starved of CPU past the grace
+      // (a busy machine) would cut pipes whose last bytes and end were already waiting. Read once more.
+      await new Promise((resolve) => setImmediate(resolve));
+      if (performance.now() - this.lastRead >= graceMs || performance.now() >= until) break;
+    }
     for (const s of this.streams) s.destroy();
     await Promise.all(this.ended);
     this.closed = true;
