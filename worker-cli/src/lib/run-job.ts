@@ -10,6 +10,7 @@ import { StatusLine } from './status-line.js';
 /** How long `edge run` keeps trying to reach the server again after the connection dropped. */
 const RECONNECT_FOR_MS = 120_000;
 const STATUS_EVERY_MS = 1_000;
+const CANCEL_TIMEOUT_MS = 10_000;
 /** Queued jobs read to tell a waiting job's position; past this many it says "over N ahead". */
 const POSITION_WINDOW = 1000;
 
@@ -21,6 +22,9 @@ export interface RunOptions {
   detach?: boolean;
   /** How the CLI is called, for the hints it prints ("edge"). */
   bin?: string;
+  /** Where Ctrl-C arrives ('SIGINT' events) and where status lines go; the process's own by default. */
+  interrupts?: NodeJS.EventEmitter;
+  stderr?: NodeJS.WriteStream;
 }
 
 /**
@@ -29,7 +33,7 @@ export interface RunOptions {
  */
 export async function runJob(api: Api, spec: MessageInitShape<typeof JobSpecSchema>, opts: RunOptions = {}): Promise<number> {
   const bin = opts.bin ?? 'edge';
-  const status = new StatusLine();
+  const status = new StatusLine(opts.stderr);
   let job: Job;
   try {
     job = (await api.jobs.submitJob({ spec })).job!;
@@ -41,13 +45,15 @@ export async function runJob(api: Api, spec: MessageInitShape<typeof JobSpecSche
     process.stdout.write(`${job.id}\n`);
     return 0;
   }
-  return new JobFollower(api, job, status, bin).follow();
+  return new JobFollower(api, job, status, bin, opts.interrupts ?? process).follow();
 }
 
 class JobFollower {
   private readonly abort = new AbortController();
   private leaving = false;
   private interrupts = 0;
+  /** The cancel asked for by the first Ctrl-C: leaving waits for it, so "canceling" is never a lie. */
+  private cancelSent: Promise<void> = Promise.resolve();
   /** Attempt and byte offset of the last output shown: where a resumed tail starts. */
   private attempt = 0;
   private offset = 0n;
@@ -58,27 +64,28 @@ class JobFollower {
     private job: Job,
     private readonly status: StatusLine,
     private readonly bin: string,
+    private readonly ctrlC: NodeJS.EventEmitter,
   ) {}
 
   async follow(): Promise<number> {
     const onSigint = () => this.interrupt();
-    process.on('SIGINT', onSigint);
+    this.ctrlC.on('SIGINT', onSigint);
     const statusLoop = this.showWaiting();
     try {
       const ended = await this.tail();
-      if (this.leaving || !ended) return this.leave();
+      if (this.leaving || !ended) return await this.leave();
       this.status.clear();
       if (ended.state !== JobState.SUCCEEDED && (ended.exitCode === undefined || ended.state === JobState.CANCELED)) {
         this.status.note(`${this.bin}: job ${ended.id} ended ${jobStateName(ended.state)}${ended.reason ? ` (${ended.reason})` : ''}`);
       }
       return exitCodeOf(ended);
     } catch (err) {
-      if (this.leaving) return this.leave();
+      if (this.leaving) return await this.leave();
       this.status.note(`${this.bin}: lost track of job ${this.job.id}: ${describeError(err)}; follow it with: ${this.bin} job logs -f ${this.job.id}`);
       return EXIT.notSubmitted;
     } finally {
       this.abort.abort();
-      process.off('SIGINT', onSigint);
+      this.ctrlC.off('SIGINT', onSigint);
       await statusLoop;
     }
   }
@@ -87,14 +94,17 @@ class JobFollower {
     this.interrupts++;
     if (this.interrupts === 1) {
       this.status.note(`${this.bin}: canceling job ${this.job.id}; waiting for it to end (Ctrl-C again to leave it running)`);
-      this.api.jobs.cancelJob({ id: this.job.id }).catch((err) => this.status.note(`${this.bin}: could not cancel job ${this.job.id}: ${describeError(err)}`));
+      this.cancelSent = this.api.jobs
+        .cancelJob({ id: this.job.id }, { timeoutMs: CANCEL_TIMEOUT_MS })
+        .then(() => undefined, (err) => this.status.note(`${this.bin}: could not cancel job ${this.job.id}: ${describeError(err)}`));
       return;
     }
     this.leaving = true;
     this.abort.abort();
   }
 
-  private leave(): number {
+  private async leave(): Promise<number> {
+    await this.cancelSent;
     this.status.note(`${this.bin}: left job ${this.job.id} running; follow it with: ${this.bin} job logs -f ${this.job.id} (its end: ${this.bin} job get ${this.job.id})`);
     return EXIT.detached;
   }
