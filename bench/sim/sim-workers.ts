@@ -66,6 +66,8 @@ const streamErrors = new Map<string, number>();
 /** Per worker: stops its stream and heartbeats (a worker that dies without a word), and when it last heartbeat. */
 const silencers: AbortController[] = [];
 const lastHeartbeatAt: number[] = [];
+/** Per worker: the heartbeat on the wire, if any (silencing lets it land: the server may count it). */
+const heartbeatInFlight: (Promise<unknown> | undefined)[] = [];
 
 function clientFor(i: number): Client<typeof WorkerService> {
   const c = Math.floor(i / cfg.perConnection);
@@ -110,7 +112,7 @@ async function runWorker(i: number, heartbeatSeconds: number, opened: () => void
   const held = new Map<string, number>();
   const silenced = (silencers[i] = new AbortController());
   const signal = AbortSignal.any([stop.signal, silenced.signal]);
-  if (cfg.heartbeats) void heartbeatLoop(client, i, heartbeatSeconds, held, signal);
+  if (cfg.heartbeats) void heartbeatLoop(client, i, heartbeatSeconds, held, signal, stop.signal);
   let first = true;
   // Like the real worker: reconnect after a jittered, growing delay, so a restarted server is not hit by all at once.
   let delay = 200;
@@ -198,17 +200,20 @@ async function report(client: Client<typeof WorkerService>, workerName: string, 
   }
 }
 
-async function heartbeatLoop(client: Client<typeof WorkerService>, i: number, seconds: number, held: Map<string, number>, signal: AbortSignal) {
+/** `signal` ends the loop (the worker stopped or was silenced); only `callSignal` cuts a heartbeat on the wire. */
+async function heartbeatLoop(client: Client<typeof WorkerService>, i: number, seconds: number, held: Map<string, number>, signal: AbortSignal, callSignal: AbortSignal) {
   const workerName = `${cfg.namePrefix}-${i}`;
   const every = seconds * 1000;
   await sleep(Math.random() * every);
   while (!signal.aborted) {
     const t0 = mono();
     try {
-      await client.heartbeat(
+      const call = client.heartbeat(
         { workerName, state: held.size ? WorkerState.RUNNING : WorkerState.IDLE, jobs: [...held].map(([jobId, attempt]) => ({ jobId, attempt })) },
-        { timeoutMs: 30_000, signal, headers: as(i) },
+        { timeoutMs: 30_000, signal: callSignal, headers: as(i) },
       );
+      heartbeatInFlight[i] = call;
+      await call.finally(() => (heartbeatInFlight[i] = undefined));
       heartbeatRtts.push(mono() - t0);
       lastHeartbeatAt[i] = Date.now();
     } catch {
@@ -252,12 +257,11 @@ serveParent(
         return { completed, failures, received: receipts.length, streamsOpen, streamsLive, registerRetries, orphanedSessionErrors, streamErrors: Object.fromEntries(streamErrors) };
       case 'silence': {
         // The last `count` workers die without a word: no goodbye, no more heartbeats, streams cut.
-        const out: { name: string; lastHeartbeatAt: number }[] = [];
-        for (let i = cfg.count - 1; i >= 0 && out.length < (m.count as number); i--) {
-          silencers[i]!.abort();
-          out.push({ name: `${cfg.namePrefix}-${i}`, lastHeartbeatAt: lastHeartbeatAt[i] ?? 0 });
-        }
-        return out;
+        // A heartbeat already sent may still land on the server: its loss counts from that one, so it is awaited.
+        const chosen: number[] = [];
+        for (let i = cfg.count - 1; i >= 0 && chosen.length < (m.count as number); i--) silencers[i]!.abort(), chosen.push(i);
+        await Promise.allSettled(chosen.map((i) => heartbeatInFlight[i]));
+        return chosen.map((i) => ({ name: `${cfg.namePrefix}-${i}`, lastHeartbeatAt: lastHeartbeatAt[i] ?? 0 }));
       }
       case 'pause':
         paused = Boolean(m.on);

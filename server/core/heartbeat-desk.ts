@@ -62,6 +62,8 @@ export class HeartbeatDesk {
   private clearedAt = 0;
   private pending = new Map<string, BufferedHeartbeat>();
   private flushing: Promise<void> | undefined;
+  /** The heartbeats the running flush writes, by worker. */
+  private writing: Map<string, BufferedHeartbeat> | undefined;
   private readonly timer: NodeJS.Timeout;
   /** Heartbeats waiting for the store, answered together once the batch before them is done. */
   private waiting: { beat: StoreHeartbeat; resolve(o: StoreHeartbeatOutcome): void; reject(err: unknown): void }[] = [];
@@ -79,9 +81,13 @@ export class HeartbeatDesk {
     // The store is written at once: an older heartbeat of this worker must not land after this one.
     this.pending.delete(b.name);
     this.dropView(b.name);
-    await this.flushing;
-    // A failed flush puts back what it held: that older heartbeat must not land after this one either.
-    this.pending.delete(b.name);
+    if (this.writing?.has(b.name)) {
+      // Only a flush that holds this worker's older heartbeat is waited for (waiting for every flush
+      // held each store-answered heartbeat behind a thousand-row write).
+      await this.flushing;
+      // A failed flush puts back what it held: that older heartbeat must not land after this one either.
+      this.pending.delete(b.name);
+    }
     const asOf = this.forgets;
     const result = b.reported === 'OFFLINE' ? await this.opts.store.heartbeat(b.name, b.reported, b.now, { held: b.held, systemInfo: b.systemInfo }) : await this.ask(b);
     if (result && result.worker.state !== 'OFFLINE' && this.opts.connected(b.name) && (this.forgotten.get(b.name) ?? 0) <= asOf && asOf >= this.clearedAt) {
@@ -185,14 +191,17 @@ export class HeartbeatDesk {
     // Workers whose stream left this replica are answered by the store again.
     for (const name of [...this.views.keys()]) if (!this.opts.connected(name)) this.dropView(name);
     if (!this.pending.size) return;
-    const beats = [...this.pending.values()];
+    this.writing = this.pending;
     this.pending = new Map();
+    const beats = [...this.writing.values()];
     try {
       await this.opts.store.recordHeartbeats(beats);
     } catch (err) {
       // Kept for the next flush, unless a newer one came meanwhile.
       for (const b of beats) if (!this.pending.has(b.name)) this.pending.set(b.name, b);
       this.opts.log(`writing ${beats.length} heartbeats failed; will retry`, err);
+    } finally {
+      this.writing = undefined;
     }
   }
 }

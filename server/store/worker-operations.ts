@@ -128,7 +128,11 @@ const HEARTBEAT_CHUNK = 500;
 export async function recordHeartbeats(knex: Knex, beats: BufferedHeartbeat[]): Promise<void> {
   if (!beats.length) return;
   const byState = new Map<WorkerStateName, BufferedHeartbeat[]>();
-  for (const b of beats) byState.set(b.reported, [...(byState.get(b.reported) ?? []), b]);
+  for (const b of beats) {
+    const group = byState.get(b.reported);
+    if (group) group.push(b);
+    else byState.set(b.reported, [b]);
+  }
   for (const [reported, group] of byState) {
     const pick = (maintenance: boolean, shutdownRequested: boolean) => resolveReportedState(reported, { maintenance, shutdownRequested });
     for (let i = 0; i < group.length; i += HEARTBEAT_CHUNK) {

@@ -1,5 +1,6 @@
 import { Flags } from '@oclif/core';
 import { DEFAULT_CONNECTION_LIMITS, startServer } from '../../../server/app.js';
+import { boundHeapGrowth } from '../../../server/process-heap.js';
 import { redactUrl } from '../../../shared/database-url.js';
 import { EdgeCommand } from '../lib/base-command.js';
 import { privateDir, usePrivateUmask } from '../../../shared/private-files.js';
@@ -67,6 +68,7 @@ old key in EDGE_SECRET_KEY_PREVIOUS (comma-separated) until the jobs it sealed h
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Server);
+    boundHeapGrowth();
     // Before anything is written: the database, its -wal/-shm and the credential files are 0600 from the start.
     usePrivateUmask();
     const databaseUrl = resolveDatabaseUrl(flags.database, flags['data-dir']);

@@ -13,6 +13,8 @@ const workerRecord = (name: string, state: WorkerStateName, over: Partial<Worker
 /** The store's side of heartbeats, in memory: what the desk wrote at once and what it wrote in batches. */
 class FakeStore {
   readonly written: string[] = [];
+  /** Writes at once and batch writes, in the order they reached the store. */
+  readonly order: string[] = [];
   readonly flushed: BufferedHeartbeat[][] = [];
   holding: HeldAttempt[] = [];
   stored = new Map<string, WorkerRecord>();
@@ -22,6 +24,7 @@ class FakeStore {
 
   async heartbeat(name: string, state: WorkerStateName, now: number, report: { held?: HeldAttempt[] }): Promise<HeartbeatResult | undefined> {
     this.written.push(`${name}:${state}`);
+    this.order.push(`${name}:${state}`);
     await this.gate;
     const w = this.stored.get(name);
     if (!w) return undefined;
@@ -48,9 +51,14 @@ class FakeStore {
     return out;
   }
 
+  /** While set, a batch write waits for it. */
+  flushGate: Promise<void> | undefined;
+
   async recordHeartbeats(beats: BufferedHeartbeat[]): Promise<void> {
     if (this.failFlush) throw new Error('database down');
+    await this.flushGate;
     this.flushed.push(beats);
+    this.order.push(`flushed ${beats.map((b) => b.name).join(',')}`);
   }
 }
 
@@ -160,6 +168,26 @@ describe('HeartbeatDesk: heartbeats that change nothing answered from memory, wr
     store.failFlush = false;
     await waitFor('the retried flush', async () => store.flushed.length === 1);
     assert.equal(store.flushed[0]![0]!.at, 2);
+  });
+
+  it('holds a heartbeat for the store behind a running batch write only when that write holds the same worker', async () => {
+    store.stored.set('a', workerRecord('a', 'STARTING'));
+    await desk.beat({ name: 'a', reported: 'IDLE', held: [], now: 1 });
+    await beat('IDLE', 1);
+    let open!: () => void;
+    store.flushGate = new Promise((r) => (open = r));
+    await desk.beat({ name: 'a', reported: 'IDLE', held: [], now: 2 }); // from memory: pending for the next write
+    await waitFor('the write of a to start', async () => (desk as unknown as { writing?: Map<string, unknown> }).writing?.has('a') === true);
+    desk.forget('w');
+    desk.forget('a');
+    assert.equal((await beat('IDLE', 3))!.fromMemory, false, 'w is not in the running write: answered by the store at once');
+    const a = desk.beat({ name: 'a', reported: 'IDLE', held: [], now: 3 });
+    await new Promise((r) => setTimeout(r, 30));
+    assert.deepEqual(store.order.slice(-1), ['w:IDLE'], "a's heartbeat waits for the write that holds its older one");
+    open();
+    store.flushGate = undefined;
+    await a;
+    assert.deepEqual(store.order.slice(-2), ['flushed a', 'a:IDLE'], 'the older heartbeat lands first');
   });
 
   it('shows the time of a heartbeat not yet written, and writes everything on close', async () => {
