@@ -57,6 +57,8 @@ let completed = 0;
 let failures = 0;
 let heartbeatRtts: number[] = [];
 let heartbeatErrors = 0;
+/** Workers whose first heartbeat was answered. */
+let heartbeatedOnce = 0;
 let streamsOpen = 0;
 /** Streams whose first message (a keepalive) arrived: the worker is connected and can be served. */
 let streamsLive = 0;
@@ -215,6 +217,7 @@ async function heartbeatLoop(client: Client<typeof WorkerService>, i: number, se
       heartbeatInFlight[i] = call;
       await call.finally(() => (heartbeatInFlight[i] = undefined));
       heartbeatRtts.push(mono() - t0);
+      if (!lastHeartbeatAt[i]) heartbeatedOnce++;
       lastHeartbeatAt[i] = Date.now();
     } catch {
       if (!signal.aborted && !paused) heartbeatErrors++;
@@ -254,7 +257,7 @@ serveParent(
         return out;
       }
       case 'count':
-        return { completed, failures, received: receipts.length, streamsOpen, streamsLive, registerRetries, orphanedSessionErrors, streamErrors: Object.fromEntries(streamErrors) };
+        return { completed, failures, received: receipts.length, streamsOpen, streamsLive, heartbeatedOnce, registerRetries, orphanedSessionErrors, streamErrors: Object.fromEntries(streamErrors) };
       case 'silence': {
         // The last `count` workers die without a word: no goodbye, no more heartbeats, streams cut.
         // A heartbeat already sent may still land on the server: its loss counts from that one, so it is awaited.
