@@ -11,6 +11,7 @@ import type { Api } from '../../worker-cli/src/lib/api.js';
 import { startEdge, submit, waitUntil, type EdgeCluster, type Submitted } from '../lib/edge.js';
 import type { Child } from '../lib/children.js';
 import { sampleUsage } from '../lib/procstat.js';
+import { quantileBetween, rpcBuckets } from '../lib/server-timings.js';
 import type { Row, Scenario } from '../lib/results.js';
 import { sleep, summarize } from '../lib/stats.js';
 
@@ -96,6 +97,7 @@ async function measureFleet(edge: EdgeCluster, n: number, replicas: number, wind
   const usage = edge.servers.map((s) => sampleUsage(s.pid));
   const simUsage = sims.map((s) => sampleUsage(s.pid));
   const queries0 = await questions(edge);
+  const timed0 = await Promise.all(edge.servers.map((s) => rpcBuckets(s.url, 'Heartbeat')));
   const sent: Submitted[] = [];
   let submitErrors = 0;
   let lastSubmitError = '';
@@ -111,6 +113,7 @@ async function measureFleet(edge: EdgeCluster, n: number, replicas: number, wind
     await sleep(200);
   }
   const dbQueries = (await questions(edge)) - queries0;
+  const timed = await Promise.all(edge.servers.map((s) => rpcBuckets(s.url, 'Heartbeat')));
   const u = usage.map((x) => x.stop());
   const su = simUsage.map((s) => s.stop());
   const hb = await Promise.all(sims.map((s) => s.call<{ p50: number; p99: number; max: number; n: number; errors: number }>({ type: 'heartbeats' })));
@@ -156,6 +159,9 @@ async function measureFleet(edge: EdgeCluster, n: number, replicas: number, wind
       simulatorCpuPercent: Math.round(su.reduce((a, s) => a + s.cpuPercent, 0)),
       heartbeatsPerSecond: Math.round(hbAll.n / u[0]!.seconds),
       heartbeatErrors: hb.reduce((a, h) => a + h.errors, 0),
+      // The servers' own time to answer a heartbeat (edge_rpc_duration_seconds): the bucket bound the p50/p99 fall under.
+      serverHeartbeatP50BoundMs: quantileBetween(timed0, timed, 0.5),
+      serverHeartbeatP99BoundMs: quantileBetween(timed0, timed, 0.99),
       // Statements the database received per second over the window (the whole MariaDB: the bench's own reads included).
       dbStatementsPerSecond: Math.round(dbQueries / u[0]!.seconds),
       jobsSent: sent.length,

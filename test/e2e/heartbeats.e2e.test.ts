@@ -14,6 +14,9 @@ const FAST_SERVER = ['--heartbeat-interval', '1', '--worker-timeout', '3'];
 async function heartbeatCounts(server: ServerProc): Promise<{ memory: number; store: number }> {
   const body = await (await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } })).text();
   const count = (answered: string) => Number(new RegExp(`^edge_worker_heartbeats_total\\{answered="${answered}"\\} (\\d+)$`, 'm').exec(body)?.[1] ?? 0);
+  // Every heartbeat answered is timed too.
+  const timed = Number(/^edge_rpc_duration_seconds_count\{service="edge\.v1\.WorkerService",method="Heartbeat"\} (\d+)$/m.exec(body)?.[1] ?? 0);
+  assert.ok(timed >= count('memory') + count('store'), `heartbeats timed: ${timed}`);
   return { memory: count('memory'), store: count('store') };
 }
 
