@@ -206,10 +206,17 @@ async function lossAndRestartOf(edge: EdgeCluster, sims: Child[], n: number, hea
   const WORKER_TIMEOUT_S = 5 * heartbeatS;
   const silenced = await sims[0]!.call<{ name: string; lastHeartbeatAt: number }[]>({ type: 'silence', count: SILENCED });
   const found = new Map<string, number>();
+  // The last-seen time each silenced worker has in the table (read until it is found lost): a late
+  // find is then either a heartbeat the server never wrote or a sweep that came late.
+  const stored = new Map<string, number>();
   await waitUntil(
     async () => {
-      const rows = (await edge.reader('workers').select('name').whereIn('name', silenced.map((s) => s.name)).where('state', 'UNKNOWN')) as { name: string }[];
-      for (const r of rows) if (!found.has(r.name)) found.set(r.name, Date.now());
+      const rows = (await edge.reader('workers').select('name', 'state', 'last_heartbeat_at').whereIn('name', silenced.map((s) => s.name))) as { name: string; state: string; last_heartbeat_at: number }[];
+      for (const r of rows) {
+        if (r.state === 'UNKNOWN') {
+          if (!found.has(r.name)) found.set(r.name, Date.now());
+        } else stored.set(r.name, Number(r.last_heartbeat_at));
+      }
       return found.size === silenced.length;
     },
     (WORKER_TIMEOUT_S + 40) * 1000,
@@ -219,6 +226,12 @@ async function lossAndRestartOf(edge: EdgeCluster, sims: Child[], n: number, hea
   // A worker none of whose heartbeats got through has no time to count from.
   const lostAfter = silenced.filter((s) => found.has(s.name) && s.lastHeartbeatAt > 0).map((s) => (found.get(s.name)! - s.lastHeartbeatAt) / 1000);
   log(`fleet: ${found.size}/${silenced.length} silenced workers found lost, ${Math.max(...lostAfter).toFixed(1)} s after their last heartbeat at most`);
+  for (const s of silenced) {
+    const at = found.get(s.name);
+    const written = stored.get(s.name);
+    if (at === undefined || written === undefined || at - s.lastHeartbeatAt <= (WORKER_TIMEOUT_S + 2) * 1000) continue;
+    log(`fleet: ${s.name} found lost ${((at - s.lastHeartbeatAt) / 1000).toFixed(1)} s after its last answered heartbeat, ${((at - written) / 1000).toFixed(1)} s after the last-seen time stored`);
+  }
 
   const live = async () => {
     const counts = await Promise.all(sims.map((s) => s.call<SimCount>({ type: 'count' })));
