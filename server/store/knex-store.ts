@@ -248,7 +248,9 @@ export class KnexStore implements Store {
 
   async createToken(token: NewToken, now: number): Promise<TokenRecord> {
     // A worker's new token revokes its earlier ones; the revocation mark tells every replica's cache.
-    return credentials.createToken(this.knex, token, now, token.kind === 'worker');
+    const created = await credentials.createToken(this.knex, token, now, token.kind === 'worker');
+    this.tokens.remember({ ...created, hash: token.hash });
+    return created;
   }
 
   findToken(hash: string): Promise<(TokenRecord & { hash: string }) | undefined> {

@@ -47,6 +47,15 @@ export class TokenCache {
     return token;
   }
 
+  /**
+   * A token this replica just created: its first calls need no read (a worker's registration is
+   * followed at once by its stream and first heartbeat). A revocation after it clears it as any other.
+   */
+  remember(token: Found): void {
+    if (this.entries.size >= MAX_ENTRIES) this.entries.clear();
+    this.entries.set(token.hash, { token, until: this.clock() + TOKEN_CACHE_MS });
+  }
+
   /** A token was revoked through this replica: nothing cached may outlive it. */
   clear(): void {
     this.entries.clear();

@@ -15,7 +15,10 @@ type Db = Knex | Knex.Transaction;
 
 export async function registerWorker(db: StoreDb, input: RegisterInput, now: number): Promise<WorkerRecord & { endedJobs: JobRecord[] }> {
   const endedJobs = await workerOps.registerWorker(db.knex, db.dialect, input, now, db.retry);
-  return { ...(await getWorker(db, input.name))!, endedJobs };
+  // Registration ended every attempt the worker held: its jobs need no read (a fleet connecting at
+  // once spends its server's time sending statements).
+  const row = await db.knex('workers').where({ name: input.name }).first();
+  return { ...rowToWorker(row, { jobIds: [], usedSlots: 0 }), endedJobs };
 }
 
 export async function heartbeat(db: StoreDb, name: string, state: WorkerStateName, now: number, report: HeartbeatReport = {}): Promise<HeartbeatResult | undefined> {

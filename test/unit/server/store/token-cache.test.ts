@@ -29,6 +29,18 @@ describe('TokenCache: tokens read once per period, never kept past a revocation'
     reads = 0;
   });
 
+  it('knows a token this replica created without reading it, until a revocation elsewhere', async () => {
+    const cache = cacheOf();
+    await cache.find('other', read); // the mark as of now
+    cache.remember(token('new'));
+    assert.equal((await cache.find('new', read))?.hash, 'new');
+    assert.equal(reads, 1, 'only the first find read the store');
+    mark = 'm2';
+    now = REVOCATION_BOUND_MS;
+    stored = token('new', 7);
+    assert.equal((await cache.find('new', read))?.revokedAt, 7, 'a changed mark drops it too');
+  });
+
   it('answers from memory within the period and reads again after it', async () => {
     const cache = cacheOf();
     assert.equal((await cache.find('h', read))?.revokedAt, null);
