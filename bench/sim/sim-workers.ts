@@ -210,15 +210,19 @@ async function heartbeatLoop(client: Client<typeof WorkerService>, i: number, se
   while (!signal.aborted) {
     const t0 = mono();
     try {
-      const call = client.heartbeat(
-        { workerName, state: held.size ? WorkerState.RUNNING : WorkerState.IDLE, jobs: [...held].map(([jobId, attempt]) => ({ jobId, attempt })) },
-        { timeoutMs: 30_000, signal: callSignal, headers: as(i) },
-      );
-      heartbeatInFlight[i] = call;
-      await call.finally(() => (heartbeatInFlight[i] = undefined));
-      heartbeatRtts.push(mono() - t0);
-      if (!lastHeartbeatAt[i]) heartbeatedOnce++;
-      lastHeartbeatAt[i] = Date.now();
+      // The answer is recorded in the promise a silencing waits for: it must see this heartbeat's time.
+      const answered = client
+        .heartbeat(
+          { workerName, state: held.size ? WorkerState.RUNNING : WorkerState.IDLE, jobs: [...held].map(([jobId, attempt]) => ({ jobId, attempt })) },
+          { timeoutMs: 30_000, signal: callSignal, headers: as(i) },
+        )
+        .then(() => {
+          heartbeatRtts.push(mono() - t0);
+          if (!lastHeartbeatAt[i]) heartbeatedOnce++;
+          lastHeartbeatAt[i] = Date.now();
+        });
+      heartbeatInFlight[i] = answered;
+      await answered.finally(() => (heartbeatInFlight[i] = undefined));
     } catch {
       if (!signal.aborted && !paused) heartbeatErrors++;
     }
