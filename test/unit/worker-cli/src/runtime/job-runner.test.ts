@@ -119,7 +119,8 @@ describe('JobRunner: one attempt of a job, its output and how it ended', () => {
     const slow = run({}, { onStart: (j) => void setTimeout(() => j.exit(0), 300) }, { runningReportGraceMs: 100 });
     await slow.runner.finished;
     assert.deepEqual(states(), ['RUNNING', 'SUCCEEDED']);
-    assert.ok(api.reports[0]!.ranForMs! >= 100, `RUNNING says how long the job had run: ${api.reports[0]!.ranForMs} ms`);
+    // The grace timer may fire up to a millisecond early as performance.now() counts (libuv's loop time is cached).
+    assert.ok(api.reports[0]!.ranForMs! >= 98, `RUNNING says how long the job had run: ${api.reports[0]!.ranForMs} ms`);
     assert.equal(api.reports[1]!.ranForMs, undefined);
   });
 
