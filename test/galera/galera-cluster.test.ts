@@ -41,6 +41,7 @@ describe('on a three-node MariaDB Galera cluster', function () {
       // Replica 0 prefers node1 (the one killed), replica 1 node2.
       replicaUrls: [c.url(1, 2, 3), c.url(2, 3, 1)],
       jobs: JOBS,
+      unstartedRetries: true,
       during: async ({ apis, ended }) => {
         // The watcher starts from "now", before the first submit, on the replica that will lose its node.
         let cursor = await firstCursor(apis[0]!);
