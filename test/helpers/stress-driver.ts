@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { JobState, type Job, type JobSpecSchema } from '../../gen/edge/v1/job_pb.js';
 import { WorkerState } from '../../gen/edge/v1/worker_pb.js';
 import { connectApi, type Api } from '../../worker-cli/src/lib/api.js';
 import { TEST_ADMIN_TOKEN } from './credentials.js';
+import { tempDir } from './databases.js';
 import { allJobs, attemptsOf, peakSlotsByWorker } from './attempts.js';
 import { startServerProcess, startWorkerProcess, type ServerProc, type WorkerProc } from './processes.js';
 import { waitFor } from './wait.js';
@@ -19,10 +22,14 @@ export const STRESS_WORKERS = [
 ];
 
 /** Job i of a stress run: mixed queues, slots 1–3 and priorities; it prints `job-i`. */
-export function stressSpec(i: number): MessageInitShape<typeof JobSpecSchema> {
+/**
+ * Job i prints `job-i` and appends i to `runsFile`: the processes themselves then show that no job
+ * ran twice, whatever the server recorded (appends this small are atomic).
+ */
+export function stressSpec(i: number, runsFile: string): MessageInitShape<typeof JobSpecSchema> {
   return {
     queue: ['qa', 'qb', 'qc'][i % 3]!,
-    argv: ['printf', 'job-%s', String(i)],
+    argv: ['sh', '-c', 'printf "job-%s" "$1"; echo "$1" >> "$2"', 'stress-job', String(i), runsFile],
     slots: i % 7 === 0 ? 3 : i % 5 === 0 ? 2 : 1,
     priority: (i % 4) - 1,
     labels: { i: String(i) },
@@ -94,10 +101,12 @@ export async function runStress(opts: StressOptions): Promise<{ seconds: number;
       }
       return -1;
     };
+    const runsFile = path.join(tempDir('stress-runs'), 'runs');
+    fs.writeFileSync(runsFile, '');
     const started = Date.now();
     const during = opts.during?.({ servers, apis, ids, ended });
     for (let b = 0; b < JOBS / 100; b++) {
-      const batch = Array.from({ length: 100 }, (_, k) => stressSpec(b * 100 + k));
+      const batch = Array.from({ length: 100 }, (_, k) => stressSpec(b * 100 + k, runsFile));
       const { jobs } = await apis[b % replicas]!.jobs.submitJobs({ specs: batch });
       ids.push(...jobs.map((j) => j.id));
     }
@@ -105,6 +114,11 @@ export async function runStress(opts: StressOptions): Promise<{ seconds: number;
     await waitFor(`all ${JOBS} jobs to end`, async () => (await ended()) === JOBS, 240_000, 200);
     await during;
     const seconds = (Date.now() - started) / 1000;
+
+    const runs = new Map<string, number>();
+    for (const i of fs.readFileSync(runsFile, 'utf8').split('\n').filter(Boolean)) runs.set(i, (runs.get(i) ?? 0) + 1);
+    assert.deepEqual([...runs].filter(([, n]) => n !== 1), [], 'no job ran twice');
+    assert.equal(runs.size, JOBS, 'every job ran');
 
     const jobs = await allJobs(apis[replicas - 1]!);
     assert.equal(jobs.length, JOBS);
