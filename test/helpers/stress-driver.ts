@@ -21,10 +21,10 @@ export const STRESS_WORKERS = [
   { name: 'w6', queues: 'qa,qc', concurrency: 3 },
 ];
 
-/** Job i of a stress run: mixed queues, slots 1–3 and priorities; it prints `job-i`. */
 /**
- * Job i prints `job-i` and appends i to `runsFile`: the processes themselves then show that no job
- * ran twice, whatever the server recorded (appends this small are atomic).
+ * Job i of a stress run: mixed queues, slots 1–3 and priorities; it prints `job-i` and appends i to
+ * `runsFile`, so the processes themselves show that no job ran twice, whatever the server recorded
+ * (appends this small are atomic).
  */
 export function stressSpec(i: number, runsFile: string): MessageInitShape<typeof JobSpecSchema> {
   return {
