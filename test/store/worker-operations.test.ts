@@ -57,12 +57,18 @@ for (const db of DATABASES) {
       assert.equal(later!.startedAt, w.startedAt);
     });
 
-    it('writes buffered heartbeats in one go: each row its own time and sample, its state as the operator wishes, goodbyes left alone', async () => {
+    /** 502 workers (more than one statement's worth): fleet-1 wished into maintenance, fleet-2 asked to shut down, fleet-3 said goodbye. */
+    async function fleetWithWishes(): Promise<string[]> {
       const names = Array.from({ length: 502 }, (_, i) => `fleet-${i}`);
       await Promise.all(names.map(register));
       await store.setWorkerMaintenance({ name: 'fleet-1', change: 'enter', comment: 'disk', author: 'ops' }, tick());
       await store.requestWorkerShutdown('fleet-2', tick());
       await store.heartbeat('fleet-3', 'OFFLINE', tick());
+      return names;
+    }
+
+    it('writes buffered heartbeats in one go: each row its own time and sample, its state as the operator wishes, goodbyes left alone', async () => {
+      const names = await fleetWithWishes();
       const at = tick();
       // 501 IDLE: more than one statement's worth; one RUNNING.
       await store.recordHeartbeats(names.map((name, i) => ({ name, reported: i === 5 ? 'RUNNING' : 'IDLE', at: at + i, systemInfo: i === 7 ? { ...INFO, cpuPercent: 77 } : undefined })));
@@ -81,11 +87,7 @@ for (const db of DATABASES) {
     });
 
     it('answers a batch of heartbeats as it answers each: states, holdings, revocations, goodbyes and unknown workers', async () => {
-      const names = Array.from({ length: 502 }, (_, i) => `fleet-${i}`);
-      await Promise.all(names.map(register));
-      await store.setWorkerMaintenance({ name: 'fleet-1', change: 'enter', comment: 'disk', author: 'ops' }, tick());
-      await store.requestWorkerShutdown('fleet-2', tick());
-      await store.heartbeat('fleet-3', 'OFFLINE', tick());
+      const names = await fleetWithWishes();
       const job = await store.submitJob({ queue: 'a', argv: ['true'], env: {}, cwd: '', slots: 1, priority: 0, timeoutSeconds: 0, maxAttempts: 1, labels: {} }, tick());
       const { assigned } = await store.claimJobs('fleet-4', tick(), 1);
       assert.equal(assigned.length, 1);
