@@ -35,13 +35,36 @@ export function cpuTimes(pid: number): { self: number; children: number } {
   }
 }
 
-/** CPU per job, ms, of a set of processes over a window: start() before the jobs, perJob(n) once they ended. */
+/** The processes a process has started that still run (Linux: the main thread's children). */
+function liveChildren(pid: number): number[] {
+  try {
+    return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * CPU per job, ms, of a set of processes over a window: start() before the jobs, perJob(n) once they
+ * ended. A long-lived process one of them started (the worker's spawn helper) counts as part of it,
+ * and the processes that one reaped (the jobs it started) as its children.
+ */
 export function cpuPerJob(pids: number[]): { perJob(jobs: number): { selfMs: number; childrenMs: number } } {
-  const sum = () => pids.map(cpuTimes).reduce((a, t) => ({ self: a.self + t.self, children: a.children + t.children }), { self: 0, children: 0 });
-  const t0 = sum();
+  const total = (ps: number[]) => ps.map(cpuTimes).filter((t) => Number.isFinite(t.self)).reduce((a, t) => ({ self: a.self + t.self, children: a.children + t.children }), { self: 0, children: 0 });
+  // Only a process running at both ends of the window is a helper; a job's process comes and goes.
+  const helpers0 = new Set(pids.flatMap(liveChildren));
+  const t0 = total(pids);
+  const h0 = new Map([...helpers0].map((p) => [p, cpuTimes(p)]));
   return {
     perJob(jobs) {
-      const t1 = sum();
+      const t1 = total(pids);
+      for (const p of new Set(pids.flatMap(liveChildren))) {
+        const before = h0.get(p);
+        const after = cpuTimes(p);
+        if (!before || !Number.isFinite(after.self)) continue;
+        t1.self += after.self - before.self;
+        t1.children += after.children - before.children;
+      }
       const ms = (s: number) => Math.round(((s * 1000) / jobs) * 1000) / 1000;
       return { selfMs: ms(t1.self - t0.self), childrenMs: ms(t1.children - t0.children) };
     },

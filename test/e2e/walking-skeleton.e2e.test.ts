@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import assert from 'node:assert/strict';
 import { JobState, type Job } from '../../gen/edge/v1/job_pb.js';
 import { WorkerState } from '../../gen/edge/v1/worker_pb.js';
@@ -83,6 +84,23 @@ for (const dbKind of DATABASES) {
       assert.equal(done.exitCode, 0);
       assert.equal(await fullLog(j.id), 'a b|$HOME|*|');
       assert.ok(done.startTime && done.endTime);
+    });
+
+    it('starts jobs from the worker spawn helper once it is ready, not from the worker itself', async () => {
+      const w = await worker('spawner', 'q-spawner');
+      const helper = await waitFor('the worker spawn helper to run', async () => {
+        const children = fs.readFileSync(`/proc/${w.pid}/task/${w.pid}/children`, 'utf8').split(' ').filter(Boolean);
+        return children.find((c) => fs.readFileSync(`/proc/${c}/cmdline`, 'latin1').includes('-I\0-S\0-c\0'));
+      });
+      // The helper says it is ready within a moment of starting; jobs before that start from the worker.
+      await new Promise((r) => setTimeout(r, 1000));
+      const j = await submit('q-spawner', ['sh', '-c', 'echo "$PPID"; read -r _ _ _ _ pgrp _ < /proc/$$/stat; echo "$pgrp $$"']);
+      const done = await ended(j.id);
+      assert.equal(done.state, JobState.SUCCEEDED);
+      const [parent, group] = (await fullLog(j.id)).trim().split('\n');
+      assert.equal(parent, helper, 'the job is a child of the helper');
+      const [pgrp, pid] = group!.split(' ');
+      assert.equal(pgrp, pid, 'the job leads its own process group');
     });
 
     it('records a job whose command does not exist as FAILED with the reason in its log', async () => {

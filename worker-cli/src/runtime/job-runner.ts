@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,6 +11,7 @@ import { jobEnvironment } from './job-env.js';
 import type { JobUser } from './job-user.js';
 import { signalGroup } from './process-group.js';
 import { MaskedOutput } from './masked-output.js';
+import { jobSpawner, type JobSpawnOptions } from './spawn-helper.js';
 
 export interface JobRunnerOptions {
   apis: ApiSource;
@@ -37,7 +38,8 @@ export interface JobProcesses {
   signalGroup: typeof signalGroup;
 }
 
-const REAL_PROCESSES: JobProcesses = { spawn, signalGroup };
+/** Job processes start from the spawn helper where it can start them (spawn-helper.ts), else from node. */
+const REAL_PROCESSES: JobProcesses = { spawn: jobSpawner.spawn, signalGroup };
 
 /** Folders of spool files made so far (once per worker, not once per job). */
 const madeDirs = new Set<string>();
@@ -183,7 +185,8 @@ export class JobRunner {
       let child: ChildProcess;
       try {
         const account = user && user.uid !== process.getuid?.() ? { uid: user.uid, gid: user.gid } : {};
-        child = (this.opts.processes ?? REAL_PROCESSES).spawn(cmd!, args, { cwd: spec.cwd || undefined, env, detached: true, stdio: ['ignore', out, out], ...account });
+        const options: JobSpawnOptions = { cwd: spec.cwd || undefined, env, detached: true, stdio: ['ignore', out, out], outputFile: this.spoolPath, ...account };
+        child = (this.opts.processes ?? REAL_PROCESSES).spawn(cmd!, args, options);
       } catch (err) {
         resolve(this.failedToStart(err));
         return;

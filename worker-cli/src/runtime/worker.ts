@@ -20,6 +20,7 @@ import type { Logger } from './logger.js';
 import { pidFilePath, removePidFile, writePidFile } from './pid-file.js';
 import type { JobUser } from './job-user.js';
 import { killOrphans } from './process-group.js';
+import { jobSpawner } from './spawn-helper.js';
 import { StatusFileWriter, statusFilePath, type LocalStatus } from './status-file.js';
 import { SystemSampler } from './system-info.js';
 import { WorkerMetrics } from './worker-metrics.js';
@@ -185,6 +186,10 @@ export class EdgeWorker {
       }
       this.writeStatus();
       await killOrphans(this.jobsDir, this.log);
+      // Jobs start from a small helper process (spawn-helper.ts); started now, it is ready by the first
+      // job. Jobs run as another user start from the worker itself.
+      const jobUser = this.opts.jobUser;
+      if (!jobUser || jobUser.uid === process.getuid?.()) void jobSpawner.prepare();
       if (!(await this.register())) return;
       await this.maintenanceControl.checkHealth(); // a machine already unhealthy at start takes no job
       const drained = new AbortController();
