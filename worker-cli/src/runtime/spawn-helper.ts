@@ -82,7 +82,13 @@ export class SpawnHelper {
     this.children.set(id, child);
     if (this.children.size === 1) this.hold(true);
     const payload = Buffer.from(tokens.join('\0'));
-    helper.stdin!.write(Buffer.concat([Buffer.from(`${payload.length}\n`), payload]));
+    // Jobs pushed together go to the helper in one write.
+    const stdin = helper.stdin!;
+    if (!stdin.writableCorked) {
+      stdin.cork();
+      process.nextTick(() => stdin.uncork());
+    }
+    stdin.write(Buffer.concat([Buffer.from(`${payload.length}\n`), payload]));
     return child as unknown as ChildProcess;
   }
 
