@@ -201,7 +201,8 @@ describe('JobRunner: one attempt of a job, its output and how it ended', () => {
 
   it('keeps reporting while the server is away, until it takes it; a start still unsent goes with the end', async () => {
     api.failReports = 2;
-    const { runner } = run({}, { onStart: (j) => j.exit(0) });
+    // The job ends once the first RUNNING try has failed and waits (at least 100 ms) to be tried again.
+    const { runner } = run({}, { onStart: (j) => void setTimeout(() => j.exit(0), 20) });
     await runner.finished;
     assert.equal(api.failReports, 0);
     assert.deepEqual(states(), ['SUCCEEDED']);
