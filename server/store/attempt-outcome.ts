@@ -27,12 +27,25 @@ export function retryDelayMs(policy: RetryPolicy, attempt: number): number {
  * failed, attempts remain and nobody asked to cancel: then it goes back to its queue, to run again
  * after the retry backoff. Writes the change to the log; returns the job as it now stands.
  */
-export async function endAttempt(trx: Knex.Transaction, job: JobRecord, outcome: Outcome, now: number, retry: RetryPolicy): Promise<JobRecord> {
+export async function endAttempt(
+  trx: Knex.Transaction,
+  held: JobRecord,
+  outcome: Outcome,
+  now: number,
+  retry: RetryPolicy,
+  startedAt?: number,
+): Promise<JobRecord> {
   const sql = await statementsOf(trx);
   const end = [outcome.state, outcome.exitCode, outcome.signal, outcome.reason];
-  await sql.run('update `job_attempts` set `state` = ?, `exit_code` = ?, `signal` = ?, `reason` = ?, `ended_at` = ? where `job_id` = ? and `attempt` = ?', [
+  // A job whose start is reported with its end (it ended before its RUNNING report went out) is
+  // marked started in the same statements that end it, and both its events go in one insert.
+  const job: JobRecord = startedAt === undefined ? held : { ...held, state: 'RUNNING', startedAt, updatedAt: now };
+  const started = startedAt === undefined ? '' : ', `started_at` = ?';
+  const startedValue = startedAt === undefined ? [] : [startedAt];
+  await sql.run(`update \`job_attempts\` set \`state\` = ?, \`exit_code\` = ?, \`signal\` = ?, \`reason\` = ?, \`ended_at\` = ?${started} where \`job_id\` = ? and \`attempt\` = ?`, [
     ...end,
     now,
+    ...startedValue,
     job.id,
     job.attempt,
   ]);
@@ -47,15 +60,22 @@ export async function endAttempt(trx: Knex.Transaction, job: JobRecord, outcome:
     const reason = `${which} of ${job.maxAttempts} failed (${outcome.reason}); retrying in ${Math.round(delay / 1000)} s`;
     // The queued timeout counts from when the job may run again, not through its backoff.
     await sql.run(
-      'update `jobs` set `state` = ?, `worker_name` = NULL, `exit_code` = ?, `signal` = ?, `reason` = ?, `not_before` = ?, `queued_at` = ?, `updated_at` = ? where `id` = ?',
-      ['QUEUED', outcome.exitCode, outcome.signal, reason, now + delay, now + delay, now, job.id],
+      `update \`jobs\` set \`state\` = ?, \`worker_name\` = NULL, \`exit_code\` = ?, \`signal\` = ?, \`reason\` = ?, \`not_before\` = ?, \`queued_at\` = ?, \`updated_at\` = ?${started} where \`id\` = ?`,
+      ['QUEUED', outcome.exitCode, outcome.signal, reason, now + delay, now + delay, now, ...startedValue, job.id],
     );
     next = { ...job, state: 'QUEUED', workerName: null, exitCode: outcome.exitCode, signal: outcome.signal, reason, notBefore: now + delay, queuedAt: now + delay, updatedAt: now };
   } else {
-    await sql.run('update `jobs` set `state` = ?, `exit_code` = ?, `signal` = ?, `reason` = ?, `ended_at` = ?, `updated_at` = ? where `id` = ?', [...end, now, now, job.id]);
+    await sql.run(`update \`jobs\` set \`state\` = ?, \`exit_code\` = ?, \`signal\` = ?, \`reason\` = ?, \`ended_at\` = ?, \`updated_at\` = ?${started} where \`id\` = ?`, [
+      ...end,
+      now,
+      now,
+      ...startedValue,
+      job.id,
+    ]);
     next = { ...job, state: outcome.state, exitCode: outcome.exitCode, signal: outcome.signal, reason: outcome.reason, endedAt: now, updatedAt: now };
   }
-  await insertEvents(trx, [{ ...stateEvent(next, now), releasedBy: job.workerName }]);
+  const ended = { ...stateEvent(next, now), releasedBy: job.workerName };
+  await insertEvents(trx, startedAt === undefined ? [ended] : [stateEvent(job, now), ended]);
   return next;
 }
 

@@ -56,6 +56,7 @@ export function transaction<T>(knex: Knex, body: TransactionBody<T>): Promise<T>
     writer = new GroupCommitWriter(knex, {
       concurrency: sqlite ? 1 : 4,
       maxBatch: 200,
+      savepoints: sqlite,
       // Bounded: a few seconds of writes at the fastest rate measured; past that, callers hear Unavailable.
       maxQueued: MAX_QUEUED_WRITES,
       attachOutbox: (trx, outbox) => {

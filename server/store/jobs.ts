@@ -106,8 +106,8 @@ export async function reportJob(db: StoreDb, report: JobReport, notBefore: numbe
     const startedAt = startedToo ? Math.max(job.updatedAt, now - report.ranForMs!) : now;
     if (report.state === 'RUNNING') return markRunning(trx, job, startedAt, now);
     const state = report.state as 'SUCCEEDED' | 'FAILED' | 'CANCELED';
-    const held = verdict.kind === 'start-and-end' ? await markRunning(trx, job, startedAt, now) : job;
-    return endAttempt(trx, held, { state, exitCode: report.exitCode, signal: report.signal, reason: report.reason }, now, db.retry);
+    const outcome = { state, exitCode: report.exitCode, signal: report.signal, reason: report.reason };
+    return endAttempt(trx, job, outcome, now, db.retry, verdict.kind === 'start-and-end' ? startedAt : undefined);
   });
 }
 

@@ -18,10 +18,11 @@ describe('GroupCommitWriter: one write path, many callers per commit', () => {
       return id;
     });
   const rows = async () => (await knex('t').select('id').orderBy('id')).map((r) => String(r.id));
-  const newWriter = () =>
+  const newWriter = (savepoints = true) =>
     new GroupCommitWriter(knex, {
       concurrency: 1,
       maxBatch: 100,
+      savepoints,
       attachOutbox: (trx, outbox) => outboxes.set(trx, outbox),
       committed: (events) => announced.push(events),
     });
@@ -47,7 +48,7 @@ describe('GroupCommitWriter: one write path, many callers per commit', () => {
   });
 
   it('refuses a write at once when too many wait (busy), and takes writes again once they went through', async () => {
-    const writer = new GroupCommitWriter(knex, { concurrency: 1, maxBatch: 2, maxQueued: 3, attachOutbox: (trx, outbox) => outboxes.set(trx, outbox), committed: () => {} });
+    const writer = new GroupCommitWriter(knex, { concurrency: 1, maxBatch: 2, maxQueued: 3, savepoints: true, attachOutbox: (trx, outbox) => outboxes.set(trx, outbox), committed: () => {} });
     const waiting = ['a', 'b', 'c'].map((id) => write(writer, id));
     await assert.rejects(write(writer, 'd'), (err: Error & { kind?: string }) => err.kind === 'busy' && /busy: 3 writes are waiting/.test(err.message));
     await Promise.all(waiting);
@@ -73,6 +74,20 @@ describe('GroupCommitWriter: one write path, many callers per commit', () => {
     assert.deepEqual(await rows(), ['a', 'c']);
     assert.deepEqual(announced.flat().map((e) => e.jobId), ['a', 'c']);
     assert.equal(commits, 1);
+  });
+
+  it('without savepoints (MySQL): a call that fails rolls the batch back, runs again alone, and the others commit together again', async () => {
+    const writer = newWriter(false);
+    const statements: string[] = [];
+    knex.on('query', (q: { sql: string }) => statements.push(q.sql));
+    const results = await Promise.allSettled([write(writer, 'a'), write(writer, 'b', { failAfterWrite: true }), write(writer, 'c'), write(writer, 'd')]);
+    assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+    assert.match(String((results[1] as PromiseRejectedResult).reason), /refused b/);
+    assert.deepEqual(await rows(), ['a', 'c', 'd']);
+    assert.deepEqual(announced.flat().map((e) => e.jobId).sort(), ['a', 'c', 'd']);
+    assert.ok(!statements.some((q) => /savepoint/i.test(q)), 'no savepoint was sent');
+    assert.equal(commits, 1, "a, c and d committed together; b's own transaction rolled back");
+    assert.deepEqual(announced.map((evs) => evs.map((e) => e.jobId)), [['a', 'c', 'd']]);
   });
 
   it('runs every call again alone when the batch as a whole fails, so the others still commit', async () => {
@@ -108,6 +123,7 @@ describe('GroupCommitWriter: retries what the database rolled back (MySQL, Galer
       const writer = new GroupCommitWriter(knex, {
         concurrency: 1,
         maxBatch: 100,
+        savepoints: false,
         attachOutbox: () => {},
         committed: () => {},
         retry: { retryable: (err) => (err as Error).message === 'conflict', attempts: 3, delayMs: () => 1 },
