@@ -31,6 +31,8 @@ export interface GroupCommitOptions {
   maxQueued?: number;
   /** Gives the transaction's array that the bodies' events are written to (see job-events.ts). */
   attachOutbox(trx: Knex.Transaction, outbox: WrittenEvent[]): void;
+  /** Writes the events the transaction's operations collected, just before its COMMIT. */
+  flushOutbox?(trx: Knex.Transaction, outbox: WrittenEvent[]): Promise<void>;
   /** Called with the events of a batch once it has committed, before any caller hears of it. */
   committed(events: WrittenEvent[]): void;
   /**
@@ -124,6 +126,7 @@ export class GroupCommitWriter {
             outcomes.push({ ok: false, err });
           }
         }
+        if (events.length) await this.opts.flushOutbox?.(trx, events);
         committing = true;
       });
     } catch (err) {
@@ -162,6 +165,7 @@ export class GroupCommitWriter {
         value = await this.knex.transaction(async (trx) => {
           this.opts.attachOutbox(trx, events);
           const out = await op.body(trx);
+          if (events.length) await this.opts.flushOutbox?.(trx, events);
           committing = true;
           return out;
         });

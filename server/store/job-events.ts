@@ -64,6 +64,7 @@ export function transaction<T>(knex: Knex, body: TransactionBody<T>): Promise<T>
         (trx as unknown as WithOutbox)[COUNTED] = clusters.get(knex)?.galera ?? false;
       },
       committed: (events) => announce(knex, events),
+      flushOutbox: writeOutbox,
       retry: sqlite
         ? undefined
         : {
@@ -110,18 +111,13 @@ export async function insertEvents(db: Db, events: NewEvent[]): Promise<void> {
     // The counter row below needs a transaction around it.
     return transaction(db as Knex, (trx) => insertEvents(trx, events));
   }
+  if (outbox) {
+    // Written with the rest of its transaction's events just before COMMIT (writeOutbox).
+    outbox.push(...events);
+    return;
+  }
   if ('isTransaction' in db && db.isTransaction) {
-    const trx = db as Knex.Transaction;
-    const first = (db as unknown as WithOutbox)[COUNTED] ? await takeNumbers(trx, events.length) : undefined;
-    const sql = await statementsOf(trx);
-    if (first === undefined) {
-      await sql.run(`insert into \`job_events\` (${EVENT_COLUMNS}) values ${valuesList(events.length, 10)}`, events.flatMap(eventValues));
-    } else {
-      await sql.run(
-        `insert into \`job_events\` (\`seq\`, ${EVENT_COLUMNS}) values ${valuesList(events.length, 11)}`,
-        events.flatMap((e, i) => [first + i, ...eventValues(e)]),
-      );
-    }
+    await writeEvents(db as Knex.Transaction, events);
   } else {
     await db('job_events').insert(
       events.map((e) => ({
@@ -139,8 +135,32 @@ export async function insertEvents(db: Db, events: NewEvent[]): Promise<void> {
     );
   }
   // Outside a transaction the insert is its own commit.
-  if (outbox) outbox.push(...events);
-  else announce(db as Knex, events);
+  announce(db as Knex, events);
+}
+
+/** Rows per insert of events: far below MySQL's and SQLite's limits on bound values. */
+const EVENTS_PER_INSERT = 500;
+
+/**
+ * The events a write-path transaction collected, in a few multi-row inserts (one for most batches)
+ * rather than one per operation: on MySQL every statement is a round trip, and events were a fifth of
+ * the statements per job. The group-commit writer calls it just before COMMIT.
+ */
+export async function writeOutbox(trx: Knex.Transaction, events: NewEvent[]): Promise<void> {
+  for (let i = 0; i < events.length; i += EVENTS_PER_INSERT) await writeEvents(trx, events.slice(i, i + EVENTS_PER_INSERT));
+}
+
+async function writeEvents(trx: Knex.Transaction, events: NewEvent[]): Promise<void> {
+  const first = (trx as unknown as WithOutbox)[COUNTED] ? await takeNumbers(trx, events.length) : undefined;
+  const sql = await statementsOf(trx);
+  if (first === undefined) {
+    await sql.run(`insert into \`job_events\` (${EVENT_COLUMNS}) values ${valuesList(events.length, 10)}`, events.flatMap(eventValues));
+  } else {
+    await sql.run(
+      `insert into \`job_events\` (\`seq\`, ${EVENT_COLUMNS}) values ${valuesList(events.length, 11)}`,
+      events.flatMap((e, i) => [first + i, ...eventValues(e)]),
+    );
+  }
 }
 
 /**

@@ -47,6 +47,24 @@ describe('GroupCommitWriter: one write path, many callers per commit', () => {
     assert.deepEqual(announced.map((evs) => evs.map((e) => e.jobId)), [['a', 'b', 'c', 'd']]);
   });
 
+  it('writes the events of a whole batch once, just before its COMMIT, without those of a call rolled back', async () => {
+    const order: string[] = [];
+    knex.on('query', (q: { sql: string }) => {
+      if (/^commit/i.test(q.sql)) order.push('commit');
+    });
+    const writer = new GroupCommitWriter(knex, {
+      concurrency: 1,
+      maxBatch: 100,
+      savepoints: true,
+      attachOutbox: (trx, outbox) => outboxes.set(trx, outbox),
+      flushOutbox: async (_trx, events) => void order.push(`flush ${events.map((e) => e.jobId).join('')}`),
+      committed: (events) => announced.push(events),
+    });
+    await Promise.allSettled([write(writer, 'a'), write(writer, 'b', { failAfterWrite: true }), write(writer, 'c')]);
+    await write(writer, 'd');
+    assert.deepEqual(order, ['flush ac', 'commit', 'flush d', 'commit']);
+  });
+
   it('refuses a write at once when too many wait (busy), and takes writes again once they went through', async () => {
     const writer = new GroupCommitWriter(knex, { concurrency: 1, maxBatch: 2, maxQueued: 3, savepoints: true, attachOutbox: (trx, outbox) => outboxes.set(trx, outbox), committed: () => {} });
     const waiting = ['a', 'b', 'c'].map((id) => write(writer, id));
