@@ -4,9 +4,9 @@
  *
  *   request:  "<payload bytes>\n" + payload, the payload NUL-separated:
  *             id, cwd ("" = the helper's), output file (appended to), argc, argv..., then NAME=VALUE...
- *   answers:  "R\n"                                 it is ready (its first line)
- *             "S\t<id>\t<pid>\n"                 the job's process has exec'd (its own session and group)
- *             "F\t<id>\t<ERRNO NAME>\n"          it could not start (chdir, open or exec failed)
+ *   answers:  "R\n"                                  it is ready (its first line)
+ *             "S\t<id>\t<pid>\n"                    the job's process has exec'd (its own session and group)
+ *             "F\t<id>\t<ERRNO NAME>\n"             it could not start (chdir, open or exec failed)
  *             "E\t<id>\t<code>\t<signal number>\n"   it ended (code empty when a signal ended it)
  *
  * posix_spawn starts a process without copying the helper's memory (glibc uses vfork), which is what

@@ -102,7 +102,7 @@ export class SpawnHelper {
     }
     // Its own process group: a Ctrl-C at the terminal reaches the worker, which stops its jobs and
     // must still hear how they ended.
-    const helper = spawn(python!, ['-I', '-S', '-c', SPAWN_HELPER_PY], { stdio: ['pipe', 'pipe', 'inherit'], detached: true });
+    const helper = spawn(python, ['-I', '-S', '-c', SPAWN_HELPER_PY], { stdio: ['pipe', 'pipe', 'inherit'], detached: true });
     helper.stdout!.setEncoding('utf8');
     helper.stdout!.on('data', (chunk: string) => this.answers(chunk));
     helper.stdin!.on('error', () => undefined); // it died: 'exit' below says so
