@@ -28,7 +28,7 @@ class HelperChild extends EventEmitter {
  * copying the whole worker's address space, and the child then tears that copy down again at exec:
  * on the machines measured, spawning `true` cost the worker about 5 ms of CPU and the child another
  * 5 ms, against about 3 ms for both from a small process (docs/performance.md, issue 15). The helper
- * is the Python program in spawn-helper.py.ts; where there is no python3 (3.8 or later), or for what it does not do (a
+ * is the Python program in spawn-helper.py.ts; off Linux, where there is no python3 (3.8 or later), or for what it does not do (a
  * job run as another user, output through pipes for masking), node's spawn starts the job as before.
  * `EDGE_SPAWN_HELPER=off` turns it off.
  */
@@ -189,7 +189,8 @@ export class SpawnHelper {
  * it (missing, older than 3.8) exits before it says it is ready, and node starts the jobs.
  */
 function pythonForHelper(): string | undefined {
-  if (process.env.EDGE_SPAWN_HELPER === 'off') return undefined;
+  // posix_spawn's setsid is glibc's (Linux); elsewhere python refuses it, and node starts the jobs.
+  if (process.env.EDGE_SPAWN_HELPER === 'off' || process.platform !== 'linux') return undefined;
   return ['/usr/bin/python3', '/usr/local/bin/python3'].find((p) => fs.existsSync(p)) ?? 'python3';
 }
 
