@@ -71,13 +71,14 @@ export class SpawnHelper {
     const stdio = options.stdio;
     const fileOutput = Array.isArray(stdio) && stdio[0] === 'ignore' && typeof stdio[1] === 'number' && stdio[2] === stdio[1];
     if (this.broken || !options.outputFile || !fileOutput || options.uid !== undefined || options.gid !== undefined) return undefined;
-    const env = Object.entries(options.env ?? process.env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`]));
-    const tokens = [String(this.nextId), String(options.cwd ?? ''), options.outputFile, String(args.length + 1), cmd, ...args, ...env];
-    // A NUL cannot reach a process's argv or environment: node's spawn says so with its own error.
-    if (tokens.some((t) => t.includes('\0'))) return undefined;
     const helper = this.started();
     if (!helper || !this.ready) return undefined;
-    const id = String(this.nextId++);
+    const id = String(this.nextId);
+    const env = Object.entries(options.env ?? process.env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`]));
+    const tokens = [id, String(options.cwd ?? ''), options.outputFile, String(args.length + 1), cmd, ...args, ...env];
+    // A NUL cannot reach a process's argv or environment: node's spawn says so with its own error.
+    if (tokens.some((t) => t.includes('\0'))) return undefined;
+    this.nextId++;
     const child = new HelperChild(cmd);
     this.children.set(id, child);
     if (this.children.size === 1) this.hold(true);
