@@ -24,7 +24,8 @@ export interface Child {
 /** Forks `bench/<script>` with `config` as its one argument (JSON); resolves when it says ready. */
 export async function forkChild(script: string, config: unknown, readyTimeoutMs = 120_000): Promise<Child> {
   const proc = fork(path.join(BENCH_DIR, script), [JSON.stringify(config)], {
-    execArgv: ['--import', 'tsx'],
+    // BENCH_CHILD_NODE_ARGS: node options for the bench's children (simulators), e.g. `--cpu-prof`.
+    execArgv: ['--import', 'tsx', ...(process.env.BENCH_CHILD_NODE_ARGS?.split(' ').filter(Boolean) ?? [])],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   live.add(proc);

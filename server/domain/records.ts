@@ -97,6 +97,9 @@ export interface WorkerRecord {
   team: string;
 }
 
+/** A worker as its row holds it, without the jobs it holds. */
+export type WorkerRow = Omit<WorkerRecord, 'jobIds' | 'usedSlots'>;
+
 export interface MaintenanceCommentRecord {
   text: string;
   author: string;

@@ -15,6 +15,7 @@ import type { JobRecord, WorkerRecord } from '../domain/records.js';
 import { jobStateFromWire, jobToWire, systemInfoFromWire, workerPushToWire, workerSettings, workerStateFromWire, workerToWire } from './convert.js';
 import { pushWorkerChange, workerWentOffline } from '../core/worker-changes.js';
 import { assignmentSecrets } from '../core/assignment-secrets.js';
+import { BatchedLookup } from '../core/batched-lookup.js';
 import type { ServiceContext } from './context.js';
 import { invalid, notFound, toConnectError } from './errors.js';
 import { DEFAULT_MAX_LOG_BYTES } from './log-service.js';
@@ -35,6 +36,8 @@ const notRegistered = (name: string) =>
 export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerService> {
   const { store, dispatcher, now } = ctx;
   const maxLogBytes = ctx.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES;
+  /** The worker behind each FetchJobs stream that opens, read with those of the streams opening with it. */
+  const streamWorkers = new BatchedLookup((names: string[]) => store.workerRows(names));
   /** A worker the caller may see: another team's worker is NotFound; a worker token sees only itself. */
   async function visibleWorker(name: string, hctx: HandlerContext, field = 'name') {
     const p = principalOf(hctx);
@@ -166,7 +169,7 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
       // A bare iterator rather than an async generator: the server holds one per connected worker.
       return new PushStream(async () => {
         const name = callingWorker(req.workerName, handlerCtx);
-        const worker = await store.getWorker(name);
+        const worker = await streamWorkers.get(name);
         if (!worker) throw notRegistered(name);
         if (worker.state === 'OFFLINE') throw wentOffline(name);
         // A new stream may be a new run of the worker: its heartbeats read the store again.

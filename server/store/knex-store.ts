@@ -17,6 +17,7 @@ import type {
   QueueStatsRecord,
   Retention,
   WorkerRecord,
+  WorkerRow,
   WorkerStateName,
 } from '../domain/records.js';
 import type { BufferedHeartbeat, StoreHeartbeat, StoreHeartbeatOutcome, CancelOutcome, ClaimPolicy, ClaimResult, HeartbeatReport, MaintenanceInput, RegisterInput, Store, StoreOptions, WorkerUpdateInput } from './store.js';
@@ -136,6 +137,10 @@ export class KnexStore implements Store {
 
   getWorker(name: string): Promise<WorkerRecord | undefined> {
     return workers.getWorker(this.db, name);
+  }
+
+  workerRows(names: string[]): Promise<Map<string, WorkerRow>> {
+    return workers.workerRows(this.db, names);
   }
 
 

@@ -17,6 +17,7 @@ import type {
   MetricsSnapshot,
   SystemInfoRecord,
   WorkerRecord,
+  WorkerRow,
   WorkerStateName,
   WrittenEvent,
 } from '../domain/records.js';
@@ -153,6 +154,8 @@ export interface Store {
    */
   releaseJobsOfOfflineWorker(name: string, now: number): Promise<JobRecord[]>;
   getWorker(name: string): Promise<WorkerRecord | undefined>;
+  /** Many workers' rows (not what they hold) in one statement per few hundred; the unknown are absent. */
+  workerRows(names: string[]): Promise<Map<string, WorkerRow>>;
   listWorkers(limit: number, afterName?: string, states?: WorkerStateName[], team?: string): Promise<WorkerRecord[]>;
   /** Operators' changes to a worker; each returns the worker after it. */
   setWorkerMaintenance(input: MaintenanceInput, now: number): Promise<WorkerRecord>;

@@ -3,7 +3,7 @@ import { StoreError, notFound } from './errors.js';
 import { endAttempt } from './attempt-outcome.js';
 import { REGISTER_AGAIN_WORKER_STATES, reportedGivenHoldings, wentOfflineMessage } from '../domain/worker-states.js';
 import { insertEvents, transaction, workerEvent } from './job-events.js';
-import { HELD_JOB_STATES, LIVE_WORKER_STATES, WORKER_LOST, type HeartbeatResult, type HeldAttempt, type JobRecord, type WorkerRecord, type WorkerStateName } from '../domain/records.js';
+import { HELD_JOB_STATES, LIVE_WORKER_STATES, WORKER_LOST, type HeartbeatResult, type HeldAttempt, type JobRecord, type WorkerRecord, type WorkerRow, type WorkerStateName } from '../domain/records.js';
 import { rowToJob, rowToWorker } from './rows.js';
 import type { HeartbeatReport, MaintenanceInput, RegisterInput, StoreHeartbeat, StoreHeartbeatOutcome, WorkerUpdateInput } from './store.js';
 import type { StoreDb } from './dialect.js';
@@ -168,6 +168,18 @@ export async function liveWorkers(db: StoreDb): Promise<WorkerRecord[]> {
   return rows.map((r) => rowToWorker(r, held.get(String(r.name)) ?? { jobIds: [], usedSlots: 0 }));
 }
 
+
+/** Workers' rows by name, without what they hold: one statement per chunk of names. */
+export async function workerRows(db: StoreDb, names: string[]): Promise<Map<string, WorkerRow>> {
+  const out = new Map<string, WorkerRow>();
+  for (let i = 0; i < names.length; i += HEARTBEAT_BATCH_CHUNK) {
+    for (const r of await db.knex('workers').select('*').whereIn('name', names.slice(i, i + HEARTBEAT_BATCH_CHUNK))) {
+      const { jobIds: _j, usedSlots: _u, ...row } = rowToWorker(r, { jobIds: [], usedSlots: 0 });
+      out.set(row.name, row);
+    }
+  }
+  return out;
+}
 
 export async function heldBy(db: Db, workerName: string): Promise<{ jobIds: string[]; usedSlots: number }> {
   return (await heldByMany(db, [workerName])).get(workerName) ?? { jobIds: [], usedSlots: 0 };

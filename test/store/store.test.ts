@@ -197,5 +197,17 @@ for (const db of DATABASES) {
       assert.deepEqual((await store.listWorkers(10, 'a')).map((w) => w.name), ['b']);
       assert.equal((await store.heartbeat('nobody', 'IDLE', tick())), undefined);
     });
+
+    it('reads many workers by name, the unknown left out, across statement chunks', async () => {
+      const names = Array.from({ length: 620 }, (_, i) => `w${i}`);
+      for (const name of names.slice(0, 3)) await worker(name, ['q', name]);
+      const rows = await store.workerRows([...names, 'nobody']);
+      assert.deepEqual([...rows.keys()].sort(), ['w0', 'w1', 'w2']);
+      assert.deepEqual(rows.get('w2')!.queues, ['q', 'w2']);
+      assert.equal(rows.get('w2')!.state, (await store.getWorker('w2'))!.state);
+      // More names than one statement takes (500): the rows of the later chunk are there too.
+      await worker('w600');
+      assert.deepEqual([...(await store.workerRows(names)).keys()].sort(), ['w0', 'w1', 'w2', 'w600']);
+    });
   });
 }
