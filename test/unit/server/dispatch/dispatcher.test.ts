@@ -238,7 +238,7 @@ describe('Dispatcher: when it claims, for whom, and what becomes of the claimed 
     await settled();
     dispatcher.wakeQueue('q');
     await waitFor('four more', () => store.claims.length === 8);
-    assert.deepEqual(store.claims.slice(4), ['w1', 'w2', 'w3', 'w4'], 'the next wake starts one further');
+    assert.deepEqual(store.claims.slice(4), ['w4', 'w5', 'w6', 'w7'], 'the next wake goes on where the last stopped');
     store.claims.length = 0;
     await settled();
     dispatcher.wakeQueue('q', 2);
