@@ -6,7 +6,7 @@ import { EdgeCommand } from '../lib/base-command.js';
 import { privateDir, usePrivateUmask } from '../../../shared/private-files.js';
 import fs from 'node:fs';
 import { DEFAULT_DATA_DIR, resolveDatabaseUrl } from '../lib/server-config.js';
-import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../runtime/logger.js';
+import { createLogger, LOG_FORMATS, LOG_LEVELS, repeatLimited, type LogFormat, type LogLevel } from '../runtime/logger.js';
 
 export default class Server extends EdgeCommand {
   static override description = `Run the API server: gRPC, gRPC-Web and Connect on one port.
@@ -74,7 +74,7 @@ old key in EDGE_SECRET_KEY_PREVIOUS (comma-separated) until the jobs it sealed h
     const databaseUrl = resolveDatabaseUrl(flags.database, flags['data-dir']);
     const logger = createLogger({ format: flags['log-format'] as LogFormat, level: flags['log-level'] as LogLevel, file: flags['log-file'], base: { component: 'server' } });
     // The server reports through one function: with an error it is a problem, without one news.
-    const log = (msg: string, err?: unknown) => (err ? logger.error(`${msg}: ${(err as Error)?.message ?? String(err)}`) : logger.info(msg));
+    const log = repeatLimited((msg: string, err?: unknown) => (err ? logger.error(`${msg}: ${(err as Error)?.message ?? String(err)}`) : logger.info(msg)));
     let tls: { cert: Buffer; key: Buffer } | undefined;
     if (flags['tls-cert'] && flags['tls-key']) {
       try {

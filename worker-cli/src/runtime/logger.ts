@@ -48,3 +48,28 @@ export function createLogger(opts: LoggerOptions): Logger {
   const keep = (level: LogLevel, f: (m: string) => void) => (LOG_LEVELS.indexOf(level) >= rank ? f : () => {});
   return { info: keep('info', lines.info), warn: keep('warn', lines.warn), error: keep('error', lines.error) };
 }
+
+/**
+ * Logs a message at once, then counts its repeats for `windowMs` and says how many there were at the
+ * end of that window (with the last one's error). Under overload a server can fail thousands of calls
+ * a second for one reason (the database pool's acquire timeout): a line each, written synchronously
+ * to a pipe, blocked its event loop for seconds and made the overload worse.
+ */
+export function repeatLimited(log: (msg: string, err?: unknown) => void, windowMs = 1000): (msg: string, err?: unknown) => void {
+  const seen = new Map<string, { more: number; last?: unknown }>();
+  return (msg, err) => {
+    const s = seen.get(msg);
+    if (s) {
+      s.more++;
+      s.last = err;
+      return;
+    }
+    const entry: { more: number; last?: unknown } = { more: 0 };
+    seen.set(msg, entry);
+    setTimeout(() => {
+      seen.delete(msg);
+      if (entry.more) log(`${msg} (${entry.more} more like it in ${windowMs / 1000} s)`, entry.last);
+    }, windowMs).unref();
+    log(msg, err);
+  };
+}
