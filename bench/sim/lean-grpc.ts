@@ -90,7 +90,14 @@ export class LeanChannel {
     let status: string | undefined;
     let message = '';
     const statusOf = (h: http2.IncomingHttpHeaders) => {
-      if (h['grpc-status'] !== undefined) (status = String(h['grpc-status'])), (message = decodeURIComponent(String(h['grpc-message'] ?? '')));
+      if (h['grpc-status'] === undefined) return;
+      status = String(h['grpc-status']);
+      message = String(h['grpc-message'] ?? '');
+      try {
+        message = decodeURIComponent(message);
+      } catch {
+        // not percent-encoded as gRPC says: kept as it came
+      }
     };
     stream.on('response', statusOf); // a trailers-only answer carries its status in the headers
     stream.on('trailers', statusOf);
