@@ -34,8 +34,8 @@ export async function heartbeat(db: StoreDb, name: string, state: WorkerStateNam
   return { worker, revoked, holding };
 }
 
-/** Workers one statement of `heartbeats` names at most (well under any bind limit). */
-const HEARTBEAT_BATCH_CHUNK = 500;
+/** Workers one statement names at most (well under any bind limit): batched heartbeats and worker reads. */
+const WORKERS_PER_STATEMENT = 500;
 
 /**
  * Many heartbeats in three statements per chunk of workers: what they hold, the batched UPDATE of
@@ -45,7 +45,7 @@ const HEARTBEAT_BATCH_CHUNK = 500;
  */
 export async function heartbeats(db: StoreDb, beats: StoreHeartbeat[]): Promise<StoreHeartbeatOutcome[]> {
   const out: StoreHeartbeatOutcome[] = [];
-  for (let i = 0; i < beats.length; i += HEARTBEAT_BATCH_CHUNK) out.push(...(await heartbeatChunk(db, beats.slice(i, i + HEARTBEAT_BATCH_CHUNK))));
+  for (let i = 0; i < beats.length; i += WORKERS_PER_STATEMENT) out.push(...(await heartbeatChunk(db, beats.slice(i, i + WORKERS_PER_STATEMENT))));
   return out;
 }
 
@@ -172,8 +172,8 @@ export async function liveWorkers(db: StoreDb): Promise<WorkerRecord[]> {
 /** Workers' rows by name, without what they hold: one statement per chunk of names. */
 export async function workerRows(db: StoreDb, names: string[]): Promise<Map<string, WorkerRow>> {
   const out = new Map<string, WorkerRow>();
-  for (let i = 0; i < names.length; i += HEARTBEAT_BATCH_CHUNK) {
-    for (const r of await db.knex('workers').select('*').whereIn('name', names.slice(i, i + HEARTBEAT_BATCH_CHUNK))) {
+  for (let i = 0; i < names.length; i += WORKERS_PER_STATEMENT) {
+    for (const r of await db.knex('workers').select('*').whereIn('name', names.slice(i, i + WORKERS_PER_STATEMENT))) {
       const { jobIds: _j, usedSlots: _u, ...row } = rowToWorker(r, { jobIds: [], usedSlots: 0 });
       out.set(row.name, row);
     }
