@@ -3,9 +3,9 @@ import type http2 from 'node:http2';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { create, fromBinary, isMessage, toBinary, type DescMessage, type DescMethodServerStreaming, type DescMethodUnary, type DescService } from '@bufbuild/protobuf';
-import { Code, ConnectError, createContextValues, createHandlerContext, createServiceImplSpec, type Interceptor, type MethodImplSpec, type StreamRequest, type StreamResponse } from '@connectrpc/connect';
-import { invokeUnaryImplementation } from '@connectrpc/connect/protocol';
+import { Code, ConnectError, createServiceImplSpec, type Interceptor, type MethodImplSpec, type StreamRequest, type StreamResponse, type UnaryRequest, type UnaryResponse } from '@connectrpc/connect';
 import { parseTimeout, setTrailerStatus } from '@connectrpc/connect/protocol-grpc';
+import { CallContext } from './call-context.js';
 import { grpcPercentEncode } from './malformed-requests.js';
 
 type Req = http.IncomingMessage | http2.Http2ServerRequest;
@@ -39,7 +39,16 @@ export interface GrpcCallsOptions {
 type UnarySpec = MethodImplSpec & { kind: 'unary'; method: DescMethodUnary };
 type StreamSpec = MethodImplSpec & { kind: 'server_streaming'; method: DescMethodServerStreaming };
 type Spec = UnarySpec | StreamSpec;
-type Context = ReturnType<typeof createHandlerContext>;
+type UnaryChain = (req: UnaryRequest) => Promise<UnaryResponse>;
+/** A served method; a unary one with its interceptors applied once, not on every call. */
+interface Route {
+  spec: Spec;
+  unary?: UnaryChain;
+}
+
+/** Where a unary request carries its call to the method at the end of the interceptors. */
+const CALL = Symbol('call');
+type CallRequest = UnaryRequest & { [CALL]: CallContext };
 
 /**
  * gRPC calls over HTTP/2 with one request message (unary and server-streaming: heartbeats, reports,
@@ -52,18 +61,30 @@ type Context = ReturnType<typeof createHandlerContext>;
  * else (client streams, Connect, gRPC-Web, JSON, compressed requests, HTTP/1) goes to `fallback`.
  */
 export function grpcShortPath(opts: GrpcCallsOptions, fallback: Handler): Handler {
-  const specs = new Map<string, Spec>();
+  const routes = new Map<string, Route>();
   for (const [service, impl] of opts.services) {
     const spec = createServiceImplSpec(service, impl as never);
     for (const m of Object.values(spec.methods)) {
-      if (m.kind === 'unary' || m.kind === 'server_streaming') specs.set(`/${service.typeName}/${m.method.name}`, m as Spec);
+      const path = `/${service.typeName}/${m.method.name}`;
+      if (m.kind === 'unary') routes.set(path, { spec: m as UnarySpec, unary: unaryChain(m as UnarySpec, opts.interceptors) });
+      else if (m.kind === 'server_streaming') routes.set(path, { spec: m as StreamSpec });
     }
   }
   return (req, res) => {
-    const spec = req.httpVersionMajor === 2 && req.method === 'POST' ? specs.get(req.url ?? '') : undefined;
-    if (!spec || !servedHere(req.headers)) return fallback(req, res);
-    new GrpcCall(spec, opts, req as http2.Http2ServerRequest, res as http2.Http2ServerResponse).start();
+    const route = req.httpVersionMajor === 2 && req.method === 'POST' ? routes.get(req.url ?? '') : undefined;
+    if (!route || !servedHere(req.headers)) return fallback(req, res);
+    new GrpcCall(route, opts, req as http2.Http2ServerRequest, res as http2.Http2ServerResponse).start();
   };
+}
+
+/** A unary method behind the interceptors, as connect-es's invokeUnaryImplementation calls it. */
+function unaryChain(spec: UnarySpec, interceptors: Interceptor[]): UnaryChain {
+  const method = async (req: UnaryRequest): Promise<UnaryResponse> => {
+    const call = (req as CallRequest)[CALL];
+    const message = await spec.impl(req.message as never, call.forMethod(req));
+    return { stream: false, message: message as never, method: spec.method, service: spec.method.parent, header: call.responseHeader, trailer: call.responseTrailer };
+  };
+  return interceptors.reduceRight((next, i) => i(next as never) as never, method);
 }
 
 /** Whether the client takes gzipped responses (connect-es's clients, grpc-js, grpcio, grpc-go all say so). */
@@ -84,16 +105,20 @@ class GrpcCall {
   private chunks: Buffer[] = [];
   private received = 0;
   private declared = -1;
-  private context: Context | undefined;
+  private context: CallContext | undefined;
   /** The answer is complete, or the client has gone: nothing more is written. */
   private finished = false;
 
+  private readonly spec: Spec;
+
   constructor(
-    private readonly spec: Spec,
+    private readonly route: Route,
     private readonly opts: GrpcCallsOptions,
     private readonly req: http2.Http2ServerRequest,
     private readonly res: http2.Http2ServerResponse,
-  ) {}
+  ) {
+    this.spec = route.spec;
+  }
 
   start(): void {
     this.req.on('data', (chunk: Buffer) => this.take(chunk));
@@ -164,25 +189,22 @@ class GrpcCall {
     const input = this.input();
     if (input === undefined) return;
     const { method } = this.spec;
-    const context = createHandlerContext({
-      ...this.spec,
-      service: method.parent,
-      requestMethod: 'POST',
-      protocolName: 'grpc',
-      timeoutMs: timeout.timeoutMs === undefined ? undefined : Math.min(timeout.timeoutMs, MAX_TIMEOUT_MS),
-      shutdownSignal: this.opts.shutdownSignal,
-      requestHeader: requestHeaders(this.req.headers),
-      url: `${this.req.scheme}://${this.req.authority}${this.req.url}`,
-      responseHeader: acceptsGzip(this.req.headers) ? { 'content-type': 'application/grpc+proto', 'grpc-encoding': 'gzip' } : { 'content-type': 'application/grpc+proto' },
-      responseTrailer: {},
-      contextValues: createContextValues(),
-    });
+    const context = new CallContext(
+      method,
+      `${this.req.scheme}://${this.req.authority}${this.req.url}`,
+      requestHeaders(this.req.headers),
+      new Headers(acceptsGzip(this.req.headers) ? { 'content-type': 'application/grpc+proto', 'grpc-encoding': 'gzip' } : { 'content-type': 'application/grpc+proto' }),
+      timeout.timeoutMs === undefined ? undefined : Math.min(timeout.timeoutMs, MAX_TIMEOUT_MS),
+      this.opts.shutdownSignal,
+    );
     this.context = context;
     try {
-      if (this.spec.kind === 'unary') {
-        const output = await invokeUnaryImplementation(this.spec, context, input as never, this.opts.interceptors);
-        await this.write(method.output, output);
-      } else {
+      if (this.route.unary) {
+        const res = await this.route.unary(unaryRequest(context, input));
+        copyHeaders(res.header, context.responseHeader);
+        copyHeaders(res.trailer, context.responseTrailer);
+        await this.write(method.output, res.message);
+      } else if (this.spec.kind === 'server_streaming') {
         await this.stream(this.spec, context, input);
       }
       context.responseTrailer.set('grpc-status', '0');
@@ -197,7 +219,7 @@ class GrpcCall {
   }
 
   /** A server-streaming method through the interceptors, as connect-es calls it; its messages written as they come. */
-  private async stream(spec: StreamSpec, context: Context, input: unknown): Promise<void> {
+  private async stream(spec: StreamSpec, context: CallContext, input: unknown): Promise<void> {
     // The interceptors see the request as under connect-es; ours read headers and context, never the message.
     const call = async (req: StreamRequest): Promise<StreamResponse> => ({
       stream: true,
@@ -205,7 +227,7 @@ class GrpcCall {
       method: spec.method,
       header: context.responseHeader,
       trailer: context.responseTrailer,
-      message: spec.impl(input as never, { ...context, service: req.service, requestHeader: req.header, signal: req.signal, values: req.contextValues }) as AsyncIterable<never>,
+      message: spec.impl(input as never, context.forMethod(req)) as AsyncIterable<never>,
     });
     const next = this.opts.interceptors.reduceRight((n, i) => i(n as never) as never, call);
     const res = await next({
@@ -296,6 +318,24 @@ class GrpcCall {
     // A refused request is not read to its end: the connection guard tells the client to stop sending.
     this.res.end();
   }
+}
+
+/** The request the interceptors see; its signal is made only if one of them, or the method, reads it. */
+function unaryRequest(call: CallContext, message: unknown): CallRequest {
+  return {
+    stream: false,
+    service: call.service,
+    method: call.method as UnaryRequest['method'],
+    requestMethod: 'POST',
+    url: call.url,
+    header: call.requestHeader,
+    contextValues: call.values,
+    message: message as never,
+    get signal() {
+      return call.signal;
+    },
+    [CALL]: call,
+  };
 }
 
 function oneMessage<T>(value: T): AsyncIterable<T> {
