@@ -42,6 +42,12 @@ export interface DispatcherOptions {
 }
 
 const keepalive = (): WorkerPush => ({ kind: 'keepalive', at: Date.now() });
+/**
+ * Keepalive ticks per keepalive period. Streams that opened in the same tick get their keepalives
+ * in the same tick, in one run of the event loop: at 16 ticks, a fleet of 10,000 that connected
+ * within 20 s got about 800 at once every 1.9 s, a 125 ms stall that heartbeats waited behind.
+ */
+const KEEPALIVE_TICKS = 128;
 
 /**
  * Pushes work to the workers whose FetchJobs streams this server holds. Claims run when something
@@ -84,14 +90,15 @@ export class Dispatcher {
     this.keepaliveMs = opts.keepaliveMs ?? DEFAULT_STREAM_KEEPALIVE_MS;
     this.sweep = setInterval(() => void this.sweepQueued(), opts.sweepMs ?? 2000);
     this.sweep.unref();
-    this.keepalives = setInterval(() => this.sendKeepalives(), Math.max(10, Math.floor(this.keepaliveMs / 16)));
+    this.keepalives = setInterval(() => this.sendKeepalives(), Math.max(10, Math.floor(this.keepaliveMs / KEEPALIVE_TICKS)));
     this.keepalives.unref();
   }
 
-  /** A keepalive on every stream that has been quiet for keepaliveMs. */
+  /** A keepalive on every stream that has been quiet for keepaliveMs: one message for all of them (encoded once). */
   private sendKeepalives(): void {
     const quietSince = Date.now() - this.keepaliveMs;
-    for (const s of this.sessions.values()) if (s.channel.lastPushAt <= quietSince) s.channel.push(keepalive());
+    let push: WorkerPush | undefined;
+    for (const s of this.sessions.values()) if (s.channel.lastPushAt <= quietSince) s.channel.push((push ??= keepalive()));
   }
 
   /**

@@ -152,11 +152,25 @@ export function workerSettings(w: WorkerSettingsRecord): WorkerSettings {
   });
 }
 
+/**
+ * A keepalive tick pushes one object to every quiet stream: its message is made once, and frozen, so
+ * that the transport may encode it once too.
+ */
+const keepalives = new WeakMap<WorkerPush, FetchJobsResponse>();
+function keepaliveToWire(p: Extract<WorkerPush, { kind: 'keepalive' }>): FetchJobsResponse {
+  let message = keepalives.get(p);
+  if (!message) {
+    message = create(FetchJobsResponseSchema, { event: { case: 'keepalive', value: Object.freeze(create(StreamKeepaliveSchema, { serverTimeUnixMs: BigInt(p.at) })) } });
+    keepalives.set(p, Object.freeze(message));
+  }
+  return message;
+}
+
 /** One message of a worker's FetchJobs stream, from what the dispatcher pushed. */
 export function workerPushToWire(p: WorkerPush, secretEnv: Record<string, string> = {}): FetchJobsResponse {
   switch (p.kind) {
     case 'keepalive':
-      return create(FetchJobsResponseSchema, { event: { case: 'keepalive', value: create(StreamKeepaliveSchema, { serverTimeUnixMs: BigInt(p.at) }) } });
+      return keepaliveToWire(p);
     case 'assignment':
       return create(FetchJobsResponseSchema, {
         event: { case: 'assignment', value: create(JobAssignmentSchema, { job: jobToWire(p.assignment.job), attempt: p.assignment.attempt, secretEnv }) },

@@ -100,12 +100,13 @@ async function* mapped(channel: Channel<WorkerPush>): AsyncIterable<FetchJobsRes
 /** Reads what the dispatcher pushed to a worker's stream; keepalives are counted apart. */
 class Reader {
   readonly got: FetchJobsResponse[] = [];
+  readonly keepaliveMessages: FetchJobsResponse[] = [];
   keepalives = 0;
   constructor(channel: Channel<WorkerPush>) {
     void (async () => {
       // Read as the stream handler sends it: the wire message of each push.
       for await (const m of mapped(channel)) {
-        if (m.event.case === 'keepalive') this.keepalives += 1;
+        if (m.event.case === 'keepalive') (this.keepalives += 1), this.keepaliveMessages.push(m);
         else this.got.push(m);
       }
     })();
@@ -333,6 +334,10 @@ describe('Dispatcher: when it claims, for whom, and what becomes of the claimed 
     try {
       await waitFor('keepalives on both quiet streams', () => quiet.reader.keepalives >= 3 && other.reader.keepalives >= 3, 5000);
       assert.ok(busy.reader.keepalives <= 2, `${busy.reader.keepalives} keepalives on a busy stream`);
+      // Streams quiet since the same moment get one message from their tick, frozen: the transport encodes it once.
+      const shared = quiet.reader.keepaliveMessages.slice(1).filter((m) => other.reader.keepaliveMessages.includes(m));
+      assert.ok(shared.length >= 1, 'the two quiet streams never got the same keepalive message');
+      assert.ok(shared.every((m) => Object.isFrozen(m)));
     } finally {
       clearInterval(pusher);
     }

@@ -4,7 +4,8 @@ import zlib from 'node:zlib';
 import type net from 'node:net';
 import { Code, ConnectError, createClient, type Interceptor } from '@connectrpc/connect';
 import { connectNodeAdapter, createGrpcTransport } from '@connectrpc/connect-node';
-import { WorkerService } from '../../../../gen/edge/v1/worker_service_pb.js';
+import { create } from '@bufbuild/protobuf';
+import { FetchJobsResponseSchema, StreamKeepaliveSchema, WorkerService } from '../../../../gen/edge/v1/worker_service_pb.js';
 import { WorkerState } from '../../../../gen/edge/v1/worker_pb.js';
 import { ObservedStream } from '../../../../server/services/observed-stream.js';
 import { grpcShortPath } from '../../../../server/http/grpc-calls.js';
@@ -17,6 +18,10 @@ interface Seen {
   timeoutMs?: number;
   aborted?: Promise<unknown>;
 }
+
+const SHARED_KEEPALIVE = Object.freeze(
+  create(FetchJobsResponseSchema, { event: { case: 'keepalive', value: Object.freeze(create(StreamKeepaliveSchema, { serverTimeUnixMs: 77n })) } }),
+);
 
 function implementation(seen: Seen) {
   return {
@@ -40,6 +45,11 @@ function implementation(seen: Seen) {
       ctx.responseHeader.set('x-stream', 'open');
       const keepalive = (n: number) => ({ event: { case: 'keepalive' as const, value: { serverTimeUnixMs: BigInt(n) } } });
       yield keepalive(1);
+      if (req.workerName === 'shared') {
+        // One frozen message, as a keepalive tick gives every quiet stream: written three times, on every stream that asks.
+        for (let i = 0; i < 3; i++) yield SHARED_KEEPALIVE;
+        return;
+      }
       if (req.workerName === 'fail') throw new ConnectError('too many streams', Code.ResourceExhausted);
       if (req.workerName === 'hold') {
         seen.aborted = new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve(ctx.signal.reason), { once: true }));
@@ -272,6 +282,11 @@ describe('gRPC calls with one request message, served without the streaming pipe
     assert.deepEqual(all, { code: 'ok', times: all.times, header: { 'x-stream': 'open' }, trailer: { 'x-trailer': 'done' } });
     assert.deepEqual(await stream(fast.url, 'fail'), { code: Code.ResourceExhausted, message: 'too many streams', times: [1], header: { 'x-stream': 'open' }, trailer: {} });
     assert.equal((await stream(fast.url, 'all', { token: 'bad' })).code, Code.Unauthenticated);
+  });
+
+  it('writes a frozen message shared by many streams (encoded once) whole on each of them', async () => {
+    const streams = await Promise.all([fast.url, fast.url, fast.url, plain.url].map((url) => stream(url, 'shared')));
+    for (const got of streams) assert.deepEqual(got, { code: 'ok', times: [1, 77, 77, 77], header: { 'x-stream': 'open' }, trailer: {} });
   });
 
   it("aborts a stream's signal when its client goes away, and the interceptors see the stream end, as under connect-es", async () => {
