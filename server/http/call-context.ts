@@ -14,7 +14,8 @@ export interface CallRequestView {
  * One call's handler context on the short gRPC path, as connect-es's createHandlerContext makes it,
  * but with its AbortSignal made only when someone reads it. createHandlerContext gave every call two
  * AbortControllers, a deadline timer, listeners on three signals and copies of three header sets: a
- * quarter of the server's CPU per heartbeat, for a signal no unary method reads (only streams do).
+ * third of the server's CPU for a call that does little (GetServerVersion, 0.45 -> 0.30 ms), for a
+ * signal no unary method of ours reads (only streams do).
  * Made late, the signal is the same: aborted at the deadline, at shutdown, when the client leaves
  * and when the call ends, with the same reasons.
  */
