@@ -1,7 +1,8 @@
 /**
  * `tsx bench/tools/unary-cost.ts [calls]` — server CPU per unary gRPC call, from /proc, for:
  * the edge server (Health/Check and an authenticated GetWorker), a bare connect-node server, and
- * Node's http2 stream API answering by hand. 32 calls in flight over one h2c connection.
+ * Node's http2 stream API (and its compatibility API) answering by hand. 32 calls in flight over one
+ * h2c connection.
  */
 import { spawn } from 'node:child_process';
 import net from 'node:net';
@@ -44,7 +45,7 @@ function clients(url: string) {
   return { health: createClient(Health, transport), workers: createClient(WorkerService, transport) };
 }
 
-for (const mode of process.env.UC_EDGE_ONLY ? [] : ['raw', 'connect']) {
+for (const mode of process.env.UC_EDGE_ONLY ? [] : ['raw', 'compat', 'connect']) {
   const port = await freePort();
   const child = spawn(process.execPath, [...(process.env.UC_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.UC_PROF] : []), '--import', 'tsx', new URL('./unary-server.ts', import.meta.url).pathname, mode, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((r) => child.stdout!.once('data', () => r()));
