@@ -1,5 +1,5 @@
 /**
- * A server for bench/tools/unary-cost.ts: `tsx bench/tools/unary-server.ts connect|raw PORT`.
+ * A server for bench/tools/unary-cost.ts: `tsx bench/tools/unary-server.ts connect|compat|raw PORT`.
  * connect: connect-node serving only grpc.health.v1 (no interceptors) on h2c, as a floor for connect.
  * raw: Node's http2 stream API answering Health/Check with a fixed gRPC frame, as a floor for HTTP/2.
  * compat: the same answer through Node's HTTP/2 compatibility API (request and response objects), as
