@@ -272,24 +272,22 @@ class GrpcCall {
   /** Writes one message, and the response headers before the first; false when the stream's buffer is full. */
   private async write(schema: DescMessage, value: unknown): Promise<boolean> {
     if (this.finished || this.res.stream.destroyed) return true;
-    const envelope = sharedEnvelopes.get(value as object) ?? (await this.envelope(schema, value));
-    if (this.finished || this.res.stream.destroyed) return true;
+    let envelope = sharedEnvelopes.get(value as object);
+    if (!envelope) {
+      const message = isMessage(value, schema) ? value : create(schema, value as never);
+      let bytes: Uint8Array = toBinary(schema, message);
+      const compress = bytes.length >= COMPRESS_MIN_BYTES && this.context?.responseHeader.get('grpc-encoding') === 'gzip';
+      if (compress) bytes = await gzip(bytes);
+      if (this.finished || this.res.stream.destroyed) return true;
+      envelope = Buffer.allocUnsafe(ENVELOPE_HEADER + bytes.length);
+      envelope[0] = compress ? 1 : 0;
+      envelope.writeUInt32BE(bytes.length, 1);
+      envelope.set(bytes, ENVELOPE_HEADER);
+      // Uncompressed, the envelope is the same for every client.
+      if (!compress && Object.isFrozen(value)) sharedEnvelopes.set(value as object, envelope);
+    }
     this.head();
     return this.res.write(envelope);
-  }
-
-  private async envelope(schema: DescMessage, value: unknown): Promise<Buffer> {
-    const message = isMessage(value, schema) ? value : create(schema, value as never);
-    let bytes: Uint8Array = toBinary(schema, message);
-    const compress = bytes.length >= COMPRESS_MIN_BYTES && this.context?.responseHeader.get('grpc-encoding') === 'gzip';
-    if (compress) bytes = await gzip(bytes);
-    const envelope = Buffer.allocUnsafe(ENVELOPE_HEADER + bytes.length);
-    envelope[0] = compress ? 1 : 0;
-    envelope.writeUInt32BE(bytes.length, 1);
-    envelope.set(bytes, ENVELOPE_HEADER);
-    // Uncompressed, the envelope is the same for every client.
-    if (!compress && Object.isFrozen(value)) sharedEnvelopes.set(value as object, envelope);
-    return envelope;
   }
 
   private drained(): Promise<void> {
