@@ -155,11 +155,14 @@ export async function buildApp(store: Store, config: Omit<ServerConfig, 'host' |
     // Strict JSON: a misspelt field or an unknown enum name is InvalidArgument, never silently dropped.
     jsonOptions: { ignoreUnknownFields: false },
   });
-  // Bodies that are not protobuf are InvalidArgument, not Internal. gRPC unary calls take the short way.
-  const handler = grpcShortPath({ services, interceptors, readMaxBytes, shutdownSignal: callsShutdown.asAbortSignal, log: config.log }, malformedIsInvalid(connectHandler));
+  // Bodies that are not protobuf are InvalidArgument, not Internal. gRPC calls with one request
+  // message take the short way, on the HTTP/2 streams themselves (see http/grpc-calls.ts).
+  const handler = malformedIsInvalid(connectHandler);
+  const grpcStreams = grpcShortPath({ services, interceptors, readMaxBytes, shutdownSignal: callsShutdown.asAbortSignal, log: config.log });
   return {
     ctx,
     handler,
+    grpcStreams,
     async shutdown() {
       shutdown.abort();
       callsShutdown.abort();
@@ -194,6 +197,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     tls: config.tls,
     limits: config.connectionLimits,
     longRequest: (path) => path.startsWith(UPLOAD_LOGS_PATH),
+    grpcStreams: app.grpcStreams,
   });
   const shownHost = config.host.includes(':') ? `[${config.host}]` : config.host;
   return {

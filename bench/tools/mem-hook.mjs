@@ -4,16 +4,35 @@
 import fs from 'node:fs';
 import http2 from 'node:http2';
 
-// HTTP/2 responses whose head was written and that are still open (the server's live streams).
+// HTTP/2 responses whose head was written and that are still open (the server's live streams):
+// every answer's head goes through the stream's respond(), the compatibility layer's too. The stream
+// class is not exported: its prototype is patched at a session's first stream.
 let liveResponses = 0;
-const writeHead = http2.Http2ServerResponse.prototype.writeHead;
-http2.Http2ServerResponse.prototype.writeHead = function (...args) {
-  if (!this.headersSent) {
-    liveResponses++;
-    this.once('close', () => liveResponses--);
-  }
-  return writeHead.apply(this, args);
-};
+function counted(open) {
+  return function (...args) {
+    if (!this.headersSent) {
+      liveResponses++;
+      this.once('close', () => liveResponses--);
+    }
+    return open.apply(this, args);
+  };
+}
+let streamPatched = false;
+for (const create of ['createServer', 'createSecureServer']) {
+  const original = http2[create];
+  http2[create] = function (...args) {
+    const server = original.apply(this, args);
+    server.on('session', (session) =>
+      session.once('stream', (stream) => {
+        if (streamPatched) return;
+        streamPatched = true;
+        const proto = Object.getPrototypeOf(stream);
+        proto.respond = counted(proto.respond);
+      }),
+    );
+    return server;
+  };
+}
 
 const out = process.env.EDGE_MEM_REPORT;
 if (out) {

@@ -102,18 +102,24 @@ export class ConnectionGuard {
   wrap<H extends (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => void>(handler: H): H {
     return ((req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => {
       if ('stream' in req && req.stream) {
-        this.h2Stream(req.stream, req.url ?? '');
-        // A call answered before its request ended (a refused log chunk, a bad token on an upload):
-        // once its trailers are out, the client is told to stop sending (RST_STREAM NO_ERROR), so a
-        // client that writes its whole request before reading is not left waiting for ever.
-        // Registered after the response's own listener, which sends the trailers. The listeners are
-        // shared by every stream (no closure per stream: a server may hold 10,000 open).
-        req.stream.on('wantTrailers', stopSendingSoon);
+        this.h2Call(req.stream, req.url ?? '');
         (res as http2.Http2ServerResponse).on('finish', stopSendingOnFinish);
       }
       else this.h1Request(req as http.IncomingMessage, res as http.ServerResponse);
       handler(req, res);
     }) as H;
+  }
+
+  /**
+   * An HTTP/2 stream is counted in flight on its connection. A call answered before its request
+   * ended (a refused log chunk, a bad token on an upload): once its trailers are out, the client is
+   * told to stop sending (RST_STREAM NO_ERROR), so a client that writes its whole request before
+   * reading is not left waiting for ever. The listeners are shared by every stream (no closure per
+   * stream: a server may hold 10,000 open).
+   */
+  h2Call(stream: http2.ServerHttp2Stream, path: string): void {
+    this.h2Stream(stream, path);
+    stream.on('wantTrailers', stopSendingSoon);
   }
 
   private h1Request(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -227,8 +233,17 @@ function stopSending(stream: http2.ServerHttp2Stream): void {
   if (!stream.readableEnded && !stream.destroyed) stream.close(0x0 /* NGHTTP2_NO_ERROR */);
 }
 
+/**
+ * Node sends trailers on an immediate of its own (sendTrailers defers the HEADERS frame off
+ * nghttp2's stack): the stream is reset an immediate later, on the next turn of the loop, so that
+ * its RST_STREAM never overtakes the trailers, whichever 'wantTrailers' listener came first.
+ */
 function stopSendingSoon(this: http2.ServerHttp2Stream): void {
-  setImmediate(stopSending, this);
+  setImmediate(stopSendingNextTurn, this);
+}
+
+function stopSendingNextTurn(stream: http2.ServerHttp2Stream): void {
+  setImmediate(stopSending, stream);
 }
 
 function stopSendingOnFinish(this: http2.Http2ServerResponse): void {

@@ -1,5 +1,4 @@
-import type http from 'node:http';
-import type http2 from 'node:http2';
+import http2 from 'node:http2';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { create, fromBinary, isMessage, toBinary, type DescMessage, type DescMethodServerStreaming, type DescMethodUnary, type DescService } from '@bufbuild/protobuf';
@@ -7,10 +6,6 @@ import { Code, ConnectError, createServiceImplSpec, type Interceptor, type Metho
 import { parseTimeout, setTrailerStatus } from '@connectrpc/connect/protocol-grpc';
 import { CallContext } from './call-context.js';
 import { grpcPercentEncode } from './malformed-requests.js';
-
-type Req = http.IncomingMessage | http2.Http2ServerRequest;
-type Res = http.ServerResponse | http2.Http2ServerResponse;
-type Handler = (req: Req, res: Res) => void;
 
 /** Five bytes before every gRPC message: a flags byte and the length (big-endian). */
 const ENVELOPE_HEADER = 5;
@@ -56,17 +51,25 @@ const sharedEnvelopes = new WeakMap<object, Buffer>();
 const CALL = Symbol('call');
 type CallRequest = UnaryRequest & { [CALL]: CallContext };
 
+/** The HTTP/2 streams the short path serves: the server asks `accepts` first, and gives it those it takes. */
+export interface GrpcStreams {
+  accepts(headers: http2.IncomingHttpHeaders): boolean;
+  serve(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void;
+}
+
 /**
  * gRPC calls over HTTP/2 with one request message (unary and server-streaming: heartbeats, reports,
  * submits, and every worker's FetchJobs stream), served without connect-es's streaming pipeline.
  * connect-es runs every call through about ten async-iterable stages: about 0.5 ms of server CPU per
  * unary call on this machine (five times the HTTP/2 work), and 34 KiB of heap per open stream. Here
  * the one request message is read whole, and the method runs with the same interceptors and handler
- * context connect-es gives it (unary calls through connect-es's own invokeUnaryImplementation), so
- * authentication, metrics, error mapping and deadlines are those every other call gets. Anything
- * else (client streams, Connect, gRPC-Web, JSON, compressed requests, HTTP/1) goes to `fallback`.
+ * context connect-es gives it, so authentication, metrics, error mapping and deadlines are those
+ * every other call gets. The calls are served on Node's HTTP/2 stream API, without its compatibility
+ * layer's request and response objects: at 10,000 workers those are a heartbeat's largest garbage
+ * and part of every open stream's heap. Anything else (client streams, Connect, gRPC-Web, JSON,
+ * compressed requests, HTTP/1) is left to the server's request handler (connect-es).
  */
-export function grpcShortPath(opts: GrpcCallsOptions, fallback: Handler): Handler {
+export function grpcShortPath(opts: GrpcCallsOptions): GrpcStreams {
   const routes = new Map<string, Route>();
   for (const [service, impl] of opts.services) {
     const spec = createServiceImplSpec(service, impl as never);
@@ -76,11 +79,34 @@ export function grpcShortPath(opts: GrpcCallsOptions, fallback: Handler): Handle
       else if (m.kind === 'server_streaming') routes.set(path, { spec: m as StreamSpec });
     }
   }
-  return (req, res) => {
-    const route = req.httpVersionMajor === 2 && req.method === 'POST' ? routes.get(req.url ?? '') : undefined;
-    if (!route || !servedHere(req.headers)) return fallback(req, res);
-    new GrpcCall(route, opts, req as http2.Http2ServerRequest, res as http2.Http2ServerResponse).start();
+  const routeOf = (h: http2.IncomingHttpHeaders) => (h[':method'] === 'POST' ? routes.get(h[':path'] ?? '') : undefined);
+  return {
+    accepts: (h) => routeOf(h) !== undefined && servedHere(h),
+    serve: (stream, h) => new GrpcCall(routeOf(h)!, opts, stream, h).start(),
   };
+}
+
+/**
+ * Serves the HTTP/2 streams `streams` accepts on `server` itself; the rest go on to the server's
+ * request handler, through Node's compatibility layer as before. `before` sees each stream taken
+ * (the connection guard counts it in flight).
+ */
+export function serveStreamsFirst(
+  server: http2.Http2Server | http2.Http2SecureServer,
+  streams: GrpcStreams,
+  before: (stream: http2.ServerHttp2Stream, path: string) => void = () => undefined,
+): void {
+  // Node adds its compatibility layer as the 'stream' listener once a request handler is set.
+  const compat = server.listeners('stream') as Array<(...args: unknown[]) => void>;
+  server.removeAllListeners('stream');
+  server.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, ...rest: unknown[]) => {
+    if (streams.accepts(headers)) {
+      before(stream, headers[':path'] ?? '');
+      streams.serve(stream, headers);
+      return;
+    }
+    for (const l of compat) l.call(server, stream, headers, ...rest);
+  });
 }
 
 /** A unary method behind the interceptors, as connect-es's invokeUnaryImplementation calls it. */
@@ -94,18 +120,40 @@ function unaryChain(spec: UnarySpec, interceptors: Interceptor[]): UnaryChain {
 }
 
 /** Whether the client takes gzipped responses (connect-es's clients, grpc-js, grpcio, grpc-go all say so). */
-function acceptsGzip(h: http.IncomingHttpHeaders): boolean {
+function acceptsGzip(h: http2.IncomingHttpHeaders): boolean {
   const accept = h['grpc-accept-encoding'];
   return typeof accept === 'string' && accept.split(',').some((e) => e.trim() === 'gzip');
 }
 
 /** Binary gRPC without request compression; `application/grpc` alone means protobuf. */
-function servedHere(h: http.IncomingHttpHeaders): boolean {
+function servedHere(h: http2.IncomingHttpHeaders): boolean {
   const type = h['content-type'];
   if (type !== 'application/grpc' && type !== 'application/grpc+proto') return false;
   const encoding = h['grpc-encoding'];
   return encoding === undefined || encoding === 'identity';
 }
+
+/** Where a stream's listeners (shared by every stream: no closures per stream) find its call. */
+const kCall = Symbol('edge.grpcCall');
+type CallStream = http2.ServerHttp2Stream & { [kCall]?: GrpcCall };
+
+function onData(this: CallStream, chunk: Buffer): void {
+  this[kCall]?.take(chunk);
+}
+function onEnd(this: CallStream): void {
+  const call = this[kCall];
+  if (call) void call.run().catch((err) => call.crashed(err));
+}
+function onClose(this: CallStream): void {
+  const call = this[kCall];
+  this[kCall] = undefined;
+  call?.closed();
+}
+function onWantTrailers(this: CallStream): void {
+  this[kCall]?.sendTrailers();
+}
+/** A stream reset by the client ends with 'close' as well, which is where the call learns of it. */
+function ignoreStreamError(): void {}
 
 class GrpcCall {
   private chunks: Buffer[] = [];
@@ -114,22 +162,29 @@ class GrpcCall {
   private context: CallContext | undefined;
   /** The answer is complete, or the client has gone: nothing more is written. */
   private finished = false;
+  private trailers: http2.OutgoingHttpHeaders | undefined;
 
   private readonly spec: Spec;
+  private readonly path: string;
 
   constructor(
     private readonly route: Route,
     private readonly opts: GrpcCallsOptions,
-    private readonly req: http2.Http2ServerRequest,
-    private readonly res: http2.Http2ServerResponse,
+    private readonly stream: CallStream,
+    private readonly headers: http2.IncomingHttpHeaders,
   ) {
     this.spec = route.spec;
+    this.path = headers[':path'] ?? '';
   }
 
   start(): void {
-    this.req.on('data', (chunk: Buffer) => this.take(chunk));
-    this.req.once('end', () => void this.run().catch((err) => this.crashed(err)));
-    this.res.once('close', () => this.closed());
+    const s = this.stream;
+    s[kCall] = this;
+    s.on('error', ignoreStreamError);
+    s.on('close', onClose);
+    s.on('wantTrailers', onWantTrailers);
+    s.on('data', onData);
+    s.once('end', onEnd);
   }
 
   /**
@@ -137,20 +192,20 @@ class GrpcCall {
    * connect-es, and its iterator is ended by the loop once a pending next() settles (so that the
    * interceptors see the stream end, and count it).
    */
-  private closed(): void {
+  closed(): void {
     if (this.finished) return;
     this.finished = true;
     this.context?.abort(CLIENT_GONE);
   }
 
   /** The answer itself could not be written (a header Node refuses): the stream is reset, never left hanging. */
-  private crashed(err: unknown): void {
+  crashed(err: unknown): void {
     this.finished = true;
-    this.opts.log(`gRPC call ${this.req.url} failed`, err);
-    if (!this.res.stream.destroyed) this.res.stream.close(0x2 /* INTERNAL_ERROR */);
+    this.opts.log(`gRPC call ${this.path} failed`, err);
+    if (!this.stream.destroyed) this.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
   }
 
-  private take(chunk: Buffer): void {
+  take(chunk: Buffer): void {
     if (this.finished) return;
     this.chunks.push(chunk);
     this.received += chunk.length;
@@ -188,18 +243,19 @@ class GrpcCall {
     }
   }
 
-  private async run(): Promise<void> {
+  async run(): Promise<void> {
     if (this.finished) return;
-    const timeout = parseTimeout((this.req.headers['grpc-timeout'] as string | undefined) ?? null, MAX_TIMEOUT_MS);
+    const h = this.headers;
+    const timeout = parseTimeout((h['grpc-timeout'] as string | undefined) ?? null, MAX_TIMEOUT_MS);
     if (timeout.error) return this.fail(timeout.error);
     const input = this.input();
     if (input === undefined) return;
     const { method } = this.spec;
     const context = new CallContext(
       method,
-      `${this.req.scheme}://${this.req.authority}${this.req.url}`,
-      requestHeaders(this.req.headers),
-      new Headers(acceptsGzip(this.req.headers) ? { 'content-type': 'application/grpc+proto', 'grpc-encoding': 'gzip' } : { 'content-type': 'application/grpc+proto' }),
+      `${h[':scheme'] ?? 'http'}://${h[':authority'] ?? h.host ?? ''}${this.path}`,
+      requestHeaders(h),
+      new Headers(acceptsGzip(h) ? { 'content-type': 'application/grpc+proto', 'grpc-encoding': 'gzip' } : { 'content-type': 'application/grpc+proto' }),
       timeout.timeoutMs === undefined ? undefined : Math.min(timeout.timeoutMs, MAX_TIMEOUT_MS),
       this.opts.shutdownSignal,
     );
@@ -211,13 +267,13 @@ class GrpcCall {
         copyHeaders(res.trailer, context.responseTrailer);
         await this.write(method.output, res.message);
       } else if (this.spec.kind === 'server_streaming') {
-        await this.stream(this.spec, context, input);
+        await this.serverStream(this.spec, context, input);
       }
       context.responseTrailer.set('grpc-status', '0');
       this.end(context.responseTrailer);
     } catch (err) {
       // Errors of the method and the interceptors arrive as ConnectErrors (the error interceptor logs the rest).
-      if (!(err instanceof ConnectError)) this.opts.log(`gRPC call ${this.req.url}: the answer could not be written`, err);
+      if (!(err instanceof ConnectError)) this.opts.log(`gRPC call ${this.path}: the answer could not be written`, err);
       this.fail(err instanceof ConnectError ? err : new ConnectError('internal error', Code.Internal, undefined, undefined, err));
     } finally {
       context.abort(CALL_ENDED);
@@ -225,7 +281,7 @@ class GrpcCall {
   }
 
   /** A server-streaming method through the interceptors, as connect-es calls it; its messages written as they come. */
-  private async stream(spec: StreamSpec, context: CallContext, input: unknown): Promise<void> {
+  private async serverStream(spec: StreamSpec, context: CallContext, input: unknown): Promise<void> {
     // The interceptors see the request as under connect-es; ours read headers and context, never the message.
     const call = async (req: StreamRequest): Promise<StreamResponse> => ({
       stream: true,
@@ -271,14 +327,14 @@ class GrpcCall {
 
   /** Writes one message, and the response headers before the first; false when the stream's buffer is full. */
   private async write(schema: DescMessage, value: unknown): Promise<boolean> {
-    if (this.finished || this.res.stream.destroyed) return true;
+    if (this.finished || this.stream.destroyed) return true;
     let envelope = sharedEnvelopes.get(value as object);
     if (!envelope) {
       const message = isMessage(value, schema) ? value : create(schema, value as never);
       let bytes: Uint8Array = toBinary(schema, message);
       const compress = bytes.length >= COMPRESS_MIN_BYTES && this.context?.responseHeader.get('grpc-encoding') === 'gzip';
       if (compress) bytes = await gzip(bytes);
-      if (this.finished || this.res.stream.destroyed) return true;
+      if (this.finished || this.stream.destroyed) return true;
       envelope = Buffer.allocUnsafe(ENVELOPE_HEADER + bytes.length);
       envelope[0] = compress ? 1 : 0;
       envelope.writeUInt32BE(bytes.length, 1);
@@ -287,26 +343,28 @@ class GrpcCall {
       if (!compress && Object.isFrozen(value)) sharedEnvelopes.set(value as object, envelope);
     }
     this.head();
-    return this.res.write(envelope);
+    return this.stream.write(envelope);
   }
 
   private drained(): Promise<void> {
+    const s = this.stream;
     return new Promise((resolve) => {
       const done = () => {
-        this.res.off('drain', done);
-        this.res.off('close', done);
+        s.off('drain', done);
+        s.off('close', done);
         resolve();
       };
-      this.res.on('drain', done);
-      this.res.on('close', done);
+      s.on('drain', done);
+      s.on('close', done);
     });
   }
 
   private head(): void {
-    if (this.res.headersSent) return;
-    const head: http.OutgoingHttpHeaders = { 'content-type': 'application/grpc+proto' };
+    if (this.stream.headersSent) return;
+    const head: http2.OutgoingHttpHeaders = { ':status': 200, 'content-type': 'application/grpc+proto' };
     this.context?.responseHeader.forEach((v, k) => (head[k] = v));
-    this.res.writeHead(200, head);
+    // The trailers (grpc-status) follow the last message: Node asks for them with 'wantTrailers'.
+    this.stream.respond(head, { waitForTrailers: true });
   }
 
   private fail(error: ConnectError): undefined {
@@ -321,13 +379,20 @@ class GrpcCall {
   private end(trailer: Headers): void {
     if (this.finished) return;
     this.finished = true;
-    if (this.res.stream.destroyed) return;
+    if (this.stream.destroyed) return;
     this.head();
-    const trailers: http.OutgoingHttpHeaders = {};
+    const trailers: http2.OutgoingHttpHeaders = {};
     trailer.forEach((v, k) => (trailers[k] = v));
-    this.res.addTrailers(trailers);
+    this.trailers = trailers;
     // A refused request is not read to its end: the connection guard tells the client to stop sending.
-    this.res.end();
+    this.stream.end();
+  }
+
+  sendTrailers(): void {
+    const t = this.trailers;
+    if (!t || this.stream.destroyed) return;
+    this.trailers = undefined;
+    this.stream.sendTrailers(t);
   }
 }
 
@@ -364,7 +429,7 @@ function copyHeaders(from: Headers, to: Headers): void {
 }
 
 /** The request's headers as connect-es gives them to interceptors: without HTTP/2 pseudo-headers. */
-function requestHeaders(h: http.IncomingHttpHeaders): Headers {
+function requestHeaders(h: http2.IncomingHttpHeaders): Headers {
   const out = new Headers();
   for (const k in h) {
     if (k.charCodeAt(0) === 58 /* ':' */) continue;

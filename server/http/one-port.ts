@@ -2,6 +2,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
 import { ConnectionGuard, DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './connection-guard.js';
+import { serveStreamsFirst, type GrpcStreams } from './grpc-calls.js';
 
 /** Streams one HTTP/2 connection may hold at once: enough for a worker's jobs, not a flood. */
 export const MAX_STREAMS_PER_CONNECTION = 256;
@@ -25,6 +26,8 @@ export interface OnePortOptions {
   limits?: Partial<ConnectionLimits>;
   /** Paths whose request bodies may last as long as a job (client-streaming RPCs). */
   longRequest?: (path: string) => boolean;
+  /** HTTP/2 streams served on Node's stream API before the request handler sees them (gRPC's short path). */
+  grpcStreams?: GrpcStreams;
 }
 
 export async function listenOnePort(unguarded: Handler, host: string, port: number, opts: OnePortOptions = {}): Promise<OnePortServer> {
@@ -37,6 +40,7 @@ export async function listenOnePort(unguarded: Handler, host: string, port: numb
   const h2 = tls
     ? http2.createSecureServer({ cert: tls.cert, key: tls.key, allowHTTP1: true, settings, handshakeTimeout: 10_000, maxSessionMemory: 32 }, handler)
     : http2.createServer({ settings, maxSessionMemory: 32 }, handler);
+  if (opts.grpcStreams) serveStreamsFirst(h2, opts.grpcStreams, (stream, path) => guard.h2Call(stream, path));
   const h1 = http.createServer(handler as http.RequestListener);
   // The guard enforces these on every connection kind; Node's own HTTP/1.1 timers are kept as a second line.
   h1.keepAliveTimeout = limits.idleMs + 5_000;

@@ -8,7 +8,7 @@ import { create } from '@bufbuild/protobuf';
 import { FetchJobsResponseSchema, StreamKeepaliveSchema, WorkerService } from '../../../../gen/edge/v1/worker_service_pb.js';
 import { WorkerState } from '../../../../gen/edge/v1/worker_pb.js';
 import { ObservedStream } from '../../../../server/services/observed-stream.js';
-import { grpcShortPath } from '../../../../server/http/grpc-calls.js';
+import { grpcShortPath, serveStreamsFirst } from '../../../../server/http/grpc-calls.js';
 
 /** What the two servers' methods saw: the token the interceptor passed on, the deadline, the signal. */
 interface Seen {
@@ -105,8 +105,8 @@ async function serve(short: boolean): Promise<Server> {
     state.fallbacks++;
     connect(req, res);
   };
-  const handler = short ? grpcShortPath({ services: [[WorkerService, impl]], interceptors: ics, readMaxBytes: 8192, shutdownSignal: new AbortController().signal, log: () => undefined }, counted) : counted;
-  const server = http2.createServer(handler as never);
+  const server = http2.createServer(counted as never);
+  if (short) serveStreamsFirst(server, grpcShortPath({ services: [[WorkerService, impl]], interceptors: ics, readMaxBytes: 8192, shutdownSignal: new AbortController().signal, log: () => undefined }));
   const sessions = new Set<http2.ServerHttp2Session>();
   server.on('session', (s) => sessions.add(s));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
