@@ -4,6 +4,7 @@ import path from 'node:path';
 import { JobState, type Job } from '../../gen/edge/v1/job_pb.js';
 import { WorkerState } from '../../gen/edge/v1/worker_pb.js';
 import { connectApi, type Api } from '../../worker-cli/src/lib/api.js';
+import { jobGroups } from '../../worker-cli/src/runtime/process-group.js';
 import { TEST_ADMIN_TOKEN } from '../helpers/credentials.js';
 import { createMariaDbDatabase, createSqliteDatabase, type TestDatabase } from '../helpers/databases.js';
 import { PrivateMariaDb } from '../helpers/private-mariadb.js';
@@ -42,8 +43,12 @@ function groupAlive(pgid: number): boolean {
   }
 }
 
+/** The job's process group, found as the restarted worker finds it (its processes carry the job's id and attempt). */
 function pgidOf(worker: WorkerProc, jobId: string, attempt: number): number {
-  return Number(fs.readFileSync(path.join(worker.stateDir, `${worker.name}.jobs`, `${jobId}.${attempt}.pgid`), 'utf8'));
+  assert.ok(fs.existsSync(path.join(worker.stateDir, `${worker.name}.jobs`, `${jobId}.${attempt}.log`)), 'the attempt has its spool file');
+  const groups = [...jobGroups(new Set([`${jobId}.${attempt}`])).keys()];
+  assert.equal(groups.length, 1, `one process group runs job ${jobId} attempt ${attempt}: ${groups.join(', ')}`);
+  return groups[0]!;
 }
 
 /** A job that runs long on its first attempt only, so a retry finishes quickly. */

@@ -78,14 +78,14 @@ describe('security: files on disk and what a job can reach (real server and work
     // The job waits, so its spool and process-group files are there to look at.
     const id = await submit('modes-w', ['sh', '-c', `while [ ! -e '${go}' ]; do sleep 0.05; done; echo ok`]);
     await waitFor('the job to run', async () => (await api.jobs.getJob({ id })).job!.state === JobState.RUNNING, 30_000);
-    await waitFor('the spool file', () => fs.readdirSync(path.join(w.stateDir, 'modes-w.jobs')).length >= 2);
+    await waitFor('the spool file', () => fs.readdirSync(path.join(w.stateDir, 'modes-w.jobs')).includes(`${id}.1.log`));
     const state = modes(w.stateDir);
     fs.writeFileSync(go, '');
     assert.equal((await ended(id)).job.state, JobState.SUCCEEDED);
     const server = modes(dataDir);
     for (const f of ['edge.db', 'edge.db-wal', 'edge.db-shm', 'admin-token', 'registration-secret']) assert.ok(server[f], `${f} is missing: ${JSON.stringify(server)}`);
     assert.deepEqual(Object.entries(server).filter(([f, m]) => m !== (f === '.' ? '0700' : '0600')), [], `server data dir: ${JSON.stringify(server)}`);
-    for (const f of ['modes-w.token', 'modes-w.pid', 'modes-w.status.json', `modes-w.jobs/${id}.1.log`, `modes-w.jobs/${id}.1.pgid`]) {
+    for (const f of ['modes-w.token', 'modes-w.pid', 'modes-w.status.json', `modes-w.jobs/${id}.1.log`]) {
       assert.ok(state[f], `${f} is missing: ${JSON.stringify(state)}`);
     }
     assert.deepEqual(Object.entries(state).filter(([f, m]) => m !== (f === '.' || f === 'modes-w.jobs' ? '0700' : '0600')), [], `worker state dir: ${JSON.stringify(state)}`);

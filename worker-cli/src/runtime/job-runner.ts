@@ -88,7 +88,6 @@ export class JobRunner {
   private startedAt = 0;
   private readonly spoolPath: string;
   private readonly spoolFd: number;
-  private readonly groupFile: string;
   private masked: MaskedOutput | undefined;
   readonly finished: Promise<void>;
   /** How the attempt ended, once it has (for the worker's metrics). */
@@ -102,9 +101,7 @@ export class JobRunner {
     this.jobId = job.id;
     this.attempt = attempt;
     this.slots = job.spec?.slots ?? 1;
-    const base = path.join(opts.jobsDir, `${job.id}.${attempt}`);
-    this.spoolPath = `${base}.log`;
-    this.groupFile = `${base}.pgid`;
+    this.spoolPath = path.join(opts.jobsDir, `${job.id}.${attempt}.log`);
     if (!madeDirs.has(opts.jobsDir)) {
       fs.mkdirSync(opts.jobsDir, { recursive: true, mode: 0o700 });
       madeDirs.add(opts.jobsDir);
@@ -152,7 +149,6 @@ export class JobRunner {
     this.outcome = ending.state;
     clearTimeout(this.killTimer);
     clearTimeout(this.timeoutTimer);
-    if (this.child) fs.rmSync(this.groupFile, { force: true });
     const rest = await this.uploader.finish({ handOverUpTo: END_REPORT_LOG_BYTES });
     fs.closeSync(this.spoolFd);
     fs.rmSync(this.spoolPath, { force: true });
@@ -200,7 +196,6 @@ export class JobRunner {
       let started = false;
       child.once('spawn', () => {
         started = true;
-        fs.writeFileSync(this.groupFile, `${child.pid}\n`, { mode: 0o600 });
         this.opts.log.info(`job ${this.jobId} attempt ${this.attempt} started: pid ${child.pid}, ${JSON.stringify(spec.argv)}`);
         this.startedAt = performance.now();
         // A job that ends within the grace needs no RUNNING report at all: its end says it started.
