@@ -7,7 +7,14 @@ import { MaskedOutput } from '../../../../../worker-cli/src/runtime/masked-outpu
 import { MASK } from '../../../../../worker-cli/src/runtime/secret-masker.js';
 
 describe("MaskedOutput: a job's piped output, masked, into its spool", () => {
-  const spoolIn = () => path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'edge-masked-')), 'spool');
+  const dirs: string[] = [];
+  const spoolIn = () => {
+    dirs.push(fs.mkdtempSync(path.join(os.tmpdir(), 'edge-masked-')));
+    return path.join(dirs.at(-1)!, 'spool');
+  };
+  after(() => {
+    for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+  });
 
   it('keeps the last bytes of a pipe even when the worker was starved of CPU past the grace (a busy machine)', async () => {
     const spool = spoolIn();
