@@ -162,6 +162,7 @@ class GrpcCall {
   private context: CallContext | undefined;
   /** The answer is complete, or the client has gone: nothing more is written. */
   private finished = false;
+  /** What end() chose to send last, waiting for Node to ask for the trailers. */
   private trailers: http2.OutgoingHttpHeaders | undefined;
 
   private readonly spec: Spec;

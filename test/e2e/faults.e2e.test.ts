@@ -8,7 +8,7 @@ import { jobGroups } from '../../worker-cli/src/runtime/process-group.js';
 import { TEST_ADMIN_TOKEN } from '../helpers/credentials.js';
 import { createMariaDbDatabase, createSqliteDatabase, type TestDatabase } from '../helpers/databases.js';
 import { PrivateMariaDb } from '../helpers/private-mariadb.js';
-import { PROCESS_START_MS, startServerProcess, startWorkerProcess, type ServerProc, type WorkerProc } from '../helpers/processes.js';
+import { groupAlive, PROCESS_START_MS, startServerProcess, startWorkerProcess, type ServerProc, type WorkerProc } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
 
 /** Short timers so that loss is noticed within seconds. */
@@ -31,15 +31,6 @@ async function logOf(api: Api, id: string, attempt = 0): Promise<string> {
     parts.push(Buffer.from(r.data));
     offset = r.nextOffset;
     if (!r.data.length || offset >= r.size) return Buffer.concat(parts).toString();
-  }
-}
-
-function groupAlive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 

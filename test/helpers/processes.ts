@@ -121,3 +121,13 @@ export async function runEdge(args: string[], env: Record<string, string> = {}):
   running.delete(child);
   return { code, stdout, stderr };
 }
+
+/** Whether any process of this process group still runs. */
+export function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -4,16 +4,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { jobGroups, killOrphans } from '../../../../../worker-cli/src/runtime/process-group.js';
+import { groupAlive as alive } from '../../../../helpers/processes.js';
 import { waitFor } from '../../../../helpers/wait.js';
-
-function alive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('orphaned jobs of a previous run of the worker (worker-cli/src/runtime/process-group.ts)', () => {
   let dir: string;
