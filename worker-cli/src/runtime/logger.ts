@@ -19,6 +19,42 @@ export function lineLogger(write: (line: string) => void = (l) => process.stderr
   return { info: at('INFO'), warn: at('WARN'), error: at('ERROR') };
 }
 
+/**
+ * Where log lines go: information lines written together at the end of the current turn of the
+ * event loop, warnings and errors at once (after the lines queued before them), and whatever is
+ * queued when the process exits. A busy worker writes two lines per job; one write each, to a pipe
+ * the log collector reads, was 9% of its CPU (docs/performance.md, issue 15). Only a SIGKILL can lose
+ * lines, those of its last turn.
+ */
+export class LineSink {
+  private queued: string[] = [];
+  private scheduled = false;
+
+  constructor(private readonly out: (text: string) => void) {
+    process.on('exit', () => this.flush());
+  }
+
+  later(line: string): void {
+    this.queued.push(line);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  now(line: string): void {
+    this.queued.push(line);
+    this.flush();
+  }
+
+  flush(): void {
+    this.scheduled = false;
+    if (!this.queued.length) return;
+    const text = this.queued.join('');
+    this.queued = [];
+    this.out(text);
+  }
+}
+
 export const silentLogger: Logger = { info() {}, warn() {}, error() {} };
 
 export interface LoggerOptions {
@@ -32,21 +68,32 @@ export interface LoggerOptions {
 
 /**
  * Human-readable lines (the default) or structured JSON lines from pino (`--log-format json`, one
- * object per line with level, time and msg), to stderr or appended to a file. Writes are
- * synchronous so that the last lines before an exit are never lost.
+ * object per line with level, time and msg), to stderr or appended to a file, through a LineSink:
+ * writes are synchronous, so the last lines before an exit are not lost.
  */
 export function createLogger(opts: LoggerOptions): Logger {
   const rank = LOG_LEVELS.indexOf(opts.level);
-  if (opts.format === 'json') {
-    const dest = pino.destination({ dest: opts.file ?? 2, sync: true, append: true, mkdir: true });
-    const p = pino({ level: opts.level, base: { pid: process.pid, ...opts.base }, timestamp: pino.stdTimeFunctions.isoTime }, dest);
-    return { info: (m) => p.info(m), warn: (m) => p.warn(m), error: (m) => p.error(m) };
-  }
   if (opts.file) fs.mkdirSync(path.dirname(path.resolve(opts.file)), { recursive: true });
-  const write = opts.file ? (line: string) => fs.appendFileSync(opts.file!, line) : (line: string) => process.stderr.write(line);
-  const lines = lineLogger(write);
+  const sink = new LineSink(opts.file ? (text) => fs.appendFileSync(opts.file!, text) : (text) => process.stderr.write(text));
+  if (opts.format === 'json') {
+    // pino hands each line to this stream; the sink decides when it is written.
+    let urgent = false;
+    const dest = { write: (line: string) => (urgent ? sink.now(line) : sink.later(line)) };
+    const p = pino({ level: opts.level, base: { pid: process.pid, ...opts.base }, timestamp: pino.stdTimeFunctions.isoTime }, dest);
+    const now = (f: (m: string) => void) => (m: string) => {
+      urgent = true;
+      try {
+        f(m);
+      } finally {
+        urgent = false;
+      }
+    };
+    return { info: (m) => p.info(m), warn: now((m) => p.warn(m)), error: now((m) => p.error(m)) };
+  }
+  const info = lineLogger((l) => sink.later(l));
+  const urgent = lineLogger((l) => sink.now(l));
   const keep = (level: LogLevel, f: (m: string) => void) => (LOG_LEVELS.indexOf(level) >= rank ? f : () => {});
-  return { info: keep('info', lines.info), warn: keep('warn', lines.warn), error: keep('error', lines.error) };
+  return { info: keep('info', info.info), warn: keep('warn', urgent.warn), error: keep('error', urgent.error) };
 }
 
 /**

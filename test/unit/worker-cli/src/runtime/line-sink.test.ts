@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { LineSink } from '../../../../../worker-cli/src/runtime/logger.js';
+
+const LOGGER = fileURLToPath(new URL('../../../../../worker-cli/src/runtime/logger.ts', import.meta.url));
+
+describe('LineSink (log lines)', () => {
+  it('writes the lines of one turn together, after it; a warning at once, behind the lines queued before it', async () => {
+    const writes: string[] = [];
+    const sink = new LineSink((text) => writes.push(text));
+    sink.later('a\n');
+    sink.later('b\n');
+    assert.deepEqual(writes, []);
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(writes, ['a\nb\n']);
+    sink.later('c\n');
+    sink.now('warn\n');
+    assert.deepEqual(writes, ['a\nb\n', 'c\nwarn\n']);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(writes.length, 2, 'nothing is written twice');
+  });
+
+  for (const format of ['text', 'json']) {
+    it(`loses no line when the process exits in the same turn (${format}, to stderr and to a file)`, () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'edge-line-sink-'));
+      try {
+        const file = path.join(dir, 'logs', 'worker.log');
+        const script = `
+          const { createLogger } = await import(${JSON.stringify(LOGGER)});
+          for (const file of [undefined, ${JSON.stringify(file)}]) {
+            const log = createLogger({ format: '${format}', level: 'info', file });
+            log.info('first'); log.warn('second'); log.info('third');
+          }
+          process.exit(3);`;
+        const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+        assert.equal(r.status, 3, r.stderr);
+        for (const out of [r.stderr, fs.readFileSync(file, 'utf8')]) {
+          const said = out.trim().split('\n').map((l) => (format === 'json' ? (JSON.parse(l) as { msg: string }).msg : l.split(' ').at(-1)));
+          assert.deepEqual(said, ['first', 'second', 'third'], out);
+        }
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
+});
