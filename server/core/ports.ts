@@ -23,6 +23,8 @@ export interface ChangeLogReader {
   subscribe(fn: (events: JobEventRecord[]) => void): () => void;
   /** Read the log now rather than at the next poll. */
   kick(): void;
+  /** Read the log now if a watcher waits for news; else the next poll will. */
+  kickIfWatched(): void;
 }
 
 /** Wakes whoever waits on one job (log tails, watchers). */

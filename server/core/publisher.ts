@@ -20,9 +20,9 @@ export interface PublisherOptions {
  * replica did. Handlers and housekeeping never wake the dispatcher or notify anyone by hand.
  *
  * Committed events act at once on this replica: watchers of the job, the queue's workers for a job
- * queued, the worker a job left for the slots it freed; then the change log is read at once so the
- * other facts (a cancel, an operator's change to a worker) reach whichever replica holds the
- * worker's stream, this one included, exactly once.
+ * queued, the worker a job left for the slots it freed; then, for a commit with other facts (a
+ * cancel, an operator's change to a worker) or while a watcher waits, the change log is read at once
+ * so they reach whichever replica holds the worker's stream, this one included, exactly once.
  */
 export class Publisher {
   private readonly unsubscribe: Array<() => void>;
@@ -48,7 +48,11 @@ export class Publisher {
     for (const e of last.values()) if (e.state === 'QUEUED') queued.set(e.queue, (queued.get(e.queue) ?? 0) + 1);
     for (const [q, n] of queued) this.opts.dispatcher.wakeQueue(q, n);
     for (const w of workers) this.opts.dispatcher.wakeWorker(w);
-    this.opts.feed.kick();
+    // What the log adds to a commit's own state changes (done above) are cancels and workers'
+    // changes, for whichever replica holds the stream; and news for watchers. Reading the log after
+    // every commit without them was a query and a thousand rows turned into events, for nothing.
+    if (events.some((e) => e.kind !== 'state')) this.opts.feed.kick();
+    else this.opts.feed.kickIfWatched();
   }
 
   /** Changes seen in the change log, made through any replica: reach the streams this replica holds. */

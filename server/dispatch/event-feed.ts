@@ -42,6 +42,11 @@ export class EventFeed {
     k?.();
   }
 
+  /** A change through this replica that only watchers need at once: read now if one waits. */
+  kickIfWatched(): void {
+    if (this.waiters.size) this.kick();
+  }
+
   /** Resolves at the next batch of changes, after `timeoutMs`, or on abort. */
   waitForNews(timeoutMs: number, signal: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
