@@ -20,15 +20,17 @@ export function lineLogger(write: (line: string) => void = (l) => process.stderr
 }
 
 /**
- * Where log lines go: information lines written together at the end of the current turn of the
- * event loop, warnings and errors at once (after the lines queued before them), and whatever is
- * queued when the process exits. A busy worker writes two lines per job; one write each, to a pipe
- * the log collector reads, was 9% of its CPU (docs/performance.md, issue 15). Only a SIGKILL can lose
- * lines, those of its last turn.
+ * Where log lines go: information lines written together, at most LINE_DELAY_MS after the first of
+ * them; warnings and errors at once (after the lines queued before them); and whatever is queued when
+ * the process exits. A busy worker writes two lines per job: one write each, to a pipe a log
+ * collector reads, was 8-9% of its CPU (docs/performance.md, issue 15), and jobs end in turns of
+ * their own, so a flush per turn saved nothing. Only a SIGKILL loses lines, those of its last 0.1 s.
  */
+export const LINE_DELAY_MS = 100;
+
 export class LineSink {
   private queued: string[] = [];
-  private scheduled = false;
+  private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly out: (text: string) => void) {
     process.on('exit', () => this.flush());
@@ -36,9 +38,7 @@ export class LineSink {
 
   later(line: string): void {
     this.queued.push(line);
-    if (this.scheduled) return;
-    this.scheduled = true;
-    setImmediate(() => this.flush());
+    this.timer ??= setTimeout(() => this.flush(), LINE_DELAY_MS).unref();
   }
 
   now(line: string): void {
@@ -47,7 +47,8 @@ export class LineSink {
   }
 
   flush(): void {
-    this.scheduled = false;
+    clearTimeout(this.timer);
+    this.timer = undefined;
     if (!this.queued.length) return;
     const text = this.queued.join('');
     this.queued = [];

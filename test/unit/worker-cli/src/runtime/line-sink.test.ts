@@ -4,23 +4,24 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LineSink } from '../../../../../worker-cli/src/runtime/logger.js';
+import { LINE_DELAY_MS, LineSink } from '../../../../../worker-cli/src/runtime/logger.js';
 
 const LOGGER = fileURLToPath(new URL('../../../../../worker-cli/src/runtime/logger.ts', import.meta.url));
 
 describe('LineSink (log lines)', () => {
-  it('writes the lines of one turn together, after it; a warning at once, behind the lines queued before it', async () => {
+  it('writes information lines together, a short while later; a warning at once, behind the lines queued before it', async () => {
     const writes: string[] = [];
     const sink = new LineSink((text) => writes.push(text));
     sink.later('a\n');
+    await new Promise((r) => setImmediate(r));
     sink.later('b\n');
     assert.deepEqual(writes, []);
-    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setTimeout(r, LINE_DELAY_MS + 50));
     assert.deepEqual(writes, ['a\nb\n']);
     sink.later('c\n');
     sink.now('warn\n');
     assert.deepEqual(writes, ['a\nb\n', 'c\nwarn\n']);
-    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setTimeout(r, LINE_DELAY_MS + 50));
     assert.equal(writes.length, 2, 'nothing is written twice');
   });
 
