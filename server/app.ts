@@ -7,6 +7,7 @@ import { Publisher } from './core/publisher.js';
 import { ShutdownSignal } from './http/shutdown-signal.js';
 import { DEFAULT_HEARTBEAT_FLUSH_MS, HeartbeatDesk } from './core/heartbeat-desk.js';
 import { listenOnePort } from './http/one-port.js';
+import { speedUpProtobuf } from '../shared/protobuf-speed.js';
 import type { ConnectionLimits } from './http/connection-guard.js';
 
 // What the CLI's `server` command needs, from the server's one entry point.
@@ -86,6 +87,7 @@ export interface RunningServer {
 
 /** Builds the service context and the request handler over a store. Exported for in-process tests. */
 export async function buildApp(store: Store, config: Omit<ServerConfig, 'host' | 'port' | 'databaseUrl'>) {
+  speedUpProtobuf();
   const shutdown = new AbortController();
   // Connect links every call's signal to this one while the call runs (see http/shutdown-signal.ts).
   const callsShutdown = new ShutdownSignal();

@@ -24,6 +24,7 @@ import { jobSpawner } from './spawn-helper.js';
 import { StatusFileWriter, statusFilePath, type LocalStatus } from './status-file.js';
 import { SystemSampler } from './system-info.js';
 import { WorkerMetrics } from './worker-metrics.js';
+import { speedUpProtobuf } from '../../../shared/protobuf-speed.js';
 
 export interface WorkerOptions {
   /** API server URLs (replicas); the worker uses one and moves to the next when it fails. */
@@ -175,6 +176,7 @@ export class EdgeWorker {
 
   /** Runs until stopped. Throws only when the worker cannot start at all. */
   async run(): Promise<void> {
+    speedUpProtobuf();
     // The state dir holds this worker's token: only its owner enters it, whatever the jobs' umask.
     privateDir(this.opts.stateDir);
     writePidFile(this.pidFile, this.opts.name);
