@@ -12,7 +12,9 @@ export interface TestDatabase {
 
 export const MARIADB = { host: '127.0.0.1', port: 3306, user: 'root', password: '' };
 
-const tempDirs = new Set<string>();
+// On globalThis: mocha loads the root hooks (root-hooks.ts) with require and the test files with
+// import, which makes two instances of this module in one process; both must see the same folders.
+const tempDirs: Set<string> = ((globalThis as { [k: symbol]: Set<string> })[Symbol.for('edge.test.tempDirs')] ??= new Set<string>());
 
 /** A temporary folder, removed when the test run ends. */
 export function tempDir(prefix: string): string {
@@ -21,9 +23,16 @@ export function tempDir(prefix: string): string {
   return dir;
 }
 
-process.once('exit', () => {
+/**
+ * Removes the temporary folders made so far. Mocha calls it after each test file (root-hooks.ts):
+ * in a parallel run its worker processes are ended at the close without their 'exit' event.
+ */
+export function removeTempDirs(): void {
   for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true });
-});
+  tempDirs.clear();
+}
+
+process.once('exit', removeTempDirs);
 
 export async function createSqliteDatabase(): Promise<TestDatabase> {
   const dir = tempDir('sqlite');
