@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LINE_DELAY_MS, LineSink } from '../../../../../worker-cli/src/runtime/logger.js';
+import { tempDir } from '../../../../helpers/databases.js';
 
 const LOGGER = fileURLToPath(new URL('../../../../../worker-cli/src/runtime/logger.ts', import.meta.url));
 
@@ -27,24 +27,19 @@ describe('LineSink (log lines)', () => {
 
   for (const format of ['text', 'json']) {
     it(`loses no line when the process exits in the same turn (${format}, to stderr and to a file)`, () => {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'edge-line-sink-'));
-      try {
-        const file = path.join(dir, 'logs', 'worker.log');
-        const script = `
-          const { createLogger } = await import(${JSON.stringify(LOGGER)});
-          for (const file of [undefined, ${JSON.stringify(file)}]) {
-            const log = createLogger({ format: '${format}', level: 'info', file });
-            log.info('first'); log.warn('second'); log.info('third');
-          }
-          process.exit(3);`;
-        const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
-        assert.equal(r.status, 3, r.stderr);
-        for (const out of [r.stderr, fs.readFileSync(file, 'utf8')]) {
-          const said = out.trim().split('\n').map((l) => (format === 'json' ? (JSON.parse(l) as { msg: string }).msg : l.split(' ').at(-1)));
-          assert.deepEqual(said, ['first', 'second', 'third'], out);
+      const file = path.join(tempDir('line-sink'), 'logs', 'worker.log');
+      const script = `
+        const { createLogger } = await import(${JSON.stringify(LOGGER)});
+        for (const file of [undefined, ${JSON.stringify(file)}]) {
+          const log = createLogger({ format: '${format}', level: 'info', file });
+          log.info('first'); log.warn('second'); log.info('third');
         }
-      } finally {
-        fs.rmSync(dir, { recursive: true, force: true });
+        process.exit(3);`;
+      const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+      assert.equal(r.status, 3, r.stderr);
+      for (const out of [r.stderr, fs.readFileSync(file, 'utf8')]) {
+        const said = out.trim().split('\n').map((l) => (format === 'json' ? (JSON.parse(l) as { msg: string }).msg : l.split(' ').at(-1)));
+        assert.deepEqual(said, ['first', 'second', 'third'], out);
       }
     });
   }
