@@ -1,8 +1,9 @@
 /**
- * `npx tsx bench/tools/worker-cpu.ts [--store sqlite|mariadb] [--workers 2] [--concurrency 8] [--jobs 1000] [--prof DIR]`
+ * `npx tsx bench/tools/worker-cpu.ts [--store sqlite|mariadb] [--workers 2] [--concurrency 8] [--jobs 1000] [--single N] [--prof DIR]`
  *
  * CPU per job of real `edge worker` processes spawning `true`, after a warm-up: the workers' own
- * (utime + stime), their job processes' (reaped children) and the server's, from /proc. With --prof,
+ * (utime + stime), their job processes' (reaped children) and the server's, from /proc. Jobs go in
+ * SubmitJobs calls of 100, or with --single N as SubmitJob calls, N in flight (the bench's "single"). With --prof,
  * the workers run under `--cpu-prof` and the top self-time functions of their profiles are printed.
  */
 import fs from 'node:fs';
@@ -19,6 +20,7 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '8' },
     jobs: { type: 'string', default: '1000' },
     prof: { type: 'string' },
+    single: { type: 'string' },
   },
 });
 const jobs = Number(values.jobs);
@@ -33,12 +35,14 @@ try {
     const server = cpuPerJob(edge.servers.map((s) => s.pid));
     const workers = cpuPerJob(edge.workers.map((w) => w.pid));
     const t0 = Date.now();
-    const sent = await submitMany(edge.apis[0]!, n, ['true'], { batch: 100 });
+    const own0 = process.cpuUsage();
+    const sent = await submitMany(edge.apis[0]!, n, ['true'], values.single ? { inFlight: Number(values.single) } : { batch: 100 });
     const times = await waitJobsEnded(edge.reader, sent.map((s) => s.id), 600_000, already);
     already += n;
     const last = Math.max(...[...times.values()].map((t) => t.endedAt));
     const w = workers.perJob(n);
-    return { jobsPerSecond: Math.round((n / (last - t0)) * 1000), serverMs: server.perJob(n).selfMs, workerMs: w.selfMs, jobProcessMs: w.childrenMs };
+    const own = process.cpuUsage(own0);
+    return { jobsPerSecond: Math.round((n / (last - t0)) * 1000), serverMs: server.perJob(n).selfMs, workerMs: w.selfMs, jobProcessMs: w.childrenMs, submitterMs: Math.round((own.user + own.system) / n) / 1000 };
   };
   await run(Math.min(300, jobs)); // warm-up: JIT, connections, statement caches
   console.log(JSON.stringify({ store: values.store, workers: Number(values.workers), concurrency: Number(values.concurrency), jobs, ...(await run(jobs)) }));

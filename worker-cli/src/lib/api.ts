@@ -3,6 +3,7 @@ import http2 from 'node:http2';
 import tls from 'node:tls';
 import { Code, ConnectError, createClient, type Client, type Interceptor } from '@connectrpc/connect';
 import { Http2SessionManager, createGrpcTransport } from '@connectrpc/connect-node';
+import { withLeanUnary } from './lean-unary.js';
 import { JobService } from '../../../gen/edge/v1/job_service_pb.js';
 import { LogService } from '../../../gen/edge/v1/log_service_pb.js';
 import { WorkerService } from '../../../gen/edge/v1/worker_service_pb.js';
@@ -59,7 +60,7 @@ export function connectApi(url: string, token?: TokenSource, opts: ConnectOption
     ca ? { ca: [...tls.rootCertificates, ca.toString('utf8')] } : undefined,
   );
   const interceptors: Interceptor[] = token ? [bearer(token)] : [];
-  const transport = createGrpcTransport({ baseUrl: url, sessionManager, interceptors });
+  const transport = withLeanUnary(createGrpcTransport({ baseUrl: url, sessionManager, interceptors }), sessionManager, () => authorization(token));
   return {
     url,
     jobs: createClient(JobService, transport),
@@ -143,6 +144,12 @@ function bearer(token: string | (() => string | undefined)): Interceptor {
     if (value) req.header.set('authorization', `Bearer ${value}`);
     return next(req);
   };
+}
+
+/** The authorization header of the token now (none without one). */
+function authorization(token: TokenSource): Record<string, string> {
+  const value = typeof token === 'function' ? token() : token;
+  return value ? { authorization: `Bearer ${value}` } : {};
 }
 
 const UNTRUSTED_CERT_CODES = new Set([
