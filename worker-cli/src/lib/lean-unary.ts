@@ -9,7 +9,7 @@ const GRPC_CONTENT_TYPE = /^application\/grpc(?:\+proto)?(?:;|$)/i;
 
 /**
  * The transport's unary calls made straight on an HTTP/2 stream of the same session manager, the
- * same gRPC bytes on the wire; streaming calls stay with connect-node. Its pipeline of async
+ * same gRPC bytes on the wire; streaming calls stay with connect-node. connect's pipeline of async
  * iterables, abort controllers and header objects cost a submitting client 0.23–0.56 ms of CPU per
  * `SubmitJob` (bench/tools/worker-cpu.ts --single), four times what the call itself needs, on the
  * machine that also runs the workers and often the server. What callers see is connect's: a
@@ -33,25 +33,25 @@ async function leanUnary<I extends DescMessage, O extends DescMessage>(
   input: MessageInitShape<I>,
 ): Promise<UnaryResponse<I, O>> {
   const timeout = timeoutMs !== undefined && timeoutMs > 0 ? timeoutMs : undefined;
-  const request = isMessage(input, method.input) ? input : create(method.input, input);
-  const body = toBinary(method.input, request);
+  let body: Uint8Array;
+  try {
+    body = toBinary(method.input, isMessage(input, method.input) ? input : create(method.input, input));
+  } catch (err) {
+    throw ConnectError.from(err, Code.Internal);
+  }
   const frame = Buffer.allocUnsafe(5 + body.length);
   frame[0] = 0;
   frame.writeUInt32BE(body.length, 1);
   frame.set(body, 5);
+  // The user agent the streaming calls send too: one client, as the server's logs see it.
   const head: http2.OutgoingHttpHeaders = { 'content-type': 'application/grpc+proto', 'user-agent': 'connect-es/2.1.2', te: 'trailers' };
   if (header) new Headers(header).forEach((value, key) => (head[key] = value));
   Object.assign(head, extra());
   if (timeout !== undefined) head['grpc-timeout'] = `${timeout}m`;
   if (signal?.aborted) throw aborted(signal);
-  let stream: http2.ClientHttp2Stream;
-  try {
-    stream = await sessions.request('POST', `/${method.parent.typeName}/${method.name}`, head, {});
-  } catch (err) {
-    throw fromNodeError(err);
-  }
   return new Promise<UnaryResponse<I, O>>((resolve, reject) => {
     let settled = false;
+    let stream: http2.ClientHttp2Stream | undefined;
     let response: http2.IncomingHttpHeaders | undefined;
     let trailers: http2.IncomingHttpHeaders | undefined;
     let message: Uint8Array | undefined;
@@ -60,47 +60,53 @@ async function leanUnary<I extends DescMessage, O extends DescMessage>(
       if (settled) return;
       settled = true;
       cleanUp();
-      if (!stream.closed) stream.close(err.code === Code.Canceled || err.code === Code.DeadlineExceeded ? NGHTTP2_CANCEL : NGHTTP2_INTERNAL_ERROR);
+      if (stream && !stream.closed) stream.close(err.code === Code.Canceled || err.code === Code.DeadlineExceeded ? NGHTTP2_CANCEL : NGHTTP2_INTERNAL_ERROR);
       reject(err);
     };
     const onAbort = () => fail(aborted(signal!));
+    // The deadline and the signal cover opening the connection too (a server that does not answer a connect).
     const timer = timeout === undefined ? undefined : setTimeout(() => fail(new ConnectError('the operation timed out', Code.DeadlineExceeded)), timeout);
     const cleanUp = () => {
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
     };
     signal?.addEventListener('abort', onAbort, { once: true });
-    stream.on('response', (h) => (response = h));
-    stream.on('trailers', (t) => (trailers = t));
-    stream.on('data', (chunk: Buffer) => {
-      sessions.notifyResponseByteRead(stream);
-      pending = pending ? Buffer.concat([pending, chunk]) : chunk;
-      while (pending.length >= 5) {
-        const length = pending.readUInt32BE(1);
-        if (pending.length < 5 + length) break;
-        if (pending[0]! & 1) return fail(new ConnectError('protocol error: received a compressed message, and no compression was asked for', Code.Internal));
-        if (message) return fail(new ConnectError('protocol error: received extra output message for unary method', Code.Unimplemented));
-        message = pending.subarray(5, 5 + length);
-        pending = pending.subarray(5 + length);
-      }
-    });
-    stream.on('error', (err) => {
-      // Written to after the server answered and closed: the answer decides.
-      if ((err as { code?: string }).code === 'ERR_STREAM_WRITE_AFTER_END' && stream.writableEnded) return;
-      fail(fromNodeError(err));
-    });
-    stream.on('close', () => {
-      if (settled) return;
-      try {
-        const answer = outcome(sessions, method, stream.rstCode, response, trailers, message);
-        settled = true;
-        cleanUp();
-        resolve(answer);
-      } catch (err) {
-        fail(ConnectError.from(err, Code.Internal));
-      }
-    });
-    stream.end(frame);
+    const opened = (s: http2.ClientHttp2Stream) => {
+      stream = s;
+      if (settled) return void s.close(NGHTTP2_CANCEL);
+      s.on('response', (h) => (response = h));
+      s.on('trailers', (t) => (trailers = t));
+      s.on('data', (chunk: Buffer) => {
+        sessions.notifyResponseByteRead(s);
+        pending = pending ? Buffer.concat([pending, chunk]) : chunk;
+        while (pending.length >= 5) {
+          const length = pending.readUInt32BE(1);
+          if (pending.length < 5 + length) break;
+          if (pending[0]! & 1) return fail(new ConnectError('protocol error: received a compressed message, and no compression was asked for', Code.Internal));
+          if (message) return fail(new ConnectError('protocol error: received extra output message for unary method', Code.Unimplemented));
+          message = pending.subarray(5, 5 + length);
+          pending = pending.subarray(5 + length);
+        }
+      });
+      s.on('error', (err) => {
+        // Written to after the server answered and closed: the answer decides.
+        if ((err as { code?: string }).code === 'ERR_STREAM_WRITE_AFTER_END' && s.writableEnded) return;
+        fail(fromNodeError(err));
+      });
+      s.on('close', () => {
+        if (settled) return;
+        try {
+          const answer = outcome(sessions, method, s.rstCode, response, trailers, message);
+          settled = true;
+          cleanUp();
+          resolve(answer);
+        } catch (err) {
+          fail(ConnectError.from(err, Code.Internal));
+        }
+      });
+      s.end(frame);
+    };
+    sessions.request('POST', `/${method.parent.typeName}/${method.name}`, head, {}).then(opened, (err: unknown) => fail(fromNodeError(err)));
   });
 }
 

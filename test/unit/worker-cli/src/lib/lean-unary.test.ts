@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
-import type net from 'node:net';
+import net from 'node:net';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { Code, ConnectError, createClient } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
@@ -146,6 +146,27 @@ describe('unary calls on the HTTP/2 stream (lean-unary.ts), against connect-es o
     setTimeout(() => ac.abort(), 50);
     assert.equal((await failure(call)).code, Code.Canceled);
     assert.equal((await failure(api.workers.getServerVersion({}, { signal: ac.signal }))).code, Code.Canceled, 'already aborted');
+  });
+
+  it('a server that takes the connection and never speaks: the deadline and an abort still end the call', async () => {
+    const held: net.Socket[] = [];
+    const mute = net.createServer((s) => held.push(s));
+    await new Promise<void>((resolve) => mute.listen(0, '127.0.0.1', resolve));
+    const silent = connectApi(`http://127.0.0.1:${(mute.address() as net.AddressInfo).port}`);
+    try {
+      const t0 = Date.now();
+      const late = await failure(silent.workers.getServerVersion({}, { timeoutMs: 300 }));
+      assert.equal(late.code, Code.DeadlineExceeded, late.message);
+      assert.ok(Date.now() - t0 < 3000, `ended after ${Date.now() - t0} ms`);
+      const ac = new AbortController();
+      const call = silent.workers.getServerVersion({}, { signal: ac.signal });
+      setTimeout(() => ac.abort(), 100);
+      assert.equal((await failure(call)).code, Code.Canceled);
+    } finally {
+      silent.close();
+      for (const s of held) s.destroy();
+      await new Promise((r) => mute.close(r));
+    }
   });
 
   it('no server at the address: Unavailable, as with connect-es', async () => {
