@@ -3,7 +3,7 @@ import http2 from 'node:http2';
 import tls from 'node:tls';
 import { Code, ConnectError, createClient, type Client, type Interceptor } from '@connectrpc/connect';
 import { Http2SessionManager, createGrpcTransport } from '@connectrpc/connect-node';
-import { withLeanCalls } from './lean-calls.js';
+import { withLeanUnary } from './lean-unary.js';
 import { JobService } from '../../../gen/edge/v1/job_service_pb.js';
 import { LogService } from '../../../gen/edge/v1/log_service_pb.js';
 import { WorkerService } from '../../../gen/edge/v1/worker_service_pb.js';
@@ -60,7 +60,7 @@ export function connectApi(url: string, token?: TokenSource, opts: ConnectOption
     ca ? { ca: [...tls.rootCertificates, ca.toString('utf8')] } : undefined,
   );
   const interceptors: Interceptor[] = token ? [bearer(token)] : [];
-  const transport = withLeanCalls(createGrpcTransport({ baseUrl: url, sessionManager, interceptors }), sessionManager, () => authorization(token));
+  const transport = withLeanUnary(createGrpcTransport({ baseUrl: url, sessionManager, interceptors }), sessionManager, () => authorization(token));
   return {
     url,
     jobs: createClient(JobService, transport),

@@ -4,7 +4,7 @@ import net from 'node:net';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { Code, ConnectError, createClient } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
-import { FetchJobsResponseSchema, GetServerVersionResponseSchema, WorkerService } from '../../../../../gen/edge/v1/worker_service_pb.js';
+import { GetServerVersionResponseSchema, WorkerService } from '../../../../../gen/edge/v1/worker_service_pb.js';
 import { connectApi, type Api } from '../../../../../worker-cli/src/lib/api.js';
 
 const OK = { ':status': 200, 'content-type': 'application/grpc+proto' };
@@ -16,8 +16,6 @@ function frame(bytes: Uint8Array, flags = 0): Buffer {
   out.set(bytes, 5);
   return out;
 }
-
-const keepalive = (ms: number) => frame(toBinary(FetchJobsResponseSchema, create(FetchJobsResponseSchema, { event: { case: 'keepalive', value: { serverTimeUnixMs: BigInt(ms) } } })));
 
 const version = frame(toBinary(GetServerVersionResponseSchema, create(GetServerVersionResponseSchema, { version: '9.9.9' })));
 
@@ -52,23 +50,6 @@ const answers: Record<string, (s: http2.ServerHttp2Stream) => void> = {
   },
   'a refused stream': (s) => s.close(http2.constants.NGHTTP2_REFUSED_STREAM),
   'no answer': () => undefined,
-  'three messages': (s) => {
-    s.respond(OK, { waitForTrailers: true });
-    s.on('wantTrailers', () => s.sendTrailers({ 'grpc-status': '0' }));
-    s.write(keepalive(1));
-    setTimeout(() => s.write(Buffer.concat([keepalive(2), keepalive(3).subarray(0, 4)])), 20);
-    setTimeout(() => s.end(keepalive(3).subarray(4)), 40);
-  },
-  'two messages, then an error': (s) => {
-    s.respond(OK, { waitForTrailers: true });
-    s.on('wantTrailers', () => s.sendTrailers({ 'grpc-status': String(Code.NotFound), 'grpc-message': 'worker w is not registered' }));
-    s.write(keepalive(1));
-    s.end(keepalive(2));
-  },
-  'a message, then silence': (s) => {
-    s.respond(OK);
-    s.write(keepalive(1));
-  },
 };
 
 async function scriptedServer() {
@@ -107,7 +88,7 @@ async function failure(call: Promise<unknown>): Promise<ConnectError> {
   assert.fail('the call succeeded');
 }
 
-describe('unary calls on the HTTP/2 stream (lean-calls.ts), against connect-es on the same answers', () => {
+describe('unary calls on the HTTP/2 stream (lean-unary.ts), against connect-es on the same answers', () => {
   let server: Awaited<ReturnType<typeof scriptedServer>>;
   let api: Api;
   let connect: ReturnType<typeof createClient<typeof WorkerService>>;
@@ -186,41 +167,6 @@ describe('unary calls on the HTTP/2 stream (lean-calls.ts), against connect-es o
       for (const s of held) s.destroy();
       await new Promise((r) => mute.close(r));
     }
-  });
-
-  /** What a server stream gave: its messages' times, and how it ended. */
-  async function drain(iterable: AsyncIterable<{ event: { case: string | undefined; value?: unknown } }>): Promise<{ got: string[]; end: string }> {
-    const got: string[] = [];
-    try {
-      for await (const m of iterable) got.push(m.event.case === 'keepalive' ? String((m.event.value as { serverTimeUnixMs: bigint }).serverTimeUnixMs) : String(m.event.case));
-      return { got, end: 'OK' };
-    } catch (err) {
-      return { got, end: err instanceof ConnectError ? `${Code[err.code]}: ${err.rawMessage}` : String(err) };
-    }
-  }
-
-  for (const answer of ['three messages', 'two messages, then an error', 'trailers only', 'HTTP 503', 'a refused stream']) {
-    it(`a server stream, ${answer}: the same messages and end as connect-es`, async () => {
-      const headers = { 'x-answer': answer };
-      const lean = await drain(api.workers.fetchJobs({ workerName: 'w' }, { headers }));
-      const theirs = await drain(connect.fetchJobs({ workerName: 'w' }, { headers }));
-      assert.deepEqual(lean.got, theirs.got);
-      if (answer === 'a refused stream') assert.equal(lean.end.split(':')[0], theirs.end.split(':')[0]);
-      else assert.equal(lean.end, theirs.end);
-      assert.equal(server.seen[server.seen.length - 2]!.headers.authorization, 'Bearer a-token');
-    });
-  }
-
-  it('a server stream ends with Canceled when its signal aborts, after the messages that came, and is reset', async () => {
-    const ac = new AbortController();
-    const done = drain(api.workers.fetchJobs({ workerName: 'w' }, { headers: { 'x-answer': 'a message, then silence' }, signal: ac.signal }));
-    setTimeout(() => ac.abort(), 100);
-    const o = await done;
-    assert.deepEqual(o.got, ['1']);
-    assert.match(o.end, /^Canceled/);
-    const entry = server.seen[server.seen.length - 1]!;
-    for (let i = 0; i < 100 && entry.reset === undefined; i++) await new Promise((r) => setTimeout(r, 10));
-    assert.equal(entry.reset, http2.constants.NGHTTP2_CANCEL);
   });
 
   it('no server at the address: Unavailable, as with connect-es', async () => {
