@@ -138,10 +138,11 @@ export function parseApiUrls(list: string): string[] {
   return list.split(',').map((u) => u.trim()).filter(Boolean);
 }
 
-function bearer(token: string | (() => string | undefined)): Interceptor {
+/** The token on the calls connect-es still makes (log uploads, the job stream); unary calls get it from authorization(). */
+function bearer(token: TokenSource): Interceptor {
   return (next) => (req) => {
-    const value = typeof token === 'function' ? token() : token;
-    if (value) req.header.set('authorization', `Bearer ${value}`);
+    const { authorization: value } = authorization(token);
+    if (value) req.header.set('authorization', value);
     return next(req);
   };
 }
