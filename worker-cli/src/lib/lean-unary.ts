@@ -183,18 +183,15 @@ function resetError(rstCode: number): ConnectError | undefined {
   return code === undefined ? undefined : new ConnectError(`http/2 stream closed with error code 0x${rstCode.toString(16)}`, code);
 }
 
+const ABORTED_CAUSES = new Set(['ERR_STREAM_WRITE_AFTER_END', 'ERR_STREAM_DESTROYED', 'ERR_HTTP2_INVALID_STREAM', 'ECONNRESET']);
+const UNAVAILABLE_CAUSES = new Set(['ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNREFUSED']);
+
 /** As connect-node maps a Node.js error (the cause kept, so a certificate problem can still be told). */
 function fromNodeError(err: unknown): ConnectError {
   if (err instanceof ConnectError) return err;
   const codes: string[] = [];
   for (let e = err as { code?: unknown; cause?: unknown } | undefined, i = 0; e && i < 5; e = e.cause as typeof e, i++) if (typeof e.code === 'string') codes.push(e.code);
-  const code = codes.some((c) => c === 'ERR_STREAM_WRITE_AFTER_END')
-    ? Code.Aborted
-    : codes.some((c) => c === 'ERR_STREAM_DESTROYED' || c === 'ERR_HTTP2_INVALID_STREAM' || c === 'ECONNRESET')
-      ? Code.Aborted
-      : codes.some((c) => c === 'ETIMEDOUT' || c === 'ENOTFOUND' || c === 'EAI_AGAIN' || c === 'ECONNREFUSED')
-        ? Code.Unavailable
-        : Code.Internal;
+  const code = codes.some((c) => ABORTED_CAUSES.has(c)) ? Code.Aborted : codes.some((c) => UNAVAILABLE_CAUSES.has(c)) ? Code.Unavailable : Code.Internal;
   const ce = ConnectError.from(err, code);
   if (ce !== err) ce.cause = err;
   return ce;
