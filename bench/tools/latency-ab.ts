@@ -1,7 +1,7 @@
 /** One round of the interleaved A/B of idle-worker dispatch latency (bench/tools/latency-ab.sh): 100 jobs per store. */
 import { startEdge, submit } from '../lib/edge.js';
 import { sleep, summarize } from '../lib/stats.js';
-for (const store of ['mariadb', 'sqlite'] as const) {
+for (const store of (process.env.AB_STORES ?? 'mariadb,sqlite').split(',') as ('mariadb' | 'sqlite')[]) {
   const edge = await startEdge(store);
   const sim = await edge.startSims({ count: 1, concurrency: 4 });
   const sent: any[] = [];

@@ -29,6 +29,8 @@ export interface GroupCommitOptions {
    * 'busy', Unavailable on the wire) rather than queued for longer than any caller would wait.
    */
   maxQueued?: number;
+  /** Runs one transaction; Knex's `transaction` when absent. */
+  transact?: <T>(body: TransactionBody<T>) => Promise<T>;
   /** Gives the transaction's array that the bodies' events are written to (see job-events.ts). */
   attachOutbox(trx: Knex.Transaction, outbox: WrittenEvent[]): void;
   /** Writes the events the transaction's operations collected, just before its COMMIT. */
@@ -60,10 +62,11 @@ export class GroupCommitWriter {
   private running = 0;
   private scheduled = false;
 
-  constructor(
-    private readonly knex: Knex,
-    private readonly opts: GroupCommitOptions,
-  ) {}
+  private readonly transact: <T>(body: TransactionBody<T>) => Promise<T>;
+
+  constructor(knex: Knex, private readonly opts: GroupCommitOptions) {
+    this.transact = opts.transact ?? ((body) => knex.transaction(body));
+  }
 
   run<T>(body: TransactionBody<T>): Promise<T> {
     if (this.queue.length >= (this.opts.maxQueued ?? Infinity)) {
@@ -102,7 +105,7 @@ export class GroupCommitWriter {
     let committing = false;
     let failed: Op | undefined;
     try {
-      await this.knex.transaction(async (trx) => {
+      await this.transact(async (trx) => {
         this.opts.attachOutbox(trx, events);
         const sql = await statementsOf(trx);
         for (const op of batch) {
@@ -162,7 +165,7 @@ export class GroupCommitWriter {
       let committing = false;
       let value: unknown;
       try {
-        value = await this.knex.transaction(async (trx) => {
+        value = await this.transact(async (trx) => {
           this.opts.attachOutbox(trx, events);
           const out = await op.body(trx);
           if (events.length) await this.opts.flushOutbox?.(trx, events);

@@ -3,6 +3,7 @@ import { retryableFailure, TRANSACTION_RETRY } from './dialect.js';
 import { WORKER_LOST, type EventFilter, type JobEventRecord, type JobRecord, type WrittenEvent } from '../domain/records.js';
 import { GroupCommitWriter, type TransactionBody } from './group-commit.js';
 import { statementsOf, valuesList } from './statements.js';
+import { sqliteTransaction } from './sqlite-transaction.js';
 
 type Db = Knex | Knex.Transaction;
 type NewEvent = WrittenEvent;
@@ -57,6 +58,7 @@ export function transaction<T>(knex: Knex, body: TransactionBody<T>): Promise<T>
       concurrency: sqlite ? 1 : 4,
       maxBatch: 200,
       savepoints: sqlite,
+      transact: sqlite ? (body) => sqliteTransaction(knex, body) : undefined,
       // Bounded: a few seconds of writes at the fastest rate measured; past that, callers hear Unavailable.
       maxQueued: MAX_QUEUED_WRITES,
       attachOutbox: (trx, outbox) => {
