@@ -36,19 +36,11 @@ export async function endAttempt(
   startedAt?: number,
 ): Promise<JobRecord> {
   const sql = await statementsOf(trx);
-  const end = [outcome.state, outcome.exitCode, outcome.signal, outcome.reason];
   // A job whose start is reported with its end (it ended before its RUNNING report went out) is
-  // marked started in the same statements that end it, and both its events go in one insert.
+  // marked started in the same statement that ends it, and both its events go in one insert.
   const job: JobRecord = startedAt === undefined ? held : { ...held, state: 'RUNNING', startedAt, updatedAt: now };
-  const started = startedAt === undefined ? '' : ', `started_at` = ?';
-  const startedValue = startedAt === undefined ? [] : [startedAt];
-  await sql.run(`update \`job_attempts\` set \`state\` = ?, \`exit_code\` = ?, \`signal\` = ?, \`reason\` = ?, \`ended_at\` = ?${started} where \`job_id\` = ? and \`attempt\` = ?`, [
-    ...end,
-    now,
-    ...startedValue,
-    job.id,
-    job.attempt,
-  ]);
+  const started = startedAt === undefined ? {} : { started_at: startedAt };
+  const attemptEnd = { state: outcome.state, exit_code: outcome.exitCode, signal: outcome.signal, reason: outcome.reason, ended_at: now, ...started };
   let next: JobRecord;
   // Attempts handed back before they started are on record but used none of the job's tries
   // (only a failure asks, and a first attempt has none before it).
@@ -59,19 +51,11 @@ export async function endAttempt(
     const which = tries === job.attempt ? `attempt ${job.attempt}` : `attempt ${job.attempt} (try ${tries})`;
     const reason = `${which} of ${job.maxAttempts} failed (${outcome.reason}); retrying in ${Math.round(delay / 1000)} s`;
     // The queued timeout counts from when the job may run again, not through its backoff.
-    await sql.run(
-      `update \`jobs\` set \`state\` = ?, \`worker_name\` = NULL, \`exit_code\` = ?, \`signal\` = ?, \`reason\` = ?, \`not_before\` = ?, \`queued_at\` = ?, \`updated_at\` = ?${started} where \`id\` = ?`,
-      ['QUEUED', outcome.exitCode, outcome.signal, reason, now + delay, now + delay, now, ...startedValue, job.id],
-    );
+    const queuedAgain = { state: 'QUEUED', worker_name: null, exit_code: outcome.exitCode, signal: outcome.signal, reason, not_before: now + delay, queued_at: now + delay, updated_at: now, ...started };
+    await sql.updateJobAndAttempt(job.id, job.attempt, queuedAgain, attemptEnd);
     next = { ...job, state: 'QUEUED', workerName: null, exitCode: outcome.exitCode, signal: outcome.signal, reason, notBefore: now + delay, queuedAt: now + delay, updatedAt: now };
   } else {
-    await sql.run(`update \`jobs\` set \`state\` = ?, \`exit_code\` = ?, \`signal\` = ?, \`reason\` = ?, \`ended_at\` = ?, \`updated_at\` = ?${started} where \`id\` = ?`, [
-      ...end,
-      now,
-      now,
-      ...startedValue,
-      job.id,
-    ]);
+    await sql.updateJobAndAttempt(job.id, job.attempt, { ...attemptEnd, updated_at: now }, attemptEnd);
     next = { ...job, state: outcome.state, exitCode: outcome.exitCode, signal: outcome.signal, reason: outcome.reason, endedAt: now, updatedAt: now };
   }
   const ended = { ...stateEvent(next, now), releasedBy: job.workerName };

@@ -131,8 +131,7 @@ async function mayReport(sql: Statements, row: Record<string, unknown> | undefin
 
 async function markRunning(trx: Knex.Transaction, job: JobRecord, startedAt: number, now: number): Promise<JobRecord> {
   const sql = await statementsOf(trx);
-  await sql.run('update `jobs` set `state` = ?, `started_at` = ?, `updated_at` = ? where `id` = ?', ['RUNNING', startedAt, now, job.id]);
-  await sql.run('update `job_attempts` set `state` = ?, `started_at` = ? where `job_id` = ? and `attempt` = ?', ['RUNNING', startedAt, job.id, job.attempt]);
+  await sql.updateJobAndAttempt(job.id, job.attempt, { state: 'RUNNING', started_at: startedAt, updated_at: now }, { state: 'RUNNING', started_at: startedAt });
   const running: JobRecord = { ...job, state: 'RUNNING', startedAt, updatedAt: now };
   await insertEvents(trx, [stateEvent(running, now)]);
   return running;

@@ -16,6 +16,12 @@ export interface Statements {
   run(sql: string, args?: unknown[]): Promise<number>;
   /** Inserts rows that all have the same columns, in one statement. */
   insert(table: string, rows: Row[]): Promise<void>;
+  /**
+   * Sets columns of a job and of one of its attempts: one multi-table UPDATE on MySQL, where every
+   * statement is a round trip (ending an attempt was two of the 7.5 statements per job); two
+   * statements on SQLite, which has no multi-table UPDATE and where a statement costs microseconds.
+   */
+  updateJobAndAttempt(jobId: string, attempt: number, jobSet: Row, attemptSet: Row): Promise<void>;
 }
 
 interface SqliteStatement {
@@ -53,6 +59,10 @@ function sqliteStatements(conn: SqliteConnection): Statements {
     all: async (sql, args = []) => conn.prepare(sql).all(sqliteArgs(args)),
     run,
     insert: (table, rows) => insertWith(run, table, rows),
+    updateJobAndAttempt: async (jobId, attempt, jobSet, attemptSet) => {
+      await run(`update \`job_attempts\` set ${assignments(attemptSet)} where \`job_id\` = ? and \`attempt\` = ?`, [...Object.values(attemptSet), jobId, attempt]);
+      await run(`update \`jobs\` set ${assignments(jobSet)} where \`id\` = ?`, [...Object.values(jobSet), jobId]);
+    },
   };
 }
 
@@ -65,7 +75,22 @@ function mysqlStatements(conn: MysqlConnection): Statements {
     all: async (sql, args = []) => (await query(sql, args)) as Row[],
     run,
     insert: (table, rows) => insertWith(run, table, rows),
+    // LEFT JOIN: the job's row is set even if its attempt's row were missing, as with two statements.
+    updateJobAndAttempt: async (jobId, attempt, jobSet, attemptSet) => {
+      await run(
+        `update \`jobs\` j left join \`job_attempts\` a on a.\`job_id\` = j.\`id\` and a.\`attempt\` = ? ` +
+          `set ${assignments(attemptSet, 'a.')}, ${assignments(jobSet, 'j.')} where j.\`id\` = ?`,
+        [attempt, ...Object.values(attemptSet), ...Object.values(jobSet), jobId],
+      );
+    },
   };
+}
+
+/** `a = ?, b = ?` for the columns of `set`, in its order, each qualified by `table` when given. */
+function assignments(set: Row, table = ''): string {
+  return Object.keys(set)
+    .map((c) => `${table}\`${c}\` = ?`)
+    .join(', ');
 }
 
 async function insertWith(run: Statements['run'], table: string, rows: Row[]): Promise<void> {
