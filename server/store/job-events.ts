@@ -52,10 +52,13 @@ export const MAX_QUEUED_WRITES = 20_000;
 export function transaction<T>(knex: Knex, body: TransactionBody<T>): Promise<T> {
   let writer = writers.get(knex);
   if (!writer) {
-    // SQLite has one writer (and one connection) anyway; MySQL commits a few batches at once.
     const sqlite = String(knex.client.config.client).includes('sqlite');
     writer = new GroupCommitWriter(knex, {
-      concurrency: sqlite ? 1 : 4,
+      // One batch at a time on both: SQLite has one writer anyway. On MariaDB, four batches at once
+      // made batches of 1.7 jobs, and every commit costs an fsync and a round trip: with one at a
+      // time a commit carried 7.5 jobs, the statements per job fell by a third and the server's CPU
+      // per job by a quarter (control plane, alternated runs; docs/performance.md, seventh pass).
+      concurrency: 1,
       maxBatch: 200,
       savepoints: sqlite,
       transact: sqlite ? (body) => sqliteTransaction(knex, body) : undefined,
