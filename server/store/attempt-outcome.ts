@@ -74,8 +74,8 @@ export const CANCELED_BEFORE_START = 'canceled by user before it started';
  */
 export async function unassign(trx: Knex.Transaction, job: JobRecord, now: number, reason: string): Promise<JobRecord> {
   if (job.cancelRequested) return endAttempt(trx, job, { state: 'CANCELED', exitCode: null, signal: null, reason: CANCELED_BEFORE_START }, now, DEFAULT_RETRY);
-  await trx('job_attempts').where({ job_id: job.id, attempt: job.attempt }).update({ state: 'QUEUED', reason, ended_at: now });
-  await trx('jobs').where({ id: job.id }).update({ state: 'QUEUED', worker_name: null, reason, updated_at: now });
+  const sql = await statementsOf(trx);
+  await sql.updateJobAndAttempt(job.id, job.attempt, { state: 'QUEUED', worker_name: null, reason, updated_at: now }, { state: 'QUEUED', reason, ended_at: now });
   const next: JobRecord = { ...job, state: 'QUEUED', workerName: null, reason, updatedAt: now };
   await insertEvents(trx, [{ ...stateEvent(next, now), releasedBy: job.workerName }]);
   return next;
