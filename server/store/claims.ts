@@ -70,7 +70,7 @@ export async function claimJobs(db: StoreDb, workerName: string, notBefore: numb
     if (!picked.length) return { assigned: [], freeSlots: free };
     const ids = picked.map((j) => j.id);
     const updated = await sql.run(
-      `update \`jobs\` set \`state\` = 'ASSIGNED', \`worker_name\` = ?, \`attempt\` = \`attempt\` + 1, \`reason\` = '', \`updated_at\` = ? where \`id\` in (${ids.map(() => '?').join(', ')}) and \`state\` = 'QUEUED'`,
+      `update \`jobs\` set \`state\` = 'ASSIGNED', \`worker_name\` = ?, \`attempt\` = \`attempt\` + 1, \`reason\` = '', \`updated_at\` = ? where \`id\` in (${ids.map(() => '?').join(', ')}) and ${db.dialect.sql.stateBesideId} = 'QUEUED'`,
       [workerName, now, ...ids],
     );
     if (updated !== ids.length) throw new StoreError('conflict', `claim raced: ${updated} of ${ids.length} jobs assigned`);

@@ -14,9 +14,10 @@ export interface Dialect {
   locked<T extends Knex.QueryBuilder>(q: T): T;
   /**
    * For the written-out statements of statements.ts: the lock clause, the same skipping rows another
-   * transaction holds (claims), and the jobs table as claims read it, through jobs_claim_idx.
+   * transaction holds (claims), the jobs table as claims read it, through jobs_claim_idx, and the
+   * jobs' state column as a statement that names the jobs by id checks it (`stateBesideId`).
    */
-  readonly sql: { forUpdate: string; forUpdateSkipLocked: string; claimTable: string };
+  readonly sql: { forUpdate: string; forUpdateSkipLocked: string; claimTable: string; stateBesideId: string };
   /**
    * On a Galera cluster AUTO_INCREMENT steps by the cluster size on each node, so the change log takes
    * its numbers from a counter row instead (see job-events.ts). Known once a connection has been made.
@@ -58,8 +59,11 @@ export function dialectOf(name: DialectName, cluster: { galera: boolean } = { ga
     locked: (q) => (mysql ? q.forUpdate() : q) as typeof q,
     // Tiny tables tempt MySQL into a full scan and sort, which locks every row: claims insist on the index.
     sql: mysql
-      ? { forUpdate: ' for update', forUpdateSkipLocked: ' for update skip locked', claimTable: '`jobs` FORCE INDEX (jobs_claim_idx)' }
-      : { forUpdate: '', forUpdateSkipLocked: '', claimTable: '`jobs`' },
+      ? { forUpdate: ' for update', forUpdateSkipLocked: ' for update skip locked', claimTable: '`jobs` FORCE INDEX (jobs_claim_idx)', stateBesideId: '`state`' }
+      : // SQLite has no statistics: for `id in (…) and state = 'QUEUED'` it took jobs_claim_idx and read
+        // every QUEUED job, per claim (5.7 ms with 100,000 queued). The unary plus keeps the state
+        // out of the index choice, so the id's unique index is used.
+        { forUpdate: '', forUpdateSkipLocked: '', claimTable: '`jobs`', stateBesideId: '+`state`' },
   };
 }
 
