@@ -102,3 +102,10 @@ export function sampleUsage(pid: number, everyMs = 250): { stop(): Usage } {
     },
   };
 }
+
+/** The machine's CPU time so far, seconds summed over all cores: busy (user, nice, system, irq, softirq, steal) and idle (idle, iowait). */
+export function machineCpu(): { busy: number; idle: number } {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.split(/\s+/).slice(1).map(Number);
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = f;
+  return { busy: (user + nice + system + irq + softirq + steal) / CLK_TCK, idle: (idle + iowait) / CLK_TCK };
+}

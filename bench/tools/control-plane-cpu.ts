@@ -2,12 +2,13 @@
  * `tsx bench/tools/control-plane-cpu.ts [sqlite|mariadb] [jobs] [--prof DIR] [--batch N]`
  *
  * The control plane alone, for profiling: one server, 2 simulated workers × 8, `jobs` jobs submitted
- * (32 SubmitJob calls in flight, or SubmitJobs batches of N). Prints jobs/s and the server's CPU per
- * job from /proc; with --prof, the server writes a V8 CPU profile into DIR when it stops.
+ * (32 SubmitJob calls in flight, or SubmitJobs batches of N). Prints jobs/s, the CPU per job (from
+ * /proc) of the server, the simulated workers and this process (the submitter and the reader),
+ * and how busy the machine was: the three share its 2 cores. With --prof, the server writes a V8 CPU profile into DIR when it stops.
  */
 import { parseArgs } from 'node:util';
 import { startEdge, submitMany, waitJobsEnded } from '../lib/edge.js';
-import { cpuSeconds } from '../lib/procstat.js';
+import { cpuSeconds, machineCpu } from '../lib/procstat.js';
 import { wall } from '../lib/stats.js';
 import type { StoreName } from '../lib/stores.js';
 
@@ -26,14 +27,19 @@ try {
   const simPids = edge.sims.map((s) => s.pid);
   const c0 = cpuSeconds(pid);
   const s0 = simPids.reduce((a, p) => a + cpuSeconds(p), 0);
+  const m0 = machineCpu();
+  const b0 = process.cpuUsage();
   const t0 = wall();
   const sent = await submitMany(edge.apis[0]!, n, ['bench-noop'], values.batch ? { batch: Number(values.batch) } : { inFlight: 32 });
   const times = await waitJobsEnded(edge.reader, sent.map((s) => s.id), 600_000, warm.length);
   const last = Math.max(...[...times.values()].map((t) => t.endedAt));
   const cpu = cpuSeconds(pid) - c0;
   const sims = simPids.reduce((a, p) => a + cpuSeconds(p), 0) - s0;
+  const m1 = machineCpu();
+  const b1 = process.cpuUsage(b0);
+  const busyShare = (m1.busy - m0.busy) / (m1.busy - m0.busy + m1.idle - m0.idle);
   const failed = [...times.values()].filter((t) => t.state !== 'SUCCEEDED').length;
-  console.log(`${store}: ${n} jobs in ${last - t0} ms = ${Math.round((n / (last - t0)) * 1000)} jobs/s; server CPU ${((cpu * 1000) / n).toFixed(2)} ms/job; sims ${((sims * 1000) / n).toFixed(2)} ms/job; failed ${failed}`);
+  console.log(`${store}: ${n} jobs in ${last - t0} ms = ${Math.round((n / (last - t0)) * 1000)} jobs/s; server CPU ${((cpu * 1000) / n).toFixed(2)} ms/job; sims ${((sims * 1000) / n).toFixed(2)} ms/job; bench ${(((b1.user + b1.system) / 1000) / n).toFixed(2)} ms/job; machine ${Math.round(busyShare * 100)}% busy; failed ${failed}`);
 } finally {
   await edge.close();
 }
