@@ -5,7 +5,8 @@
  * alone, where simulated workers (bench/sim, one process per worker) complete each job without
  * running anything. Jobs/s = jobs / (last job's end − first submit). CPU per job (from /proc, over
  * the same window): the server's, the worker processes' own (their job processes excluded), and
- * those job processes' (reaped children).
+ * those job processes' (reaped children). And a backlog: thousands of jobs queued before the
+ * simulated workers connect, drained (measureBacklog).
  */
 import { startEdge, submitMany, waitJobsEnded } from '../lib/edge.js';
 import type { BenchContext, Row, Scenario } from '../lib/results.js';
@@ -75,9 +76,47 @@ async function measure(store: StoreName, workload: Workload, workers: number, ct
   return rows;
 }
 
+/**
+ * A backlog: `backlogJobs` jobs submitted (SubmitJobs calls of 500) before any worker is connected,
+ * then 2 simulated workers × C drain it. Jobs/s = jobs / (last job's end − the workers' start); the
+ * server's CPU over the same window. One run per store: the queue's depth is the point, and
+ * filling it takes most of the time.
+ */
+async function measureBacklog(store: StoreName, ctx: BenchContext): Promise<Row> {
+  const p = throughputParams(ctx);
+  const n = p.backlogJobs;
+  const edge = await startEdge(store);
+  try {
+    const sent = await submitMany(edge.apis[0]!, n, ['bench-noop'], { batch: 500 });
+    const serverCpu = cpuPerJob(edge.servers.map((s) => s.pid));
+    const t0 = wall();
+    for (let i = 0; i < 2; i++) await edge.startSims({ count: 1, concurrency: p.concurrency, namePrefix: `sim${i}` });
+    const simCpu = cpuPerJob(edge.sims.map((s) => s.pid));
+    const times = await waitJobsEnded(edge.reader, sent.map((s) => s.id), 600_000);
+    const last = Math.max(...[...times.values()].map((t) => t.endedAt));
+    const jobsPerSecond = Math.round((n / (last - t0)) * 1000 * 10) / 10;
+    const failed = [...times.values()].filter((t) => t.state !== 'SUCCEEDED').length;
+    if (failed) ctx.log(`throughput: backlog: ${failed} of ${n} jobs did not succeed`);
+    const server = serverCpu.perJob(n).selfMs;
+    ctx.log(`throughput: edge ${store} backlog of ${n} drained by 2 simulated workers: ${jobsPerSecond} jobs/s; CPU ms/job server ${server}`);
+    return {
+      scenario: 'throughput',
+      system: 'edge',
+      store,
+      variant: `control plane (simulated workers), draining a backlog of ${n}`,
+      params: { workload: 'noop', workers: 2, concurrency: p.concurrency, jobs: n, mode: 'backlog' },
+      jobsPerSecond,
+      runs: [jobsPerSecond],
+      metrics: { serverCpuMsPerJob: server, simCpuMsPerJob: simCpu.perJob(n).selfMs },
+    };
+  } finally {
+    await edge.close();
+  }
+}
+
 export const throughput: Scenario = {
   name: 'throughput',
-  describe: 'edge end-to-end jobs/s, W workers × C concurrency, spawn `true` and control plane',
+  describe: 'edge end-to-end jobs/s, W workers × C concurrency, spawn `true` and control plane, and a backlog drained',
   async run(ctx) {
     const p = throughputParams(ctx);
     const rows: Row[] = [];
@@ -87,6 +126,7 @@ export const throughput: Scenario = {
       for (const workload of ['spawn', 'noop'] as const) {
         for (const w of p.workers) rows.push(...(await measure(store, workload, w, ctx, w === p.batchAt ? ['single', 'batch'] : ['single'])));
       }
+      if (store !== 'galera') rows.push(await measureBacklog(store, ctx));
     }
     return rows;
   },
