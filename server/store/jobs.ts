@@ -31,19 +31,18 @@ export async function submitJobs(db: StoreDb, specs: JobSpecRecord[], now: numbe
 }
 
 export async function queuedQueues(db: StoreDb): Promise<string[]> {
-  if (db.dialect.name === 'sqlite') {
-    // SQLite answers DISTINCT by reading every QUEUED entry of the index (4 ms per sweep with
-    // 100,000 queued): the queues are walked one seek each instead, as MySQL does by itself.
-    const rows: { queue: string }[] = await db.knex.raw(
-      "with recursive q(queue) as (select min(`queue`) from `jobs` where `state` = 'QUEUED' " +
-        "union all select (select min(`queue`) from `jobs` where `state` = 'QUEUED' and `queue` > q.queue) from q where q.queue is not null) " +
-        'select queue from q where queue is not null',
-    );
-    return rows.map((r) => String(r.queue));
+  // One index seek per queue: `min(queue)` past the last one found. DISTINCT (or GROUP BY) read
+  // every QUEUED entry of jobs_claim_idx instead, on both databases: per sweep, with 100,000 jobs
+  // queued, 4 ms on SQLite and 17 ms on MariaDB.
+  const queues: string[] = [];
+  for (;;) {
+    const last = queues.at(-1);
+    const q = db.knex('jobs').min({ queue: 'queue' }).where('state', 'QUEUED');
+    if (last !== undefined) q.where('queue', '>', last);
+    const next = ((await q) as { queue: string | null }[])[0]?.queue;
+    if (next === null || next === undefined || queues.includes(String(next))) return queues;
+    queues.push(String(next));
   }
-  // A prefix of jobs_claim_idx (state, queue, …): MySQL reads it as a loose index scan.
-  const rows = await db.knex('jobs').distinct('queue').where('state', 'QUEUED');
-  return rows.map((r) => String(r.queue));
 }
 
 export async function getJob(db: StoreDb, id: string): Promise<JobRecord | undefined> {
