@@ -4,7 +4,8 @@
  * The control plane alone, for profiling: one server, 2 simulated workers × 8, `jobs` jobs submitted
  * (32 SubmitJob calls in flight, or SubmitJobs batches of N). Prints jobs/s, the CPU per job (from
  * /proc) of the server, the simulated workers and this process (the submitter and the reader),
- * and how busy the machine was: the three share its 2 cores. With --prof, the server writes a V8 CPU profile into DIR when it stops.
+ * and how busy the machine was: the three share its 2 cores. With --prof, the server writes a V8
+ * CPU profile into DIR when it stops.
  */
 import { parseArgs } from 'node:util';
 import { startEdge, submitMany, waitJobsEnded } from '../lib/edge.js';
