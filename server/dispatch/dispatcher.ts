@@ -219,6 +219,8 @@ export class Dispatcher {
     const woken = (this.wokenWhileReading = new Set());
     try {
       const queues = new Set(await this.store.queuedQueues());
+      // Retries whose backoff has passed become claimable here, then the claims below take them.
+      await this.store.releaseDueJobs([...queues], this.now());
       this.maybeQueued = new Set([...queues, ...woken]);
       if (!queues.size) return;
       const serving = [...this.sessions.values()].filter((s) => [...s.queues].some((q) => queues.has(q)));

@@ -51,11 +51,12 @@ export function fitProblem(job: JobNeeds, worker: WorkerCapacity): FitProblem | 
 export const fitsNow = (job: JobNeeds, worker: WorkerCapacity): boolean => fitProblem(job, worker) === undefined;
 
 /**
- * The filter a worker's claim puts to one queue's QUEUED jobs: its team's, due, no bigger than its
- * concurrency (a bigger one could never fit it). Rows are read in claimOrder.
+ * The filter a worker's claim puts to one queue's released QUEUED jobs (a retry is released once its
+ * backoff has passed): its team's, no bigger than its concurrency (a bigger one could never fit
+ * it). Rows are read in claimOrder.
  */
-export function claimFilter(worker: Pick<WorkerCapacity, 'team' | 'concurrency'>, due: number): { team: string; maxSlots: number; due: number } {
-  return { team: worker.team, maxSlots: worker.concurrency, due };
+export function claimFilter(worker: Pick<WorkerCapacity, 'team' | 'concurrency'>): { team: string; maxSlots: number } {
+  return { team: worker.team, maxSlots: worker.concurrency };
 }
 
 /** The order in which a worker takes jobs: higher priority first, then older (smaller id) first. */

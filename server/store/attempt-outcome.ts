@@ -50,10 +50,12 @@ export async function endAttempt(
     const delay = retryDelayMs(retry, tries);
     const which = tries === job.attempt ? `attempt ${job.attempt}` : `attempt ${job.attempt} (try ${tries})`;
     const reason = `${which} of ${job.maxAttempts} failed (${outcome.reason}); retrying in ${Math.round(delay / 1000)} s`;
-    // The queued timeout counts from when the job may run again, not through its backoff.
-    const queuedAgain = { state: 'QUEUED', worker_name: null, exit_code: outcome.exitCode, signal: outcome.signal, reason, not_before: now + delay, queued_at: now + delay, updated_at: now, ...started };
+    // The queued timeout counts from when the job may run again, not through its backoff. With a
+    // backoff it waits unreleased (not_before set) until a sweep releases it (releaseDueJobs).
+    const notBefore = delay > 0 ? now + delay : 0;
+    const queuedAgain = { state: 'QUEUED', worker_name: null, exit_code: outcome.exitCode, signal: outcome.signal, reason, not_before: notBefore, queued_at: now + delay, updated_at: now, ...started };
     await sql.updateJobAndAttempt(job.id, job.attempt, queuedAgain, attemptEnd);
-    next = { ...job, state: 'QUEUED', workerName: null, exitCode: outcome.exitCode, signal: outcome.signal, reason, notBefore: now + delay, queuedAt: now + delay, updatedAt: now };
+    next = { ...job, state: 'QUEUED', workerName: null, exitCode: outcome.exitCode, signal: outcome.signal, reason, notBefore, queuedAt: now + delay, updatedAt: now };
   } else {
     await sql.updateJobAndAttempt(job.id, job.attempt, { ...attemptEnd, updated_at: now }, attemptEnd);
     next = { ...job, state: outcome.state, exitCode: outcome.exitCode, signal: outcome.signal, reason: outcome.reason, endedAt: now, updatedAt: now };
@@ -75,8 +77,9 @@ export const CANCELED_BEFORE_START = 'canceled by user before it started';
 export async function unassign(trx: Knex.Transaction, job: JobRecord, now: number, reason: string): Promise<JobRecord> {
   if (job.cancelRequested) return endAttempt(trx, job, { state: 'CANCELED', exitCode: null, signal: null, reason: CANCELED_BEFORE_START }, now, DEFAULT_RETRY);
   const sql = await statementsOf(trx);
-  await sql.updateJobAndAttempt(job.id, job.attempt, { state: 'QUEUED', worker_name: null, reason, updated_at: now }, { state: 'QUEUED', reason, ended_at: now });
-  const next: JobRecord = { ...job, state: 'QUEUED', workerName: null, reason, updatedAt: now };
+  // Released (not_before 0): it was due when it was assigned, so claims take it again at once.
+  await sql.updateJobAndAttempt(job.id, job.attempt, { state: 'QUEUED', worker_name: null, reason, not_before: 0, updated_at: now }, { state: 'QUEUED', reason, ended_at: now });
+  const next: JobRecord = { ...job, state: 'QUEUED', workerName: null, reason, notBefore: 0, updatedAt: now };
   await insertEvents(trx, [{ ...stateEvent(next, now), releasedBy: job.workerName }]);
   return next;
 }

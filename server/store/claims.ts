@@ -62,7 +62,7 @@ export async function claimJobs(db: StoreDb, workerName: string, notBefore: numb
     if (free <= 0) return { assigned: [], freeSlots: 0 };
     // One index-ordered read per queue (see jobs_claim_idx), merged here in claim order; the rule
     // (domain/fit.ts) says what to read and what to take.
-    const filter = claimFilter(capacity, Math.max(notBefore, db.clock()));
+    const filter = claimFilter(capacity);
     const perQueue = claimReadAhead(free, maxJobs);
     const rows: Record<string, unknown>[] = [];
     for (const queue of capacity.queues) rows.push(...(await queuedHead(db, sql, queue, filter, perQueue)));
@@ -84,11 +84,15 @@ export async function claimJobs(db: StoreDb, workerName: string, notBefore: numb
   });
 }
 
-/** The first QUEUED jobs of a queue that a worker of this concurrency could hold, locked (skipping rows others hold). */
+/**
+ * The first released QUEUED jobs of a queue that a worker of this concurrency could hold, locked
+ * (skipping rows others hold). Retries still waiting out their backoff are not read at all: they
+ * keep `not_before` until releaseDueJobs (jobs.ts) sets it to 0, and the index puts them apart.
+ */
 function queuedHead(db: StoreDb, sql: Statements, queue: string, filter: ClaimFilter, limit: number): Promise<Record<string, unknown>[]> {
   return sql.all(
-    `select * from ${db.dialect.sql.claimTable} where \`state\` = 'QUEUED' and \`queue\` = ? and \`team\` = ? and \`slots\` <= ? and \`not_before\` <= ? ` +
+    `select * from ${db.dialect.sql.claimTable} where \`state\` = 'QUEUED' and \`queue\` = ? and \`team\` = ? and \`slots\` <= ? and \`not_before\` = 0 ` +
       `order by \`priority\` desc, \`id\` asc limit ${Math.trunc(limit)}${db.dialect.sql.forUpdateSkipLocked}`,
-    [queue, filter.team, filter.maxSlots, filter.due],
+    [queue, filter.team, filter.maxSlots],
   );
 }

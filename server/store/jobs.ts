@@ -45,6 +45,36 @@ export async function queuedQueues(db: StoreDb): Promise<string[]> {
   }
 }
 
+/** Retries released per transaction: a short write, however many fall due at once. */
+const RELEASE_BATCH = 500;
+
+export async function releaseDueJobs(db: StoreDb, queues: string[], now: number): Promise<number> {
+  let released = 0;
+  for (const queue of queues) {
+    for (;;) {
+      const n = await transaction(db.knex, async (trx) => {
+        const sql = await statementsOf(trx);
+        const at = Math.max(now, db.clock());
+        // A range of jobs_claim_idx: (QUEUED, queue, 0 < not_before <= at).
+        const due = await sql.all(
+          `select \`id\` from \`jobs\` where \`state\` = 'QUEUED' and \`queue\` = ? and \`not_before\` > 0 and \`not_before\` <= ? limit ${RELEASE_BATCH}`,
+          [queue, at],
+        );
+        if (!due.length) return 0;
+        const ids = due.map((r) => String(r.id));
+        await sql.run(
+          `update \`jobs\` set \`not_before\` = 0 where \`id\` in (${ids.map(() => '?').join(', ')}) and ${db.dialect.sql.stateBesideId} = 'QUEUED' and \`not_before\` > 0`,
+          ids,
+        );
+        return ids.length;
+      });
+      released += n;
+      if (n < RELEASE_BATCH) break;
+    }
+  }
+  return released;
+}
+
 export async function getJob(db: StoreDb, id: string): Promise<JobRecord | undefined> {
   const row = await db.knex('jobs').where({ id }).first();
   return row ? rowToJob(row) : undefined;

@@ -97,6 +97,11 @@ export class KnexStore implements Store {
   }
 
 
+  releaseDueJobs(queues: string[], now: number): Promise<number> {
+    return jobs.releaseDueJobs(this.db, queues, now);
+  }
+
+
   getJob(id: string): Promise<JobRecord | undefined> {
     return jobs.getJob(this.db, id);
   }

@@ -180,6 +180,11 @@ export interface Store {
   /** The queues that hold at least one QUEUED job (one index read; lets a sweep skip idle queues). */
   queuedQueues(): Promise<string[]>;
   /**
+   * Releases the retries of these queues whose backoff has passed, so that claims take them: claims
+   * read only released jobs, and a queue's waiting retries cost them nothing. Returns how many.
+   */
+  releaseDueJobs(queues: string[], now: number): Promise<number>;
+  /**
    * The sealed secret values of a job, only while `workerName` holds attempt `attempt` of it
    * (ASSIGNED or RUNNING); undefined otherwise, or when the job has none.
    */

@@ -7,6 +7,8 @@ import type { JobRecord } from '../../server/domain/records.js';
 
 /** Jobs waiting in the queue before a worker comes (the deep-queue tests). */
 const BACKLOG = 3000;
+/** Failed jobs waiting out their retry's backoff, ahead of due jobs in their queue. */
+const RETRIES = 200;
 
 interface SqliteConnection {
   prepare(sql: string): { all(...args: unknown[]): { detail: string }[] };
@@ -250,8 +252,41 @@ for (const db of DATABASES) {
         assert.deepEqual(await store.queuedQueues(), ['bulk']);
       });
 
+      it('claims step over no retry that waits out its backoff; a release makes the due ones claimable, oldest first', async () => {
+        await store.registerWorker({ name: 'w', queues: ['bulk'], concurrency: RETRIES, version: '0.1.0' }, tick());
+        const first = await store.submitJobs(Array.from({ length: RETRIES }, () => spec({ queue: 'bulk', maxAttempts: 2 })), tick());
+        const held = (await store.claimJobs('w', tick(), RETRIES)).assigned.map((a) => a.job);
+        assert.equal(held.length, RETRIES);
+        for (const job of held) {
+          const report = { jobId: job.id, attempt: job.attempt, workerName: 'w', exitCode: 1, signal: null, reason: 'exited with code 1', ranForMs: 0 };
+          assert.equal((await store.reportJob({ ...report, state: 'FAILED' }, tick())).state, 'QUEUED', 'retried after the store’s backoff (10 s)');
+        }
+        const fresh = await store.submitJobs([spec({ queue: 'bulk' }), spec({ queue: 'bulk' }), spec({ queue: 'bulk' })], tick());
+
+        const before = await indexReads();
+        const claimed = (await store.claimJobs('w', tick(), 3)).assigned.map((a) => a.job.id);
+        const after = await indexReads();
+        const read = before === undefined || after === undefined ? undefined : after - before;
+        assert.deepEqual(claimed, fresh.map((j) => j.id), 'the due jobs, behind the waiting retries');
+        // Each claim used to step over every waiting retry of its queue.
+        if (read !== undefined) assert.ok(read < RETRIES / 2, `the claim read ${read} index entries past ${RETRIES} waiting retries`);
+
+        assert.equal(await store.releaseDueJobs(['bulk'], Date.now()), 0, 'nothing is due yet');
+        assert.equal(await store.releaseDueJobs(['bulk', 'none'], Date.now() + 60_000), RETRIES);
+        const retried = (await store.claimJobs('w', tick(), 3)).assigned;
+        assert.deepEqual(retried.map((a) => [a.job.id, a.attempt]), first.slice(0, 3).map((j) => [j.id, 2]));
+      });
+
+      /** Index entries read so far (MariaDB's Handler_read_next: the store runs alone on the server here); undefined on SQLite. */
+      async function indexReads(): Promise<number | undefined> {
+        if (db.name === 'SQLite') return undefined;
+        const knex = (store as unknown as { knex: { raw(sql: string): Promise<[{ Value: string }[]]> } }).knex;
+        const [rows] = await knex.raw("show global status like 'Handler_read_next'");
+        return Number(rows[0]!.Value);
+      }
+
       if (db.name === 'SQLite') {
-        it('marks a claim’s jobs assigned through the id’s index, not by reading every queued job (SQLite has no statistics)', async () => {
+        it('reads a claim’s jobs through the claim index and marks them assigned through the id’s index, not by reading every queued job (SQLite has no statistics)', async () => {
           await store.registerWorker({ name: 'w', queues: ['bulk'], concurrency: 2, version: '0.1.0' }, tick());
           await store.submitJobs(Array.from({ length: BACKLOG }, () => spec({ queue: 'bulk' })), tick());
           // The statements the claim runs, as the connection prepares them.
@@ -273,6 +308,14 @@ for (const db of DATABASES) {
             .map((r) => r.detail)
             .join('; ');
           assert.match(plan, /USING INDEX sqlite_autoindex_jobs_1 \(id=\?\)/, `the claim's UPDATE reads jobs by: ${plan}`);
+          // The read of the queue's head: released jobs only, in the index's order (no sort step).
+          const head = seen.find((sql) => /^select \* from `jobs` where `state` = 'QUEUED'/.test(sql));
+          assert.ok(head, `the claim's read was not seen among ${seen.length} statements`);
+          const headPlan = (conn.prepare(`explain query plan ${head}`) as ReturnType<SqliteConnection['prepare']>)
+            .all(...Array.from(head.matchAll(/\?/g), () => 'x'))
+            .map((r) => r.detail)
+            .join('; ');
+          assert.match(headPlan, /^SEARCH jobs USING INDEX jobs_claim_idx \(state=\? AND queue=\? AND not_before=\?\)$/, `the claim reads the queue by: ${headPlan}`);
         });
       }
     });

@@ -67,6 +67,14 @@ class FakeStore {
     return [...new Set(this.queued.map((j) => j.queue))];
   }
 
+  /** The sweeps' releases of due retries: the queues named, and how many claims had been made before. */
+  readonly releases: { queues: string[]; claimsBefore: number }[] = [];
+
+  async releaseDueJobs(queues: string[]): Promise<number> {
+    this.releases.push({ queues, claimsBefore: this.claims.length });
+    return 0;
+  }
+
   onCommitted(): () => void {
     return () => {};
   }
@@ -372,6 +380,19 @@ describe('Dispatcher: when it claims, for whom, and what becomes of the claimed 
     store.addJob('q');
     await waitFor('two sweeps', () => store.claims.length >= 2, 5_000, 5);
     assert.deepEqual([...new Set(store.claims)], ['busy']);
+  });
+
+  it('sweeps: releases the due retries of the queues that hold queued jobs, then claims', async () => {
+    await dispatcher.close();
+    dispatcher = new Dispatcher({ store: store as unknown as Store, log: (m) => logged.push(m), sweepMs: 20 });
+    connect('w', ['q']);
+    await waitFor('the connect claim', () => store.claims.length === 1);
+    store.workers.set('w', []); // the job stays queued, so each sweep claims again
+    store.addJob('q');
+    store.releases.length = 0;
+    await waitFor('a sweep claim after a release', () => store.releases.some((r) => r.claimsBefore < store.claims.length), 5_000, 5);
+    assert.deepEqual(store.releases[0]!.queues, ['q']);
+    assert.equal(logged.length, 0, logged.join('; '));
   });
 
   it('sweeps a large fleet in turns: at most 256 claims per sweep, every worker reached over the next ones', async () => {
