@@ -1,11 +1,11 @@
 /**
- * `tsx bench/tools/control-plane-cpu.ts [sqlite|mariadb] [jobs] [--prof DIR] [--batch N]`
+ * `tsx bench/tools/control-plane-cpu.ts [sqlite|mariadb] [jobs] [--prof DIR] [--batch N] [--node-args ARGS]`
  *
  * The control plane alone, for profiling: one server, 2 simulated workers × 8, `jobs` jobs submitted
  * (32 SubmitJob calls in flight, or SubmitJobs batches of N). Prints jobs/s, the CPU per job (from
  * /proc) of the server, the simulated workers and this process (the submitter and the reader),
  * and how busy the machine was: the three share its 2 cores. With --prof, the server writes a V8
- * CPU profile into DIR when it stops.
+ * CPU profile into DIR when it stops; --node-args passes more Node options to the server (a preload).
  */
 import { parseArgs } from 'node:util';
 import { startEdge, submitMany, waitJobsEnded } from '../lib/edge.js';
@@ -13,10 +13,10 @@ import { cpuSeconds, machineCpu } from '../lib/procstat.js';
 import { wall } from '../lib/stats.js';
 import type { StoreName } from '../lib/stores.js';
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { prof: { type: 'string' }, batch: { type: 'string' }, workers: { type: 'string' } } });
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { prof: { type: 'string' }, batch: { type: 'string' }, workers: { type: 'string' }, 'node-args': { type: 'string' } } });
 const store = (positionals[0] ?? 'sqlite') as StoreName;
 const n = Number(positionals[1] ?? 2000);
-if (values.prof) process.env.EDGE_PROFILE_NODE_ARGS = `--cpu-prof --cpu-prof-dir=${values.prof}`;
+process.env.EDGE_PROFILE_NODE_ARGS = [...(values.prof ? ['--cpu-prof', `--cpu-prof-dir=${values.prof}`] : []), values['node-args'] ?? ''].join(' ').trim();
 const edge = await startEdge(store);
 delete process.env.EDGE_PROFILE_NODE_ARGS;
 try {
