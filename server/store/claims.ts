@@ -85,13 +85,14 @@ export async function claimJobs(db: StoreDb, workerName: string, notBefore: numb
 }
 
 /**
- * The first released QUEUED jobs of a queue that a worker of this concurrency could hold, locked
- * (skipping rows others hold). Retries still waiting out their backoff are not read at all: they
- * keep `not_before` until releaseDueJobs (jobs.ts) sets it to 0, and the index puts them apart.
+ * The first released QUEUED jobs of a queue and team that a worker of this concurrency could hold,
+ * locked (skipping rows others hold). Neither retries still waiting out their backoff (they keep
+ * `not_before` until releaseDueJobs in jobs.ts sets it to 0) nor other teams' jobs are read at all:
+ * the claim index puts them apart (migration 0009).
  */
 function queuedHead(db: StoreDb, sql: Statements, queue: string, filter: ClaimFilter, limit: number): Promise<Record<string, unknown>[]> {
   return sql.all(
-    `select * from ${db.dialect.sql.claimTable} where \`state\` = 'QUEUED' and \`queue\` = ? and \`team\` = ? and \`slots\` <= ? and \`not_before\` = 0 ` +
+    `select * from ${db.dialect.sql.claimTable} where \`state\` = 'QUEUED' and \`queue\` = ? and \`not_before\` = 0 and \`team\` = ? and \`slots\` <= ? ` +
       `order by \`priority\` desc, \`id\` asc limit ${Math.trunc(limit)}${db.dialect.sql.forUpdateSkipLocked}`,
     [queue, filter.team, filter.maxSlots],
   );

@@ -7,7 +7,7 @@ import type { JobRecord } from '../../server/domain/records.js';
 
 /** Jobs waiting in the queue before a worker comes (the deep-queue tests). */
 const BACKLOG = 3000;
-/** Failed jobs waiting out their retry's backoff, ahead of due jobs in their queue. */
+/** Failed jobs waiting out their retry's backoff (and jobs of another team), ahead of due jobs in their queue. */
 const RETRIES = 200;
 
 interface SqliteConnection {
@@ -252,8 +252,9 @@ for (const db of DATABASES) {
         assert.deepEqual(await store.queuedQueues(), ['bulk']);
       });
 
-      it('claims step over no retry that waits out its backoff; a release makes the due ones claimable, oldest first', async () => {
+      it('claims step over no job they cannot take (a retry waiting out its backoff, another team’s); a release makes the due retries claimable, oldest first', async () => {
         await store.registerWorker({ name: 'w', queues: ['bulk'], concurrency: RETRIES, version: '0.1.0' }, tick());
+        await store.submitJobs(Array.from({ length: RETRIES }, () => spec({ queue: 'bulk', team: 'other' })), tick());
         const first = await store.submitJobs(Array.from({ length: RETRIES }, () => spec({ queue: 'bulk', maxAttempts: 2 })), tick());
         const held = (await store.claimJobs('w', tick(), RETRIES)).assigned.map((a) => a.job);
         assert.equal(held.length, RETRIES);
@@ -268,8 +269,8 @@ for (const db of DATABASES) {
         const after = await indexReads();
         const read = before === undefined || after === undefined ? undefined : after - before;
         assert.deepEqual(claimed, fresh.map((j) => j.id), 'the due jobs, behind the waiting retries');
-        // Each claim used to step over every waiting retry of its queue.
-        if (read !== undefined) assert.ok(read < RETRIES / 2, `the claim read ${read} index entries past ${RETRIES} waiting retries`);
+        // Each claim used to step over every waiting retry and every other team's job of its queue.
+        if (read !== undefined) assert.ok(read < RETRIES / 2, `the claim read ${read} index entries past ${RETRIES} waiting retries and ${RETRIES} jobs of another team`);
 
         assert.equal(await store.releaseDueJobs(['bulk'], Date.now()), 0, 'nothing is due yet');
         assert.equal(await store.releaseDueJobs(['bulk', 'none'], Date.now() + 60_000), RETRIES);
@@ -315,7 +316,7 @@ for (const db of DATABASES) {
             .all(...Array.from(head.matchAll(/\?/g), () => 'x'))
             .map((r) => r.detail)
             .join('; ');
-          assert.match(headPlan, /^SEARCH jobs USING INDEX jobs_claim_idx \(state=\? AND queue=\? AND not_before=\?\)$/, `the claim reads the queue by: ${headPlan}`);
+          assert.match(headPlan, /^SEARCH jobs USING INDEX jobs_claim_idx \(state=\? AND queue=\? AND not_before=\? AND team=\?\)$/, `the claim reads the queue by: ${headPlan}`);
         });
       }
     });

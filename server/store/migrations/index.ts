@@ -7,7 +7,7 @@ import * as m0005 from './0005-credentials.js';
 import * as m0006 from './0006-web-sessions.js';
 import * as m0007 from './0007-job-secrets.js';
 import * as m0008 from './0008-job-event-counter.js';
-import * as m0009 from './0009-claim-index-released.js';
+import * as m0009 from './0009-claim-index-reach.js';
 
 interface Migration {
   name: string;
@@ -25,7 +25,7 @@ const migrations: Migration[] = [
   { name: '0006-web-sessions', ...m0006 },
   { name: '0007-job-secrets', ...m0007 },
   { name: '0008-job-event-counter', ...m0008 },
-  { name: '0009-claim-index-released', ...m0009 },
+  { name: '0009-claim-index-reach', ...m0009 },
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {
