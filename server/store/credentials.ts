@@ -1,6 +1,6 @@
 import { transaction } from './job-events.js';
 import type { Knex } from 'knex';
-import { v7 as uuidv7 } from 'uuid';
+import { newId } from './ids.js';
 import { StoreError, notFound } from './errors.js';
 
 /** The SQL of credentials: tokens kept as keyed hashes (never their values) and the hashing key. */
@@ -57,7 +57,7 @@ export async function sharedSetting(knex: Knex, name: string, make: () => string
 const REVOCATION_MARK = 'revocation-mark';
 
 async function markRevocation(knex: Knex | Knex.Transaction): Promise<void> {
-  await knex('auth_settings').insert({ name: REVOCATION_MARK, value: uuidv7() }).onConflict('name').merge();
+  await knex('auth_settings').insert({ name: REVOCATION_MARK, value: newId() }).onConflict('name').merge();
 }
 
 export async function revocationMark(knex: Knex): Promise<string> {
@@ -66,7 +66,7 @@ export async function revocationMark(knex: Knex): Promise<string> {
 }
 
 export async function createToken(knex: Knex, token: NewToken, now: number, revokeOthersOfWorker = false): Promise<TokenRecord> {
-  const id = uuidv7();
+  const id = newId();
   await transaction(knex, async (trx) => {
     if (revokeOthersOfWorker && token.workerName) {
       // A worker has one token: a new registration ends the one before.

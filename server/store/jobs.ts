@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { v7 as uuidv7 } from 'uuid';
+import { newId } from './ids.js';
 import { StoreError, notFound } from './errors.js';
 import { CANCELED_BEFORE_START, endAttempt, unassign } from './attempt-outcome.js';
 import { judgeReport } from '../domain/job-transitions.js';
@@ -236,7 +236,7 @@ export function newJob(spec: JobSpecRecord, now: number): JobRecord {
   return {
     ...spec,
     team: spec.team ?? '',
-    id: uuidv7(),
+    id: newId(),
     state: 'QUEUED',
     workerName: null,
     attempt: 0,
