@@ -16,6 +16,8 @@ export interface WorkerWaker {
   candidates(queue: string, max?: number): string[];
   /** Pushes a job assigned in the submit transaction. */
   deliverAssigned(a: Assignment): Promise<void>;
+  /** A job queued again waits out a retry's backoff until `at`: release it for claims then. */
+  releaseAt(at: number): void;
 }
 
 /** This replica's reader of the change log. */

@@ -44,8 +44,13 @@ export class Publisher {
       const left = e.releasedBy ?? e.workerName;
       if (e.kind === 'state' && left && (e.state === 'QUEUED' || TERMINAL_JOB_STATES.includes(e.state))) workers.add(left);
     }
-    // A job submitted and assigned in one commit wakes nobody: only where it ended up counts.
-    for (const e of last.values()) if (e.state === 'QUEUED') queued.set(e.queue, (queued.get(e.queue) ?? 0) + 1);
+    // A job submitted and assigned in one commit wakes nobody: only where it ended up counts. Nor
+    // does a retry waiting out its backoff: no claim can take it before it is released.
+    for (const e of last.values()) {
+      if (e.state !== 'QUEUED') continue;
+      if (e.dueAt !== undefined) this.opts.dispatcher.releaseAt(e.dueAt);
+      else queued.set(e.queue, (queued.get(e.queue) ?? 0) + 1);
+    }
     for (const [q, n] of queued) this.opts.dispatcher.wakeQueue(q, n);
     for (const w of workers) this.opts.dispatcher.wakeWorker(w);
     // What the log adds to a commit's own state changes (done above) are cancels and workers'

@@ -81,6 +81,10 @@ export class Dispatcher {
   /** Queues woken while a sweep reads: they stay "maybe queued" whatever the read says. */
   private wokenWhileReading: Set<string> | undefined;
   private sweeping = false;
+  /** The earliest time a retry is known to fall due, and the timer that releases it then. */
+  private releaseDueAt: number | undefined;
+  private releaseTimer: NodeJS.Timeout | undefined;
+  private closed = false;
 
   constructor(opts: DispatcherOptions) {
     this.store = opts.store;
@@ -220,7 +224,7 @@ export class Dispatcher {
     try {
       const queues = new Set(await this.store.queuedQueues());
       // Retries whose backoff has passed become claimable here, then the claims below take them.
-      await this.store.releaseDueJobs([...queues], this.now());
+      this.releaseAt((await this.store.releaseDueJobs([...queues], this.now())).nextDueAt);
       this.maybeQueued = new Set([...queues, ...woken]);
       if (!queues.size) return;
       const serving = [...this.sessions.values()].filter((s) => [...s.queues].some((q) => queues.has(q)));
@@ -292,8 +296,35 @@ export class Dispatcher {
     }
   }
 
+  /**
+   * A retry waits out its backoff until `at`: it is released then and claimed at once, rather than
+   * at the first sweep after (up to a sweep period late). One timer, for the earliest time known.
+   */
+  releaseAt(at: number | undefined): void {
+    if (at === undefined || this.closed || (this.releaseDueAt !== undefined && this.releaseDueAt <= at)) return;
+    clearTimeout(this.releaseTimer);
+    this.releaseDueAt = at;
+    // A millisecond late rather than early; setTimeout holds at most 2^31-1 ms (the sweeps go on meanwhile).
+    this.releaseTimer = setTimeout(() => void this.releaseDue(), Math.min(Math.max(0, at - this.now()) + 1, 2 ** 31 - 1));
+    this.releaseTimer.unref();
+  }
+
+  private async releaseDue(): Promise<void> {
+    this.releaseDueAt = undefined;
+    this.releaseTimer = undefined;
+    try {
+      const { released, nextDueAt } = await this.store.releaseDueJobs(await this.store.queuedQueues(), this.now());
+      for (const { queue, jobs } of released) this.wakeQueue(queue, jobs);
+      this.releaseAt(nextDueAt);
+    } catch (err) {
+      this.log('could not release the retries that fell due (the next sweep will)', err);
+    }
+  }
+
   /** Ends every stream (server shutdown) and waits for claims under way. */
   async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.releaseTimer);
     clearInterval(this.sweep);
     clearInterval(this.keepalives);
     for (const s of this.sessions.values()) s.channel.close();

@@ -220,10 +220,11 @@ export interface JobEventRecord {
 }
 
 /**
- * An event as a store operation wrote it, before the change log numbers it. `releasedBy` (never
- * stored) names the worker a job left, so that worker is woken for the slots it freed.
+ * An event as a store operation wrote it, before the change log numbers it. Never stored:
+ * `releasedBy` names the worker a job left, so that worker is woken for the slots it freed; `dueAt`
+ * says when a job queued again to wait out a retry's backoff may be released for claims.
  */
-export type WrittenEvent = Omit<JobEventRecord, 'seq'> & { releasedBy?: string | null };
+export type WrittenEvent = Omit<JobEventRecord, 'seq'> & { releasedBy?: string | null; dueAt?: number };
 
 export interface EventFilter {
   queue?: string;

@@ -60,7 +60,7 @@ export async function endAttempt(
     await sql.updateJobAndAttempt(job.id, job.attempt, { ...attemptEnd, updated_at: now }, attemptEnd);
     next = { ...job, state: outcome.state, exitCode: outcome.exitCode, signal: outcome.signal, reason: outcome.reason, endedAt: now, updatedAt: now };
   }
-  const ended = { ...stateEvent(next, now), releasedBy: job.workerName };
+  const ended = { ...stateEvent(next, now), releasedBy: job.workerName, ...(next.notBefore > 0 && next.state === 'QUEUED' ? { dueAt: next.notBefore } : {}) };
   await insertEvents(trx, startedAt === undefined ? [ended] : [stateEvent(job, now), ended]);
   return next;
 }

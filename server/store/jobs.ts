@@ -7,7 +7,7 @@ import { insertEvents, stateEvent, transaction } from './job-events.js';
 import { statementsOf, type Statements } from './statements.js';
 import { TERMINAL_JOB_STATES, type ReportCaller, type AttemptRecord, type JobFilter, type JobRecord, type JobReport, type JobSpecRecord, type Retention } from '../domain/records.js';
 import { jobSpecToRow, rowToAttempt, rowToJob } from './rows.js';
-import type { CancelOutcome } from './store.js';
+import type { CancelOutcome, ReleasedJobs } from './store.js';
 import type { StoreDb } from './dialect.js';
 
 /** Jobs and their attempts: submit, read, cancel, the reports of their workers, and the sweeps that end or purge them. */
@@ -48,9 +48,11 @@ export async function queuedQueues(db: StoreDb): Promise<string[]> {
 /** Retries released per transaction: a short write, however many fall due at once. */
 const RELEASE_BATCH = 500;
 
-export async function releaseDueJobs(db: StoreDb, queues: string[], now: number): Promise<number> {
-  let released = 0;
+export async function releaseDueJobs(db: StoreDb, queues: string[], now: number): Promise<ReleasedJobs> {
+  const released: ReleasedJobs['released'] = [];
+  let nextDueAt: number | undefined;
   for (const queue of queues) {
+    let jobs = 0;
     for (;;) {
       const n = await transaction(db.knex, async (trx) => {
         const sql = await statementsOf(trx);
@@ -68,11 +70,16 @@ export async function releaseDueJobs(db: StoreDb, queues: string[], now: number)
         );
         return ids.length;
       });
-      released += n;
+      jobs += n;
       if (n < RELEASE_BATCH) break;
     }
+    if (jobs) released.push({ queue, jobs });
+    // The same range of jobs_claim_idx, past what was released.
+    const next = await db.knex('jobs').min({ due: 'not_before' }).where({ state: 'QUEUED', queue }).where('not_before', '>', 0);
+    const due = (next as { due: number | string | null }[])[0]?.due;
+    if (due !== null && due !== undefined) nextDueAt = Math.min(nextDueAt ?? Infinity, Number(due));
   }
-  return released;
+  return { released, nextDueAt };
 }
 
 export async function getJob(db: StoreDb, id: string): Promise<JobRecord | undefined> {

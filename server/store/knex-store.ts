@@ -20,7 +20,7 @@ import type {
   WorkerRow,
   WorkerStateName,
 } from '../domain/records.js';
-import type { BufferedHeartbeat, StoreHeartbeat, StoreHeartbeatOutcome, CancelOutcome, ClaimPolicy, ClaimResult, HeartbeatReport, MaintenanceInput, RegisterInput, Store, StoreOptions, WorkerUpdateInput } from './store.js';
+import type { BufferedHeartbeat, StoreHeartbeat, StoreHeartbeatOutcome, CancelOutcome, ClaimPolicy, ClaimResult, HeartbeatReport, MaintenanceInput, RegisterInput, ReleasedJobs, Store, StoreOptions, WorkerUpdateInput } from './store.js';
 import { dialectOf, retryableFailure, type DialectName, type StoreDb } from './dialect.js';
 import * as claims from './claims.js';
 import * as jobs from './jobs.js';
@@ -97,7 +97,7 @@ export class KnexStore implements Store {
   }
 
 
-  releaseDueJobs(queues: string[], now: number): Promise<number> {
+  releaseDueJobs(queues: string[], now: number): Promise<ReleasedJobs> {
     return jobs.releaseDueJobs(this.db, queues, now);
   }
 

@@ -107,6 +107,14 @@ export type CancelOutcome =
   | { kind: 'ended'; job: JobRecord };
 
 /** The one interface through which the server reaches the database. All SQL lives behind it. */
+/** What a release did (Store.releaseDueJobs). */
+export interface ReleasedJobs {
+  /** The queues where jobs were released, with how many. */
+  released: { queue: string; jobs: number }[];
+  /** When the next retry still waiting in the queues looked at falls due; undefined when none waits. */
+  nextDueAt?: number;
+}
+
 export interface Store {
   /**
    * Calls `fn` with the events of every commit of this store's operations, after the commit: the one
@@ -181,9 +189,10 @@ export interface Store {
   queuedQueues(): Promise<string[]>;
   /**
    * Releases the retries of these queues whose backoff has passed, so that claims take them: claims
-   * read only released jobs, and a queue's waiting retries cost them nothing. Returns how many.
+   * read only released jobs, and a queue's waiting retries cost them nothing. Says how many in which
+   * queues, and when the next retry still waiting in them falls due.
    */
-  releaseDueJobs(queues: string[], now: number): Promise<number>;
+  releaseDueJobs(queues: string[], now: number): Promise<ReleasedJobs>;
   /**
    * The sealed secret values of a job, only while `workerName` holds attempt `attempt` of it
    * (ASSIGNED or RUNNING); undefined otherwise, or when the job has none.

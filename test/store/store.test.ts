@@ -272,8 +272,11 @@ for (const db of DATABASES) {
         // Each claim used to step over every waiting retry and every other team's job of its queue.
         if (read !== undefined) assert.ok(read < RETRIES / 2, `the claim read ${read} index entries past ${RETRIES} waiting retries and ${RETRIES} jobs of another team`);
 
-        assert.equal(await store.releaseDueJobs(['bulk'], Date.now()), 0, 'nothing is due yet');
-        assert.equal(await store.releaseDueJobs(['bulk', 'none'], Date.now() + 60_000), RETRIES);
+        const dueAt = (await store.getJob(first[0]!.id))!.notBefore;
+        assert.ok(dueAt >= Date.now() + 5_000, 'retried after the store’s backoff (10 s)');
+        assert.deepEqual(await store.releaseDueJobs(['bulk'], Date.now()), { released: [], nextDueAt: dueAt }, 'nothing is due yet');
+        // Released at once when the backoff is over; then none waits.
+        assert.deepEqual(await store.releaseDueJobs(['bulk', 'none'], Date.now() + 60_000), { released: [{ queue: 'bulk', jobs: RETRIES }], nextDueAt: undefined });
         const retried = (await store.claimJobs('w', tick(), 3)).assigned;
         assert.deepEqual(retried.map((a) => [a.job.id, a.attempt]), first.slice(0, 3).map((j) => [j.id, 2]));
       });

@@ -7,8 +7,8 @@ import { Dispatcher } from '../../../../server/dispatch/dispatcher.js';
 import { Notifier } from '../../../../server/dispatch/notifier.js';
 import { Publisher } from '../../../../server/core/publisher.js';
 import type { EventFeed } from '../../../../server/dispatch/event-feed.js';
-import type { Assignment, JobEventRecord, JobRecord, JobReport, WorkerRecord } from '../../../../server/domain/records.js';
-import type { ClaimResult, Store } from '../../../../server/store/store.js';
+import type { Assignment, JobEventRecord, JobRecord, JobReport, WorkerRecord, WrittenEvent } from '../../../../server/domain/records.js';
+import type { ClaimResult, ReleasedJobs, Store } from '../../../../server/store/store.js';
 import { waitFor } from '../../../helpers/wait.js';
 
 /**
@@ -64,19 +64,37 @@ class FakeStore {
   }
 
   async queuedQueues(): Promise<string[]> {
-    return [...new Set(this.queued.map((j) => j.queue))];
+    return [...new Set([...this.queued, ...this.waiting.map((w) => w.job)].map((j) => j.queue))];
   }
 
-  /** The sweeps' releases of due retries: the queues named, and how many claims had been made before. */
+  /** The releases of due retries: the queues named, and how many claims had been made before. */
   readonly releases: { queues: string[]; claimsBefore: number }[] = [];
+  /** Retries waiting out their backoff, until a release after `dueAt` queues them. */
+  readonly waiting: { job: JobRecord; dueAt: number }[] = [];
 
-  async releaseDueJobs(queues: string[]): Promise<number> {
-    this.releases.push({ queues, claimsBefore: this.claims.length });
-    return 0;
+  addRetry(queue: string, dueAt: number): JobRecord {
+    const job = this.addJob(queue);
+    this.queued.splice(this.queued.indexOf(job), 1);
+    this.waiting.push({ job, dueAt });
+    return job;
   }
 
-  onCommitted(): () => void {
-    return () => {};
+  async releaseDueJobs(queues: string[], now: number): Promise<ReleasedJobs> {
+    this.releases.push({ queues, claimsBefore: this.claims.length });
+    const due = this.waiting.filter((w) => queues.includes(w.job.queue) && w.dueAt <= now);
+    for (const w of due) this.waiting.splice(this.waiting.indexOf(w), 1), this.queued.push(w.job);
+    const later = this.waiting.filter((w) => queues.includes(w.job.queue)).map((w) => w.dueAt);
+    return { released: [...new Set(due.map((w) => w.job.queue))].map((queue) => ({ queue, jobs: due.filter((w) => w.job.queue === queue).length })), nextDueAt: later.length ? Math.min(...later) : undefined };
+  }
+
+  private committedListener: ((events: WrittenEvent[]) => void) | undefined;
+  onCommitted(fn: (events: WrittenEvent[]) => void): () => void {
+    this.committedListener = fn;
+    return () => (this.committedListener = undefined);
+  }
+  /** Events of a commit, as the store announces them. */
+  commit(...events: Partial<WrittenEvent>[]): void {
+    this.committedListener?.(events.map((e) => ({ jobId: 'j', queue: 'q', kind: 'state', state: 'QUEUED', attempt: 1, workerName: null, exitCode: null, signal: null, reason: '', at: 0, ...e })));
   }
 
   async getWorker(name: string): Promise<WorkerRecord | undefined> {
@@ -93,6 +111,8 @@ class FakeFeed {
     this.listener = fn;
     return () => (this.listener = undefined);
   }
+  kick(): void {}
+  kickIfWatched(): void {}
   emit(...events: Partial<JobEventRecord>[]): void {
     this.listener!(events.map((e) => ({ seq: 1, jobId: 'j', queue: 'q', kind: 'state', state: 'QUEUED', attempt: 1, workerName: null, exitCode: null, signal: null, reason: '', at: 0, ...e })));
   }
@@ -392,6 +412,28 @@ describe('Dispatcher: when it claims, for whom, and what becomes of the claimed 
     store.releases.length = 0;
     await waitFor('a sweep claim after a release', () => store.releases.some((r) => r.claimsBefore < store.claims.length), 5_000, 5);
     assert.deepEqual(store.releases[0]!.queues, ['q']);
+    assert.equal(logged.length, 0, logged.join('; '));
+  });
+
+  it('releases a retry when its backoff has passed and claims it at once, not at the next sweep; no claim before', async () => {
+    await dispatcher.close();
+    dispatcher = new Dispatcher({ store: store as unknown as Store, log: (m) => logged.push(m), sweepMs: 60_000 });
+    new Publisher({ store: store as unknown as Store, dispatcher, feed: feed as unknown as EventFeed, jobEvents: new Notifier() });
+    const { reader } = connect('w', ['q']);
+    await waitFor('the connect claim', () => store.claims.length === 1);
+    const later = store.addRetry('q', Date.now() + 400);
+    const first = store.addRetry('q', Date.now() + 150);
+    const t0 = Date.now();
+    // The retries' ends commit; the second is due first.
+    store.commit({ jobId: later.id, dueAt: store.waiting[0]!.dueAt, releasedBy: 'w' }, { jobId: first.id, dueAt: store.waiting[1]!.dueAt, releasedBy: 'w' });
+    await new Promise((r) => setTimeout(r, 60));
+    assert.deepEqual(reader.jobIds(), []);
+    await waitFor('the first retry', () => reader.jobIds().includes(first.id), 2_000, 5);
+    const waited = Date.now() - t0;
+    assert.ok(waited >= 140 && waited < 350, `pushed ${waited} ms after its end, due after 150`);
+    assert.deepEqual(reader.jobIds(), [first.id]);
+    await waitFor('the second retry, on the release timer set again', () => reader.jobIds().includes(later.id), 2_000, 5);
+    assert.ok(Date.now() - t0 >= 390, `the second came ${Date.now() - t0} ms after its end, due after 400`);
     assert.equal(logged.length, 0, logged.join('; '));
   });
 
