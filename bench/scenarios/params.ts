@@ -8,6 +8,6 @@ import type { BenchContext } from '../lib/results.js';
  */
 export function throughputParams(ctx: BenchContext) {
   return ctx.quick
-    ? { workers: [1, 2], concurrency: 4, spawnJobs: 40, noopJobs: 60, batchAt: 2, batch: 20, inFlight: 32, latencyJobs: 10, gapMs: 30, backlogJobs: 100 }
-    : { workers: [1, 2, 4], concurrency: 8, spawnJobs: 600, noopJobs: 1000, batchAt: 2, batch: 100, inFlight: 32, latencyJobs: 150, gapMs: 30, backlogJobs: 20_000 };
+    ? { workers: [1, 2], concurrency: 4, spawnJobs: 40, noopJobs: 60, batchAt: 2, batch: 20, inFlight: 32, latencyJobs: 10, gapMs: 30, backlogJobs: 100, crowdJobs: 100 }
+    : { workers: [1, 2, 4], concurrency: 8, spawnJobs: 600, noopJobs: 1000, batchAt: 2, batch: 100, inFlight: 32, latencyJobs: 150, gapMs: 30, backlogJobs: 20_000, crowdJobs: 10_000 };
 }

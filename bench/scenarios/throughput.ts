@@ -6,9 +6,12 @@
  * running anything. Jobs/s = jobs / (last job's end − first submit). CPU per job (from /proc, over
  * the same window): the server's, the worker processes' own (their job processes excluded), and
  * those job processes' (reaped children). And a backlog: thousands of jobs queued before the
- * simulated workers connect, drained (measureBacklog).
+ * simulated workers connect, drained (measureBacklog); and a crowded queue: the control plane's batch
+ * row beside thousands of another team's jobs waiting in the same queue (`crowd`).
  */
-import { startEdge, submitMany, waitJobsEnded } from '../lib/edge.js';
+import { TokenKind } from '../../gen/edge/v1/token_service_pb.js';
+import { connectApi } from '../../worker-cli/src/lib/api.js';
+import { startEdge, submitMany, waitJobsEnded, type EdgeCluster } from '../lib/edge.js';
 import type { BenchContext, Row, Scenario } from '../lib/results.js';
 import { cpuPerJob } from '../lib/procstat.js';
 import { median, medianSummary, summarize, wall, type Summary } from '../lib/stats.js';
@@ -17,13 +20,18 @@ import { throughputParams } from './params.js';
 
 type Workload = 'spawn' | 'noop';
 
-async function measure(store: StoreName, workload: Workload, workers: number, ctx: BenchContext, modes: ('single' | 'batch')[]): Promise<Row[]> {
+/**
+ * With `crowd`, that many jobs of another team (no worker of theirs connects) wait in the queue
+ * throughout, as where teams share a queue name: claims must not step over them (migration 0009).
+ */
+async function measure(store: StoreName, workload: Workload, workers: number, ctx: BenchContext, modes: ('single' | 'batch')[], crowd = 0): Promise<Row[]> {
   const p = throughputParams(ctx);
   const n = workload === 'spawn' ? p.spawnJobs : p.noopJobs;
   const argv = workload === 'spawn' ? ['true'] : ['bench-noop'];
   const edge = await startEdge(store);
   const rows: Row[] = [];
   try {
+    if (crowd) await submitForAnotherTeam(edge, crowd);
     if (workload === 'spawn') await edge.startWorkers(workers, p.concurrency);
     else for (let i = 0; i < workers; i++) await edge.startSims({ count: 1, concurrency: p.concurrency, namePrefix: `sim${i}` });
     let already = 0;
@@ -52,8 +60,8 @@ async function measure(store: StoreName, workload: Workload, workers: number, ct
         scenario: 'throughput',
         system: 'edge',
         store,
-        variant: `${workload === 'spawn' ? 'spawn true' : 'control plane (simulated workers)'}, ${mode} submission`,
-        params: { workload, workers, concurrency: p.concurrency, jobs: n, mode },
+        variant: `${workload === 'spawn' ? 'spawn true' : 'control plane (simulated workers)'}, ${mode} submission${crowd ? `, beside ${crowd} jobs of another team in the queue` : ''}`,
+        params: { workload, workers, concurrency: p.concurrency, jobs: n, mode: crowd ? `${mode}, crowded` : mode, ...(crowd ? { crowd } : {}) },
         jobsPerSecond: median(runs),
         runs,
         latency: { 'submit→end under load': medianSummary(lat) },
@@ -65,7 +73,7 @@ async function measure(store: StoreName, workload: Workload, workers: number, ct
         },
       });
       ctx.log(
-        `throughput: edge ${store} ${workload} W=${workers} ${mode}: ${median(runs)} jobs/s (${runs.join(', ')}); ` +
+        `throughput: edge ${store} ${workload} W=${workers} ${mode}${crowd ? ` beside ${crowd} jobs of another team` : ''}: ${median(runs)} jobs/s (${runs.join(', ')}); ` +
           `CPU ms/job server ${median(cpu.server)}, ${workload === 'spawn' ? 'workers' : 'simulated workers'} ${median(cpu.worker)}` +
           (workload === 'spawn' ? `, job processes ${median(cpu.children)}` : ''),
       );
@@ -74,6 +82,17 @@ async function measure(store: StoreName, workload: Workload, workers: number, ct
     await edge.close();
   }
   return rows;
+}
+
+/** Jobs of team `other` in the default queue, submitted with that team's own admin token. */
+async function submitForAnotherTeam(edge: EdgeCluster, n: number): Promise<void> {
+  const { secret } = await edge.apis[0]!.tokens.createToken({ kind: TokenKind.ADMIN, name: 'bench: another team', team: 'other' });
+  const other = connectApi(edge.servers[0]!.url, secret);
+  try {
+    await submitMany(other, n, ['bench-noop'], { batch: 500 });
+  } finally {
+    other.close();
+  }
 }
 
 /**
@@ -126,7 +145,7 @@ export const throughput: Scenario = {
       for (const workload of ['spawn', 'noop'] as const) {
         for (const w of p.workers) rows.push(...(await measure(store, workload, w, ctx, w === p.batchAt ? ['single', 'batch'] : ['single'])));
       }
-      if (store !== 'galera') rows.push(await measureBacklog(store, ctx));
+      if (store !== 'galera') rows.push(await measureBacklog(store, ctx), ...(await measure(store, 'noop', 2, ctx, ['batch'], p.crowdJobs)));
     }
     return rows;
   },
