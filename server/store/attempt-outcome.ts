@@ -51,7 +51,8 @@ export async function endAttempt(
     const which = tries === job.attempt ? `attempt ${job.attempt}` : `attempt ${job.attempt} (try ${tries})`;
     const reason = `${which} of ${job.maxAttempts} failed (${outcome.reason}); retrying in ${Math.round(delay / 1000)} s`;
     // The queued timeout counts from when the job may run again, not through its backoff. With a
-    // backoff it waits unreleased (not_before set) until a sweep releases it (releaseDueJobs).
+    // backoff it waits unreleased (not_before set), out of claims' reach, until releaseDueJobs
+    // (jobs.ts) releases it: the dispatcher's timer for `dueAt`, or any replica's sweep.
     const notBefore = delay > 0 ? now + delay : 0;
     const queuedAgain = { state: 'QUEUED', worker_name: null, exit_code: outcome.exitCode, signal: outcome.signal, reason, not_before: notBefore, queued_at: now + delay, updated_at: now, ...started };
     await sql.updateJobAndAttempt(job.id, job.attempt, queuedAgain, attemptEnd);
