@@ -16,7 +16,12 @@ export async function submitAndAssign(db: StoreDb, spec: JobSpecRecord, now: num
   return transaction(db.knex, async (trx) => {
     const sql = await statementsOf(trx);
     // A job that waits in the queue already comes first: then the claim (slow path) keeps the order.
-    const waiting = await sql.one("select `id` from `jobs` where `state` = 'QUEUED' and `queue` = ? limit 1", [spec.queue]);
+    // Only one the same workers could take counts (of the job's team, released; jobs_claim_idx):
+    // another team's backlog in the queue, or a retry waiting out its backoff, must not hold it back.
+    const waiting = await sql.one("select `id` from `jobs` where `state` = 'QUEUED' and `queue` = ? and `not_before` = 0 and `team` = ? limit 1", [
+      spec.queue,
+      spec.team ?? '',
+    ]);
     if (!waiting) {
       for (const workerName of candidates) {
         // The same lock a claim takes, so the worker's slots are counted once.

@@ -58,6 +58,19 @@ for (const db of DATABASES) {
       assert.equal((await store.getJob(stopping.job.id))!.state, 'QUEUED');
     });
 
+    it('is not held back by waiting jobs it does not overtake: another team’s, or a retry waiting out its backoff', async () => {
+      await store.submitJob(spec({ team: 'other' }), tick());
+      await worker('w', ['default'], 2);
+      const failing = await store.submitJob(spec({ maxAttempts: 2 }), tick());
+      const [held] = (await store.claimJobs('w', tick(), 1)).assigned;
+      assert.equal(held!.job.id, failing.id);
+      const retry = await store.reportJob({ jobId: failing.id, attempt: 1, workerName: 'w', state: 'FAILED', exitCode: 1, signal: null, reason: 'exited with code 1', ranForMs: 0 }, tick());
+      assert.equal(retry.state, 'QUEUED', 'retried after the store’s backoff (10 s)');
+      const next = await store.submitAndAssign(spec(), tick(), ['w']);
+      assert.equal(next.job.state, 'ASSIGNED');
+      assert.equal(next.assignment?.attempt, 1);
+    });
+
     it('never lets a new job overtake one that waits in its queue', async () => {
       const waiting = await store.submitJob(spec(), tick());
       await worker('w', ['default'], 4);
