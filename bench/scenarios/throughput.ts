@@ -35,6 +35,12 @@ async function measure(store: StoreName, workload: Workload, workers: number, ct
     if (workload === 'spawn') await edge.startWorkers(workers, p.concurrency);
     else for (let i = 0; i < workers; i++) await edge.startSims({ count: 1, concurrency: p.concurrency, namePrefix: `sim${i}` });
     let already = 0;
+    if (crowd) {
+      // Unmeasured: the plain batch row it is compared with runs on a server warmed by the single row.
+      const warm = await submitMany(edge.apis[0]!, n, argv, { batch: p.batch });
+      await waitJobsEnded(edge.reader, warm.map((s) => s.id), 300_000);
+      already += n;
+    }
     for (const mode of modes) {
       const runs: number[] = [];
       const lat: Summary[] = [];
