@@ -64,9 +64,10 @@ export async function releaseDueJobs(db: StoreDb, queues: string[], now: number)
         );
         if (!due.length) return 0;
         const ids = due.map((r) => String(r.id));
+        // The read locked nothing (MySQL): a job released, run and queued again meanwhile keeps its new backoff.
         await sql.run(
-          `update \`jobs\` set \`not_before\` = 0 where \`id\` in (${ids.map(() => '?').join(', ')}) and ${db.dialect.sql.stateBesideId} = 'QUEUED' and \`not_before\` > 0`,
-          ids,
+          `update \`jobs\` set \`not_before\` = 0 where \`id\` in (${ids.map(() => '?').join(', ')}) and ${db.dialect.sql.stateBesideId} = 'QUEUED' and \`not_before\` > 0 and \`not_before\` <= ?`,
+          [...ids, at],
         );
         return ids.length;
       });
