@@ -11,7 +11,7 @@ import { acceptedVersions, versionProblem } from '../../shared/versions.js';
 import { REPORTABLE_WORKER_STATES, wentOfflineMessage } from '../domain/worker-states.js';
 import { REPORTABLE_JOB_STATES, reportShapeProblem } from '../domain/job-transitions.js';
 import { DEFAULT_QUEUE } from '../../shared/names.js';
-import type { JobRecord, WorkerRecord } from '../domain/records.js';
+import type { JobRecord, JobReport, WorkerRecord } from '../domain/records.js';
 import { jobStateFromWire, jobToWire, systemInfoFromWire, workerPushToWire, workerSettings, workerStateFromWire, workerToWire } from './convert.js';
 import { pushWorkerChange, workerWentOffline } from '../core/worker-changes.js';
 import { assignmentSecrets } from '../core/assignment-secrets.js';
@@ -32,6 +32,18 @@ export const MAX_REPORT_LOG_BYTES = 64 * 1024;
 
 const notRegistered = (name: string) =>
   new ConnectError(`worker ${name} is not registered; call RegisterWorker first`, Code.NotFound);
+
+/** The indexes of a call's reports in rounds: each job's first report in the first, its second in the next, … */
+function reportRounds(reports: { jobId: string }[]): number[][] {
+  const seen = new Map<string, number>();
+  const rounds: number[][] = [];
+  reports.forEach((r, i) => {
+    const k = seen.get(r.jobId) ?? 0;
+    seen.set(r.jobId, k + 1);
+    (rounds[k] ??= []).push(i);
+  });
+  return rounds;
+}
 
 export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerService> {
   const { store, dispatcher, now } = ctx;
@@ -66,9 +78,9 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
   }
   /**
    * One worker's report on a job it holds (UpdateJobState, or one of a ReportJobStates call, whose
-   * fields are named with `field`): checked, then its output stored, then the state applied.
+   * fields are named with `field`): checked, then its output stored; what the store is to apply.
    */
-  async function applyReport(req: UpdateJobStateRequest, hctx: HandlerContext, field = ''): Promise<JobRecord> {
+  async function prepareReport(req: UpdateJobStateRequest, hctx: HandlerContext, field = ''): Promise<JobReport> {
     const workerName = callingWorker(req.workerName, hctx, `${field}worker_name`);
     const jobId = checkId(`${field}job_id`, req.jobId);
     let checked: ReturnType<typeof checkReport>;
@@ -94,16 +106,22 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
     const p = principalOf(hctx);
     // The store checks, in the report's own transaction, that the job is this worker's to report on.
     const caller = { seesTeam: p.team, workerTeam: p.kind === 'worker' ? teamOf(p) : undefined };
-    const reported = store.reportJob({ jobId, attempt, workerName, ...report, reason: req.reason.slice(0, 4096), ranForMs: req.ranForMs ?? null, caller }, now());
-    // Report-and-claim: the claim for the slot this report frees joins the write path right behind it,
-    // so both commit together and the worker's next job is on its way with the answer.
-    if (state !== 'RUNNING') dispatcher.wakeWorker(workerName);
-    const job = await reported;
-    if (state === 'RUNNING' && job.state === 'CANCELED') {
+    return { jobId, attempt, workerName, ...report, state, reason: req.reason.slice(0, 4096), ranForMs: req.ranForMs ?? null, caller };
+  }
+  /**
+   * Report-and-claim: the claims for the slots these reports free join the write path right behind
+   * them, so all commit together and each worker's next job is on its way with the answer.
+   */
+  function claimBehind(reports: JobReport[]): void {
+    for (const name of new Set(reports.filter((r) => r.state !== 'RUNNING').map((r) => r.workerName))) dispatcher.wakeWorker(name);
+  }
+  /** The job as the reporting worker hears of it once its report is applied. */
+  function reportedJob(report: JobReport, job: JobRecord): JobRecord {
+    if (report.state === 'RUNNING' && job.state === 'CANCELED') {
       // The cancel was stored first and wins: the job is over, the process must not run.
-      throw new ConnectError(`job ${jobId} was canceled before it started; do not run it`, Code.FailedPrecondition);
+      throw new ConnectError(`job ${job.id} was canceled before it started; do not run it`, Code.FailedPrecondition);
     }
-    if ((state === 'RUNNING' || req.ranForMs !== undefined) && job.startedAt !== null) ctx.metrics?.jobStarted(job.queue, job.startedAt - job.createdAt);
+    if ((report.state === 'RUNNING' || report.ranForMs !== null) && job.startedAt !== null) ctx.metrics?.jobStarted(job.queue, job.startedAt - job.createdAt);
     return job;
   }
   /** What only an end may carry (its run time, its output), checked. */
@@ -201,28 +219,52 @@ export function workerService(ctx: ServiceContext): ServiceImpl<typeof WorkerSer
     },
 
     async updateJobState(req, hctx) {
-      return { job: jobToWire(await applyReport(req, hctx)) };
+      const report = await prepareReport(req, hctx);
+      const reported = store.reportJob(report, now());
+      claimBehind([report]);
+      return { job: jobToWire(reportedJob(report, await reported)) };
     },
 
     async reportJobStates(req, hctx) {
       if (req.reports.length > MAX_REPORTS) throw invalid(`reports has ${req.reports.length} items; the limit is ${MAX_REPORTS}: send the rest in another call`);
       const results: JobReportResult[] = new Array(req.reports.length);
-      // Reports of different jobs are applied together (the store commits them as one batch); those
-      // of one job one after the other, in request order.
-      const chains = new Map<string, Promise<void>>();
-      req.reports.forEach((report, i) => {
-        const applied = (chains.get(report.jobId) ?? Promise.resolve()).then(() =>
-          applyReport(report, hctx, `reports[${i}].`).then(
-            (job) => void (results[i] = create(JobReportResultSchema, { result: { case: 'job', value: jobToWire(job) } })),
-            (err) => {
-              const e = toConnectError(err, ctx.log);
-              results[i] = create(JobReportResultSchema, { result: { case: 'error', value: { code: e.code, message: e.rawMessage } } });
-            },
+      const refused = (i: number, err: unknown) => {
+        const e = toConnectError(err, ctx.log);
+        results[i] = create(JobReportResultSchema, { result: { case: 'error', value: { code: e.code, message: e.rawMessage } } });
+      };
+      // Reports of different jobs are applied together, as one operation of the store; those of one
+      // job one after the other, in request order (its second report in the next round).
+      for (const round of reportRounds(req.reports)) {
+        const prepared: { i: number; report: JobReport }[] = [];
+        await Promise.all(
+          round.map((i) =>
+            prepareReport(req.reports[i]!, hctx, `reports[${i}].`).then(
+              (report) => void prepared.push({ i, report }),
+              (err) => refused(i, err),
+            ),
           ),
         );
-        chains.set(report.jobId, applied);
-      });
-      await Promise.all(chains.values());
+        if (!prepared.length) continue;
+        prepared.sort((a, b) => a.i - b.i);
+        const applied = store.reportJobs(prepared.map((p) => p.report), now());
+        claimBehind(prepared.map((p) => p.report));
+        let outcomes: (JobRecord | Error)[];
+        try {
+          outcomes = await applied;
+        } catch (err) {
+          prepared.forEach((p) => refused(p.i, err));
+          continue;
+        }
+        prepared.forEach((p, k) => {
+          const outcome = outcomes[k]!;
+          try {
+            if (outcome instanceof Error) throw outcome;
+            results[p.i] = create(JobReportResultSchema, { result: { case: 'job', value: jobToWire(reportedJob(p.report, outcome)) } });
+          } catch (err) {
+            refused(p.i, err);
+          }
+        });
+      }
       return { results };
     },
 

@@ -126,36 +126,68 @@ export async function cancelJob(db: StoreDb, id: string, now: number): Promise<C
 }
 
 export async function reportJob(db: StoreDb, report: JobReport, notBefore: number): Promise<JobRecord> {
+  const [outcome] = await reportJobs(db, [report], notBefore);
+  if (outcome instanceof StoreError) throw outcome;
+  return outcome!;
+}
+
+/**
+ * Applies reports on different jobs in one operation of the write path: their rows are read (and
+ * locked) by one statement and, on MySQL, the attempts they end are written by one per kind of
+ * change (Statements.withBatchedUpdates). Each report gets its job as it now stands, or the
+ * StoreError that refused it (stale, foreign, not allowed): a refused report changes nothing,
+ * and the others still apply.
+ */
+export async function reportJobs(db: StoreDb, reports: JobReport[], notBefore: number): Promise<(JobRecord | StoreError)[]> {
+  const ids = [...new Set(reports.map((r) => r.jobId))];
+  if (ids.length !== reports.length) throw new Error('reportJobs takes one report per job; apply the next report of a job after the first');
   return transaction(db.knex, async (trx) => {
     const sql = await statementsOf(trx);
-    const row = await sql.one(`select * from \`jobs\` where \`id\` = ?${db.dialect.sql.forUpdate}`, [report.jobId]);
+    const rows = await sql.all(`select * from \`jobs\` where \`id\` in (${ids.map(() => '?').join(', ')})${db.dialect.sql.forUpdate}`, ids);
+    const byId = new Map(rows.map((row) => [String(row.id), row]));
     const now = Math.max(notBefore, db.clock());
-    if (report.caller) await mayReport(sql, row, report.jobId, report.workerName, report.caller);
-    if (!row) throw notFound(`job ${report.jobId}`);
-    const job = rowToJob(row);
-    if (job.attempt !== report.attempt || job.workerName !== report.workerName) {
-      throw new StoreError(
-        'stale',
-        `attempt ${report.attempt} of job ${job.id} is not held by worker ${report.workerName} ` +
-          `(the job is at attempt ${job.attempt}${job.workerName ? ` on worker ${job.workerName}` : ''})`,
-      );
-    }
-    const startedToo = report.ranForMs !== undefined && report.ranForMs !== null;
-    const verdict = judgeReport({ from: job.state, state: report.state, cancelRequested: job.cancelRequested, exitCode: report.exitCode, signal: report.signal, startedToo });
-    // A re-sent report (after a reconnect) of a state already recorded changes nothing.
-    if (verdict.kind === 'repeat') return job;
-    if (verdict.kind === 'refused') throw new StoreError('conflict', `job ${job.id}: ${verdict.message}`);
-    if (verdict.kind === 'cancel-wins') {
-      return endAttempt(trx, job, { state: 'CANCELED', exitCode: null, signal: null, reason: CANCELED_BEFORE_START }, now, db.retry);
-    }
-    if (report.state === 'QUEUED') return unassign(trx, job, now, `handed back by worker ${job.workerName}`);
-    // Started no earlier than it was assigned (the job's last update), whatever the worker measured.
-    const startedAt = startedToo ? Math.max(job.updatedAt, now - report.ranForMs!) : now;
-    if (report.state === 'RUNNING') return markRunning(trx, job, startedAt, now);
-    const state = report.state as 'SUCCEEDED' | 'FAILED' | 'CANCELED';
-    const outcome = { state, exitCode: report.exitCode, signal: report.signal, reason: report.reason };
-    return endAttempt(trx, job, outcome, now, db.retry, verdict.kind === 'start-and-end' ? startedAt : undefined);
+    return sql.withBatchedUpdates(async () => {
+      const out: (JobRecord | StoreError)[] = [];
+      for (const report of reports) {
+        try {
+          out.push(await applyReport(trx, db, sql, byId.get(report.jobId), report, now));
+        } catch (err) {
+          // Refusals are found before anything is written; any other error fails the whole operation.
+          if (!(err instanceof StoreError)) throw err;
+          out.push(err);
+        }
+      }
+      return out;
+    });
   });
+}
+
+async function applyReport(trx: Knex.Transaction, db: StoreDb, sql: Statements, row: Record<string, unknown> | undefined, report: JobReport, now: number): Promise<JobRecord> {
+  if (report.caller) await mayReport(sql, row, report.jobId, report.workerName, report.caller);
+  if (!row) throw notFound(`job ${report.jobId}`);
+  const job = rowToJob(row);
+  if (job.attempt !== report.attempt || job.workerName !== report.workerName) {
+    throw new StoreError(
+      'stale',
+      `attempt ${report.attempt} of job ${job.id} is not held by worker ${report.workerName} ` +
+        `(the job is at attempt ${job.attempt}${job.workerName ? ` on worker ${job.workerName}` : ''})`,
+    );
+  }
+  const startedToo = report.ranForMs !== undefined && report.ranForMs !== null;
+  const verdict = judgeReport({ from: job.state, state: report.state, cancelRequested: job.cancelRequested, exitCode: report.exitCode, signal: report.signal, startedToo });
+  // A re-sent report (after a reconnect) of a state already recorded changes nothing.
+  if (verdict.kind === 'repeat') return job;
+  if (verdict.kind === 'refused') throw new StoreError('conflict', `job ${job.id}: ${verdict.message}`);
+  if (verdict.kind === 'cancel-wins') {
+    return endAttempt(trx, job, { state: 'CANCELED', exitCode: null, signal: null, reason: CANCELED_BEFORE_START }, now, db.retry);
+  }
+  if (report.state === 'QUEUED') return unassign(trx, job, now, `handed back by worker ${job.workerName}`);
+  // Started no earlier than it was assigned (the job's last update), whatever the worker measured.
+  const startedAt = startedToo ? Math.max(job.updatedAt, now - report.ranForMs!) : now;
+  if (report.state === 'RUNNING') return markRunning(trx, job, startedAt, now);
+  const state = report.state as 'SUCCEEDED' | 'FAILED' | 'CANCELED';
+  const outcome = { state, exitCode: report.exitCode, signal: report.signal, reason: report.reason };
+  return endAttempt(trx, job, outcome, now, db.retry, verdict.kind === 'start-and-end' ? startedAt : undefined);
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { DEFAULT_RETRY } from './attempt-outcome.js';
+import type { StoreError } from './errors.js';
 import { lastEventSeq, onCommitted, readEvents, type CommittedEvents } from './job-events.js';
 import { migrationSource } from './migrations/index.js';
 import type {
@@ -190,6 +191,10 @@ export class KnexStore implements Store {
 
   reportJob(report: JobReport, notBefore: number): Promise<JobRecord> {
     return jobs.reportJob(this.db, report, notBefore);
+  }
+
+  reportJobs(reports: JobReport[], notBefore: number): Promise<(JobRecord | StoreError)[]> {
+    return jobs.reportJobs(this.db, reports, notBefore);
   }
 
 

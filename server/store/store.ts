@@ -1,5 +1,6 @@
 import type { RetryPolicy } from './attempt-outcome.js';
 import type { NewToken, TokenKindName, TokenRecord, WebSessionRecord } from './credentials.js';
+import type { StoreError } from './errors.js';
 import type {
   Assignment,
   HeartbeatResult,
@@ -200,6 +201,11 @@ export interface Store {
   heldSecretEnv(jobId: string, attempt: number, workerName: string): Promise<string | undefined>;
   /** Applies a worker's report about an attempt it holds; refuses stale or foreign reports. */
   reportJob(report: JobReport, now: number): Promise<JobRecord>;
+  /**
+   * Applies reports on different jobs (one each) in one operation: each gets its job as it now
+   * stands or the StoreError that refused it, in order; a refused report changes nothing.
+   */
+  reportJobs(reports: JobReport[], now: number): Promise<(JobRecord | StoreError)[]>;
 
   /**
    * Marks workers silent for longer than `timeoutMs` UNKNOWN and ends the attempts they held with

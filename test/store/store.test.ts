@@ -144,6 +144,67 @@ for (const db of DATABASES) {
       await assert.rejects(store.reportJob({ jobId: job.id, attempt: 1, workerName: 'w', state: 'RUNNING', exitCode: null, signal: null, reason: '' }, tick()), { kind: 'stale' });
     });
 
+    it('applies reports on many jobs as one operation: each gets its job or its refusal, and on MySQL one UPDATE ends the attempts alike', async () => {
+      await worker('w', ['default'], 6);
+      const jobs = await store.submitJobs([spec(), spec(), spec(), spec(), spec(), spec({ maxAttempts: 2 })], tick());
+      assert.equal((await store.claimJobs('w', tick(), 6)).assigned.length, 6);
+      const [first, ok, failed, alsoOk, stale, retried] = jobs.map((j) => j.id) as [string, string, string, string, string, string];
+      // Ends that carry their start, as a worker sends for jobs that ended before their RUNNING report.
+      const end = (jobId: string, state: 'SUCCEEDED' | 'FAILED', attempt = 1) => ({
+        jobId,
+        attempt,
+        workerName: 'w',
+        state,
+        exitCode: state === 'FAILED' ? 2 : 0,
+        signal: null,
+        reason: state === 'FAILED' ? 'exited with code 2' : '',
+        ranForMs: 1,
+      });
+      const updates = await countUpdates(async () => {
+        const out = await store.reportJobs([end(first, 'SUCCEEDED'), end(ok, 'SUCCEEDED'), end(failed, 'FAILED'), end(alsoOk, 'SUCCEEDED'), end(stale, 'SUCCEEDED', 2), end(retried, 'FAILED')], tick());
+        assert.deepEqual(
+          out.map((o) => ('kind' in o ? o.kind : o.state)),
+          ['SUCCEEDED', 'SUCCEEDED', 'FAILED', 'SUCCEEDED', 'stale', 'QUEUED'],
+        );
+      });
+      // Four ends alike in one statement, the retry in another; the refused report wrote nothing.
+      if (updates !== undefined) assert.equal(updates, 2, `${updates} UPDATE statements for five applied reports`);
+      for (const [id, state, exitCode] of [[first, 'SUCCEEDED', 0], [ok, 'SUCCEEDED', 0], [failed, 'FAILED', 2], [alsoOk, 'SUCCEEDED', 0]] as const) {
+        const job = (await store.getJob(id))!;
+        assert.deepEqual([job.state, job.exitCode], [state, exitCode]);
+        assert.ok(job.startedAt !== null && job.endedAt !== null && job.startedAt <= job.endedAt);
+        const [attempt] = await store.listAttempts(id);
+        assert.deepEqual([attempt!.state, attempt!.exitCode, attempt!.endedAt], [state, exitCode, job.endedAt]);
+      }
+      assert.equal((await store.getJob(stale))!.state, 'ASSIGNED');
+      assert.equal((await store.listAttempts(stale))[0]!.state, 'ASSIGNED');
+      assert.equal((await store.listAttempts(retried))[0]!.state, 'FAILED');
+      await assert.rejects(store.reportJobs([end(stale, 'SUCCEEDED'), end(stale, 'SUCCEEDED')], tick()), /one report per job/);
+    });
+
+    /** UPDATE statements `body` sent to MySQL (counted on the driver's connections); undefined on SQLite. */
+    async function countUpdates(body: () => Promise<void>): Promise<number | undefined> {
+      if (db.name === 'SQLite') return void (await body());
+      const client = (store as unknown as { knex: { client: { acquireConnection(): Promise<object>; releaseConnection(c: object): Promise<void> } } }).knex.client;
+      const conn = await client.acquireConnection();
+      await client.releaseConnection(conn);
+      let proto = Object.getPrototypeOf(conn) as { query: (...a: unknown[]) => unknown } | null;
+      while (proto && !Object.prototype.hasOwnProperty.call(proto, 'query')) proto = Object.getPrototypeOf(proto);
+      const original = proto!.query;
+      let n = 0;
+      proto!.query = function (this: unknown, ...args: unknown[]) {
+        const sql = typeof args[0] === 'string' ? args[0] : String((args[0] as { sql?: string }).sql ?? '');
+        if (/^\s*update\b/i.test(sql)) n++;
+        return original.apply(this, args);
+      };
+      try {
+        await body();
+      } finally {
+        proto!.query = original;
+      }
+      return n;
+    }
+
     it('never lets overlapping log bytes differ from what is stored', async () => {
       await worker('w');
       const job = await store.submitJob(spec(), tick());
