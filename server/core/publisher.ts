@@ -35,14 +35,18 @@ export class Publisher {
   committed(events: WrittenEvent[]): void {
     const last = new Map<string, WrittenEvent>();
     const queued = new Map<string, number>();
-    const workers = new Set<string>();
+    // Workers that freed slots, and whether they still need a claim for them.
+    const workers = new Map<string, boolean>();
     for (const e of events) {
       this.forgetWorkersOf(e);
       if (e.kind === 'worker') continue;
       this.opts.jobEvents.notify(e.jobId);
       if (e.kind === 'state') last.set(e.jobId, e);
       const left = e.releasedBy ?? e.workerName;
-      if (e.kind === 'state' && left && (e.state === 'QUEUED' || TERMINAL_JOB_STATES.includes(e.state))) workers.add(left);
+      if (e.kind === 'state' && left && (e.state === 'QUEUED' || TERMINAL_JOB_STATES.includes(e.state))) workers.set(left, true);
+      // A claim later in the same commit counted those slots (report-and-claim): waking the worker
+      // again made a second claim that found it full, half of the claims on the control plane.
+      else if (e.claimed && e.workerName && workers.has(e.workerName)) workers.set(e.workerName, false);
     }
     // A job submitted and assigned in one commit wakes nobody: only where it ended up counts. Nor
     // does a retry waiting out its backoff: no claim can take it before it is released.
@@ -52,7 +56,7 @@ export class Publisher {
       else queued.set(e.queue, (queued.get(e.queue) ?? 0) + 1);
     }
     for (const [q, n] of queued) this.opts.dispatcher.wakeQueue(q, n);
-    for (const w of workers) this.opts.dispatcher.wakeWorker(w);
+    for (const [w, unclaimed] of workers) if (unclaimed) this.opts.dispatcher.wakeWorker(w);
     // What the log adds to a commit's own state changes (done above) are cancels and workers'
     // changes, for whichever replica holds the stream; and news for watchers. Reading the log after
     // every commit without them was a query and a thousand rows turned into events, for nothing.

@@ -222,9 +222,11 @@ export interface JobEventRecord {
 /**
  * An event as a store operation wrote it, before the change log numbers it. Never stored:
  * `releasedBy` names the worker a job left, so that worker is woken for the slots it freed; `dueAt`
- * says when a job queued again to wait out a retry's backoff may be released for claims.
+ * says when a job queued again to wait out a retry's backoff may be released for claims; `claimed`
+ * marks an assignment made by a claim, which counted its worker's slots after every release written
+ * before it in the same transaction.
  */
-export type WrittenEvent = Omit<JobEventRecord, 'seq'> & { releasedBy?: string | null; dueAt?: number };
+export type WrittenEvent = Omit<JobEventRecord, 'seq'> & { releasedBy?: string | null; dueAt?: number; claimed?: true };
 
 export interface EventFilter {
   queue?: string;

@@ -84,7 +84,7 @@ export async function claimJobs(db: StoreDb, workerName: string, notBefore: numb
       picked.flatMap((j) => [j.id, j.attempt + 1, workerName, 'ASSIGNED', now, '', 0]),
     );
     const assigned = picked.map((j): JobRecord => ({ ...j, state: 'ASSIGNED', workerName, attempt: j.attempt + 1, reason: '', updatedAt: now }));
-    await insertEvents(trx, assigned.map((j) => stateEvent(j, now)));
+    await insertEvents(trx, assigned.map((j) => ({ ...stateEvent(j, now), claimed: true as const })));
     return { assigned: assigned.map((job) => ({ job, attempt: job.attempt })), freeSlots: free - picked.reduce((n, j) => n + j.slots, 0) };
   });
 }

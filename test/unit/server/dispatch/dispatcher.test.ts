@@ -296,6 +296,26 @@ describe('Dispatcher: when it claims, for whom, and what becomes of the claimed 
     await waitFor('a claim for the worker with a freed slot', () => store.claims.includes('full'));
   });
 
+  it('wakes a worker for the slots its ended jobs freed, unless a claim for it later in the same commit counted them (report-and-claim)', async () => {
+    connect('w', ['q']);
+    connect('v', ['q']);
+    await waitFor('the connect claims', () => store.claims.length === 2);
+    await settled();
+    store.claims.length = 0;
+    const ended = (workerName: string) => ({ state: 'SUCCEEDED' as const, workerName, releasedBy: workerName });
+    const claimed = (workerName: string) => ({ state: 'ASSIGNED' as const, workerName, claimed: true as const });
+    // w's end, then a claim for w: served. v's end, then a claim for w only: v is woken.
+    store.commit(ended('w'), claimed('w'), ended('v'));
+    await waitFor('a claim for v', () => store.claims.includes('v'));
+    await settled();
+    assert.deepEqual(store.claims, ['v'], 'w was claimed for after its end, in the same commit');
+    // A claim before the end did not count the slot it freed.
+    store.commit(claimed('w'), ended('w'));
+    await waitFor('a claim for w', () => store.claims.includes('w'));
+    await settled();
+    assert.deepEqual(store.claims, ['v', 'w']);
+  });
+
   it('offers the submit fast path one connected worker of the queue at a time, in turn, never one that is claiming', async () => {
     connect('a', ['q']);
     connect('b', ['q']);
