@@ -1,7 +1,7 @@
 import { StoreError } from './errors.js';
 import { insertEvents, stateEvent, transaction } from './job-events.js';
-import { HELD_JOB_STATES, type Assignment, type JobRecord, type JobSpecRecord, type WorkerStateName } from '../domain/records.js';
-import { acceptsWork, claimFilter, claimOrder, claimReadAhead, fitsNow, freeSlots, pickClaims } from '../domain/fit.js';
+import { HELD_JOB_STATES, type Assignment, type JobRecord, type JobSpecRecord } from '../domain/records.js';
+import { acceptsWork, claimFilter, claimOrder, claimReadAhead, fitsNow, freeSlots, pickClaims, type WorkerCapacity } from '../domain/fit.js';
 import { rowToCapacity, rowToJob } from './rows.js';
 import type { ClaimPolicy, ClaimResult } from './store.js';
 import type { StoreDb } from './dialect.js';
@@ -25,9 +25,8 @@ export async function submitAndAssign(db: StoreDb, spec: JobSpecRecord, now: num
     if (!waiting) {
       for (const workerName of candidates) {
         // The same lock a claim takes, so the worker's slots are counted once.
-        const worker = await sql.one(`select * from \`workers\` where \`name\` = ?${db.dialect.sql.forUpdate}`, [workerName]);
-        if (!worker) continue;
-        if (!fitsNow(spec, rowToCapacity(worker, await usedSlots(sql, workerName)))) continue;
+        const capacity = await lockedCapacity(db, sql, workerName);
+        if (!capacity || !fitsNow(spec, capacity)) continue;
         const at = Math.max(now, db.clock());
         const assigned: JobRecord = { ...job, state: 'ASSIGNED', workerName, attempt: 1, updatedAt: at };
         await sql.insert('jobs', [jobRow(assigned)]);
@@ -43,23 +42,29 @@ export async function submitAndAssign(db: StoreDb, spec: JobSpecRecord, now: num
   });
 }
 
-/** The slots of the attempts a worker holds. */
-async function usedSlots(sql: Statements, workerName: string): Promise<number> {
-  const held = await sql.all(`select \`slots\` from \`jobs\` where \`worker_name\` = ? and \`state\` in (${HELD_JOB_STATES.map(() => '?').join(', ')})`, [
-    workerName,
-    ...HELD_JOB_STATES,
-  ]);
-  return held.reduce((n, r) => n + Number(r.slots), 0);
+/**
+ * A worker's row, locked (which serializes claims for one worker, even across server replicas),
+ * with the slots of the attempts it holds, in one statement: on MySQL each statement is a round
+ * trip, and this pair was two of a claim's five. The held slots are read once the lock is granted
+ * (MariaDB evaluates the subquery for the locked row; READ COMMITTED reads what was committed by
+ * then), and the subquery locks no job row.
+ */
+async function lockedCapacity(db: StoreDb, sql: Statements, workerName: string): Promise<WorkerCapacity | undefined> {
+  const held = HELD_JOB_STATES.map(() => '?').join(', ');
+  const row = await sql.one(
+    `select w.*, (select coalesce(sum(j.\`slots\`), 0) from \`jobs\` j where j.\`worker_name\` = w.\`name\` and j.\`state\` in (${held})) as \`held_slots\` ` +
+      `from \`workers\` w where w.\`name\` = ?${db.dialect.sql.forUpdate}`,
+    [...HELD_JOB_STATES, workerName],
+  );
+  return row && rowToCapacity(row, Number(row.held_slots));
 }
 
 export async function claimJobs(db: StoreDb, workerName: string, notBefore: number, maxJobs: number, policy: ClaimPolicy = {}): Promise<ClaimResult> {
   const reserveAfterMs = policy.reserveAfterMs ?? Infinity;
   return transaction(db.knex, async (trx) => {
     const sql = await statementsOf(trx);
-    // Locking the worker row serializes claims for one worker, even across server replicas.
-    const worker = await sql.one(`select * from \`workers\` where \`name\` = ?${db.dialect.sql.forUpdate}`, [workerName]);
-    if (!worker || !acceptsWork(worker.state as WorkerStateName)) return { assigned: [], freeSlots: 0 };
-    const capacity = rowToCapacity(worker, await usedSlots(sql, workerName));
+    const capacity = await lockedCapacity(db, sql, workerName);
+    if (!capacity || !acceptsWork(capacity.state)) return { assigned: [], freeSlots: 0 };
     // Stamped after reading the slots held: any release this claim counted on was committed, and
     // stamped, before. So the recorded intervals of a worker's attempts never overlap falsely.
     const now = Math.max(notBefore, db.clock());

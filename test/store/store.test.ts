@@ -82,6 +82,22 @@ for (const db of DATABASES) {
       assert.deepEqual(second.map((g) => g.job.id), [twoMore.id]);
     });
 
+    // Replicas share MySQL/MariaDB; SQLite is the single-server store.
+    if (db.name !== 'SQLite') it('never gives a worker more slots than its concurrency when two replicas claim for it at once', async () => {
+      const replica = openStore(database.url);
+      try {
+        await worker('w', ['default'], 3);
+        await store.submitJobs(Array.from({ length: 12 }, () => spec()), tick());
+        // Each replica's write path commits one batch at a time; the two run side by side, and
+        // only the lock on the worker's row keeps them from both counting the same free slots.
+        const claims = await Promise.all(Array.from({ length: 8 }, (_, i) => (i % 2 ? replica : store).claimJobs('w', tick(), 3)));
+        assert.equal(claims.reduce((n, c) => n + c.assigned.length, 0), 3);
+        assert.equal((await store.getWorker('w'))!.usedSlots, 3);
+      } finally {
+        await replica.close();
+      }
+    });
+
     it('gives each job to exactly one of many workers claiming at once', async () => {
       const names = Array.from({ length: 8 }, (_, i) => `w${i}`);
       for (const n of names) await worker(n, ['default'], 4);
