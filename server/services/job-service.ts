@@ -1,4 +1,4 @@
-import { submitOne } from '../core/submit.js';
+import { SubmitBatcher, submitOne } from '../core/submit.js';
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
 import { principalOf, seesTeam, teamOf } from '../auth/context.js';
 import { JobService } from '../../gen/edge/v1/job_service_pb.js';
@@ -21,6 +21,7 @@ const WATCH_RECHECK_MS = 1000;
 export function jobService(ctx: ServiceContext): ServiceImpl<typeof JobService> {
   const { store, dispatcher, now } = ctx;
   const keepaliveMs = ctx.streamKeepaliveMs ?? DEFAULT_STREAM_KEEPALIVE_MS;
+  const submits = new SubmitBatcher(store);
   /** A job the caller may see: another team's job is NotFound, as if it did not exist. */
   async function visibleJob(id: string, hctx: HandlerContext) {
     const job = await store.getJob(id);
@@ -39,7 +40,7 @@ export function jobService(ctx: ServiceContext): ServiceImpl<typeof JobService> 
     async submitJob(req, hctx) {
       // The team comes from the credential, never from the request.
       const spec = { ...sealed(checkJobSpec(req.spec), req.spec), team: teamOf(principalOf(hctx)) };
-      return { job: jobToWire(await submitOne(store, dispatcher, spec, now())) };
+      return { job: jobToWire(await submitOne(store, dispatcher, submits, spec, now())) };
     },
 
     async submitJobs(req, hctx) {
