@@ -98,16 +98,14 @@ function mysqlStatements(conn: MysqlConnection): Statements {
     },
     withBatchedUpdates: async (body) => {
       if (held) return body();
-      held = [];
-      let updates: HeldUpdate[];
+      const mine: HeldUpdate[] = (held = []);
       let out;
       try {
         out = await body();
       } finally {
-        updates = held;
         held = undefined;
       }
-      for (const group of sameColumns(updates)) await (group.length === 1 ? updateOne(group[0]!) : run(...updateMany(group)));
+      for (const group of sameColumns(mine)) await (group.length === 1 ? updateOne(group[0]!) : run(...updateMany(group)));
       return out;
     },
   };
