@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import { retryableFailure, TRANSACTION_RETRY } from './dialect.js';
 import { WORKER_LOST, type EventFilter, type JobEventRecord, type JobRecord, type WrittenEvent } from '../domain/records.js';
 import { GroupCommitWriter, type TransactionBody } from './group-commit.js';
-import { statementsOf, valuesList } from './statements.js';
+import { statementsOf, valuesList, withPooledStatements } from './statements.js';
 import { sqliteTransaction } from './sqlite-transaction.js';
 
 type Db = Knex | Knex.Transaction;
@@ -184,11 +184,19 @@ async function takeNumbers(trx: Knex.Transaction, count: number): Promise<number
   return Number(rows[0]!.last) - count + 1;
 }
 
-export async function readEvents(db: Db, afterSeq: number, limit: number, filter: EventFilter = {}): Promise<JobEventRecord[]> {
-  const q = db('job_events').where('seq', '>', afterSeq).orderBy('seq').limit(limit);
-  if (filter.queue) q.where('queue', filter.queue);
-  if (filter.jobIds?.length) q.whereIn('job_id', filter.jobIds);
-  const rows = await q;
+export async function readEvents(knex: Knex, afterSeq: number, limit: number, filter: EventFilter = {}): Promise<JobEventRecord[]> {
+  const where = ['`seq` > ?'];
+  const args: unknown[] = [afterSeq];
+  if (filter.queue) {
+    where.push('`queue` = ?');
+    args.push(filter.queue);
+  }
+  if (filter.jobIds?.length) {
+    where.push(`\`job_id\` in (${filter.jobIds.map(() => '?').join(', ')})`);
+    args.push(...filter.jobIds);
+  }
+  const sql = `select * from \`job_events\` where ${where.join(' and ')} order by \`seq\` asc limit ${Math.trunc(limit)}`;
+  const rows = await withPooledStatements(knex, (statements) => statements.all(sql, args));
   return rows.map((r) => ({
     seq: Number(r.seq),
     jobId: String(r.job_id),
