@@ -1,11 +1,12 @@
 import http2 from 'node:http2';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
-import { create, fromBinary, isMessage, toBinary, type DescMessage, type DescMethodServerStreaming, type DescMethodUnary, type DescService } from '@bufbuild/protobuf';
+import { create, fromBinary, isMessage, type DescMessage, type DescMethodServerStreaming, type DescMethodUnary, type DescService } from '@bufbuild/protobuf';
 import { Code, ConnectError, createServiceImplSpec, type Interceptor, type MethodImplSpec, type StreamRequest, type StreamResponse, type UnaryRequest, type UnaryResponse } from '@connectrpc/connect';
 import { parseTimeout, setTrailerStatus } from '@connectrpc/connect/protocol-grpc';
 import { CallContext } from './call-context.js';
 import { grpcPercentEncode } from './malformed-requests.js';
+import { encodeMessage } from './message-encoder.js';
 
 /** Five bytes before every gRPC message: a flags byte and the length (big-endian). */
 const ENVELOPE_HEADER = 5;
@@ -332,7 +333,7 @@ class GrpcCall {
     let envelope = sharedEnvelopes.get(value as object);
     if (!envelope) {
       const message = isMessage(value, schema) ? value : create(schema, value as never);
-      let bytes: Uint8Array = toBinary(schema, message);
+      let bytes: Uint8Array = encodeMessage(schema, message);
       const compress = bytes.length >= COMPRESS_MIN_BYTES && this.context?.responseHeader.get('grpc-encoding') === 'gzip';
       if (compress) bytes = await gzip(bytes);
       if (this.finished || this.stream.destroyed) return true;
