@@ -91,7 +91,7 @@ async function measure(store: StoreName, workload: Workload, workers: number, ct
 }
 
 /** Jobs of team `other` in the default queue, submitted with that team's own admin token. */
-async function submitForAnotherTeam(edge: EdgeCluster, n: number): Promise<void> {
+export async function submitForAnotherTeam(edge: EdgeCluster, n: number): Promise<void> {
   const { secret } = await edge.apis[0]!.tokens.createToken({ kind: TokenKind.ADMIN, name: 'bench: another team', team: 'other' });
   const other = connectApi(edge.servers[0]!.url, secret);
   try {

@@ -1,5 +1,5 @@
 /**
- * `tsx bench/tools/control-plane-cpu.ts [sqlite|mariadb] [jobs] [--prof DIR] [--batch N] [--node-args ARGS]`
+ * `tsx bench/tools/control-plane-cpu.ts [sqlite|mariadb] [jobs] [--prof DIR] [--batch N] [--crowd N] [--node-args ARGS]`
  *
  * The control plane alone, for profiling: one server, 2 simulated workers × 8, `jobs` jobs submitted
  * (32 SubmitJob calls in flight, or SubmitJobs batches of N). Prints jobs/s, the CPU per job (from
@@ -7,22 +7,25 @@
  * and how busy the machine was: the three share its 2 cores. On MariaDB also the statements the
  * database received per job (its `Questions`, from every client, this tool's reads included) and,
  * when it runs on this machine, the CPU per job of `mariadbd` itself. With --prof, the server writes
- * a V8 CPU profile into DIR when it stops; --node-args passes more Node options to the server (a preload).
+ * a V8 CPU profile into DIR when it stops; --node-args passes more Node options to the server (a preload);
+ * --crowd N queues N jobs of another team first, as the bench's crowded row does.
  */
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { startEdge, submitMany, waitJobsEnded } from '../lib/edge.js';
+import { submitForAnotherTeam } from '../scenarios/throughput.js';
 import { cpuSeconds, machineCpu } from '../lib/procstat.js';
 import { wall } from '../lib/stats.js';
 import type { StoreName } from '../lib/stores.js';
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { prof: { type: 'string' }, batch: { type: 'string' }, workers: { type: 'string' }, 'node-args': { type: 'string' } } });
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { prof: { type: 'string' }, batch: { type: 'string' }, crowd: { type: 'string' }, workers: { type: 'string' }, 'node-args': { type: 'string' } } });
 const store = (positionals[0] ?? 'sqlite') as StoreName;
 const n = Number(positionals[1] ?? 2000);
 process.env.EDGE_PROFILE_NODE_ARGS = [...(values.prof ? ['--cpu-prof', `--cpu-prof-dir=${values.prof}`] : []), values['node-args'] ?? ''].join(' ').trim();
 const edge = await startEdge(store);
 delete process.env.EDGE_PROFILE_NODE_ARGS;
 try {
+  if (values.crowd) await submitForAnotherTeam(edge, Number(values.crowd));
   for (let i = 0; i < Number(values.workers ?? 2); i++) await edge.startSims({ count: 1, concurrency: 8, namePrefix: `sim${i}` });
   // A warm-up, so that start-up work is not counted.
   const warm = await submitMany(edge.apis[0]!, 100, ['bench-noop'], { inFlight: 32 });
