@@ -132,19 +132,11 @@ export class Output {
   }
 
   fixed64(value: bigint | string | number): void {
-    const tc = protoInt64.uEnc(value);
-    this.room(8);
-    this.buf.writeInt32LE(tc.lo, this.pos);
-    this.buf.writeInt32LE(tc.hi, this.pos + 4);
-    this.pos += 8;
+    this.eightBytes(protoInt64.uEnc(value));
   }
 
   sfixed64(value: bigint | string | number): void {
-    const tc = protoInt64.enc(value);
-    this.room(8);
-    this.buf.writeInt32LE(tc.lo, this.pos);
-    this.buf.writeInt32LE(tc.hi, this.pos + 4);
-    this.pos += 8;
+    this.eightBytes(protoInt64.enc(value));
   }
 
   bytes(value: Uint8Array): void {
@@ -176,6 +168,13 @@ export class Output {
     this.uint32(length);
     this.room(length);
     this.pos += this.buf.write(value, this.pos, length, 'utf8');
+  }
+
+  private eightBytes(tc: { lo: number; hi: number }): void {
+    this.room(8);
+    this.buf.writeInt32LE(tc.lo, this.pos);
+    this.buf.writeInt32LE(tc.hi, this.pos + 4);
+    this.pos += 8;
   }
 
   private varint64(lo: number, hi: number): void {
