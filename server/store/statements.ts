@@ -60,7 +60,7 @@ export async function statementsOf(trx: Knex.Transaction): Promise<Statements> {
 
 /**
  * Statements on a connection of the pool, for a read outside the write path (the change log's
- * reader runs one every few milliseconds under load); the connection goes back once `body` is done.
+ * reader, on every poll); the connection goes back once `body` is done.
  */
 export async function withPooledStatements<T>(knex: Knex, body: (sql: Statements) => Promise<T>): Promise<T> {
   const client = knex.client as { acquireConnection(): Promise<unknown>; releaseConnection(conn: unknown): Promise<unknown> };
@@ -79,7 +79,7 @@ function statementsOn(client: Knex.Client, conn: SqliteConnection | MysqlConnect
 // As Knex binds them for SQLite: booleans are 0/1 and absent values NULL.
 const sqliteArgs = (args: unknown[]) => args.map((a) => (typeof a === 'boolean' ? Number(a) : a === undefined ? null : a));
 
-/** Column names of prepared statements, asked once each (a native call). */
+/** Column names of prepared statements, asked once each (a native call), again if the row's width changed. */
 const columnNames = new WeakMap<SqliteStatement, string[]>();
 
 /**
@@ -98,9 +98,12 @@ function readRows(statement: SqliteStatement, args: unknown[], first: boolean): 
   } finally {
     statement.raw(false);
   }
+  // SQLite prepares a statement again after a schema change: a `select *` may then have other columns.
+  if (values.length && values[0]!.length !== columns.length) columnNames.set(statement, (columns = statement.columns().map((c) => c.name)));
+  const names = columns;
   return values.map((v) => {
     const row: Row = {};
-    for (let i = 0; i < columns.length; i++) row[columns[i]!] = v[i];
+    for (let i = 0; i < names.length; i++) row[names[i]!] = v[i];
     return row;
   });
 }
