@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import knexFactory, { type Knex } from 'knex';
+import type { Knex } from 'knex';
+import { memorySqlite } from '../../../helpers/memory-sqlite.js';
 import { sqliteTransaction } from '../../../../server/store/sqlite-transaction.js';
 import { statementsOf, withPooledStatements } from '../../../../server/store/statements.js';
 
@@ -12,20 +13,9 @@ describe('SQLite rows on the hot path: read as arrays, handed out as objects', (
   let knex: Knex;
 
   beforeEach(async () => {
-    knex = knexFactory({
-      client: 'better-sqlite3',
-      connection: { filename: ':memory:' },
-      useNullAsDefault: true,
-      pool: {
-        min: 1,
-        max: 1,
-        afterCreate: (conn: { prepare(sql: string): unknown }, done: (err: Error | null, conn: unknown) => void) => {
-          const prepare = conn.prepare.bind(conn);
-          const cache = new Map<string, unknown>();
-          conn.prepare = (sql: string) => cache.get(sql) ?? (cache.set(sql, prepare(sql)), cache.get(sql));
-          done(null, conn);
-        },
-      },
+    knex = memorySqlite((prepare) => {
+      const cache = new Map<string, unknown>();
+      return (sql) => cache.get(sql) ?? (cache.set(sql, prepare(sql)), cache.get(sql));
     });
     await knex.raw('create table `t` (`id` text primary key, `n` integer, `note` text)');
     await knex('t').insert([

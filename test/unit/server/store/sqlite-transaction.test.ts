@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import knexFactory, { type Knex } from 'knex';
+import type { Knex } from 'knex';
+import { memorySqlite } from '../../../helpers/memory-sqlite.js';
 import type { WrittenEvent } from '../../../../server/domain/records.js';
 import { GroupCommitWriter } from '../../../../server/store/group-commit.js';
 import { sqliteTransaction } from '../../../../server/store/sqlite-transaction.js';
@@ -16,21 +17,7 @@ describe('sqliteTransaction: the write path on SQLite without Knex transactions'
 
   beforeEach(async () => {
     sent = [];
-    knex = knexFactory({
-      client: 'better-sqlite3',
-      connection: { filename: ':memory:' },
-      useNullAsDefault: true,
-      pool: {
-        min: 1,
-        max: 1,
-        afterCreate: (conn: { prepare(sql: string): unknown; pragma(s: string): unknown }, done: (err: Error | null, conn: unknown) => void) => {
-          conn.pragma('foreign_keys = ON');
-          const prepare = conn.prepare.bind(conn);
-          conn.prepare = (sql: string) => (sent.push(sql.replace(/;$/, '')), prepare(sql));
-          done(null, conn);
-        },
-      },
-    });
+    knex = memorySqlite((prepare) => (sql) => (sent.push(sql.replace(/;$/, '')), prepare(sql)));
     await knex.schema.createTable('t', (t) => t.string('id').primary());
     await knex.raw('create table child (id text primary key, parent text references t (id) deferrable initially deferred)');
     sent = [];
