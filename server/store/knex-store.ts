@@ -197,7 +197,6 @@ export class KnexStore implements Store {
     return jobs.reportJobs(this.db, reports, notBefore);
   }
 
-
   reapLostWorkers(now: number, timeoutMs: number): Promise<{ workers: string[]; jobs: JobRecord[] }> {
     return workers.reapLostWorkers(this.db, now, timeoutMs);
   }
