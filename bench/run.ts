@@ -24,6 +24,14 @@ import { webPages } from './scenarios/web-pages.js';
 import { workerOverhead } from './scenarios/worker-overhead.js';
 
 const SCENARIOS: Scenario[] = [latency, throughput, peers, fleet, workerOverhead, logs, webPages];
+/** A full run's warm-up per configuration: the edge server reached its steady CPU per job after about 12,000 control-plane jobs, 5–6 s here. */
+const FULL_WARM_UP_MS = 8000;
+
+function nonNegative(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`${flag} takes a number of milliseconds (0 or more), not "${value}"`);
+  return n;
+}
 
 const { values } = parseArgs({
   options: {
@@ -32,6 +40,7 @@ const { values } = parseArgs({
     stores: { type: 'string' },
     name: { type: 'string' },
     repeats: { type: 'string' },
+    'warm-up-ms': { type: 'string' },
     out: { type: 'string', default: path.join(BENCH_DIR, 'results') },
     charts: { type: 'string' },
     'from-results': { type: 'string' },
@@ -44,6 +53,7 @@ const { values } = parseArgs({
 if (values.help) {
   process.stdout.write(
     `usage: npm run bench -- [--quick] [--only ${SCENARIOS.map((s) => s.name).join(',')}] [--name NAME] [--repeats N] [--out DIR] [--charts DIR]\n` +
+      `         [--warm-up-ms MS] (each configuration's unmeasured warm-up; default ${FULL_WARM_UP_MS}, 0 = measure from a cold start)\n` +
       `         [--stores sqlite,mariadb,galera] (throughput's stores; galera starts a three-node cluster, as root)\n` +
       `       npm run bench -- --from-results FILE [--charts DIR] [--markdown] [--compare BEFORE.json]\n` +
       `         (table, charts and Markdown tables of an earlier run; before/after against another run)\n`,
@@ -91,6 +101,8 @@ async function main(): Promise<number> {
     quick,
     stores,
     repeats: values.repeats ? Number(values.repeats) : quick ? 1 : 3,
+    // --quick: one warm-up round per configuration, so that the smoke run goes through it.
+    warmUpMs: values['warm-up-ms'] !== undefined ? nonNegative(values['warm-up-ms'], '--warm-up-ms') : quick ? 1 : FULL_WARM_UP_MS,
     log: (msg) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`),
   };
   const results: Results = {
@@ -99,6 +111,7 @@ async function main(): Promise<number> {
     finishedAt: '',
     quick,
     repeats: ctx.repeats,
+    warmUpMs: ctx.warmUpMs,
     machine: describeMachine(),
     scenarios: [],
   };

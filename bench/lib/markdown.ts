@@ -9,7 +9,8 @@ const table = (head: string[], body: string[][]) => [`| ${head.join(' | ')} |`, 
 
 export function markdown(r: Results): string {
   const out: string[] = [];
-  out.push(`Run \`${r.name}\`: ${r.startedAt} → ${r.finishedAt}, ${r.repeats} repeat(s), figures are medians over repeats.`);
+  const warm = r.warmUpMs ? `each configuration first ran its own workload unmeasured for ${r.warmUpMs >= 1000 ? `${r.warmUpMs / 1000} s` : `${r.warmUpMs} ms (one round)`} (cold: that warm-up's first round)` : 'measured from a cold start (no warm-up)';
+  out.push(`Run \`${r.name}\`: ${r.startedAt} → ${r.finishedAt}, ${r.repeats} repeat(s), figures are medians over repeats; ${warm}.`);
   out.push('', '### Dispatch latency, idle workers (ms: p50 / p95 / p99 / max)', '');
   const latRows = [...rows(r, 'latency'), ...rows(r, 'peers').filter((x) => x.latency?.received && !x.jobsPerSecond)];
   out.push(
@@ -22,7 +23,7 @@ export function markdown(r: Results): string {
   const tp = [...rows(r, 'throughput'), ...rows(r, 'peers').filter((x) => x.jobsPerSecond !== undefined)];
   out.push(
     table(
-      ['system', 'store', 'workload', 'workers × conc.', 'submission', 'jobs/s', 'repeats', 'CPU ms/job: server', 'workers (own)', 'job processes'],
+      ['system', 'store', 'workload', 'workers × conc.', 'submission', 'jobs/s', 'repeats', 'cold (first round)', 'CPU ms/job: server', 'workers (own)', 'job processes'],
       tp.map((x) => [
         x.system,
         x.store ?? '',
@@ -31,6 +32,7 @@ export function markdown(r: Results): string {
         String(x.params?.mode),
         f(x.jobsPerSecond),
         (x.runs ?? []).map((v) => f(v)).join(', '),
+        f(x.metrics?.coldJobsPerSecond as number | undefined),
         f(x.metrics?.serverCpuMsPerJob as number | undefined),
         x.metrics?.simCpuMsPerJob !== undefined ? `${f(x.metrics.simCpuMsPerJob as number)} (simulated)` : f(x.metrics?.workerCpuMsPerJob as number | undefined),
         f(x.metrics?.jobProcessCpuMsPerJob as number | undefined),
@@ -42,10 +44,14 @@ export function markdown(r: Results): string {
   for (const e of rows(r, 'throughput')) {
     for (const peer of ['bullmq', 'graphile-worker']) {
       const p = rows(r, 'peers').find((x) => x.system === peer && x.params?.workload === e.params?.workload && x.params?.workers === e.params?.workers && x.params?.mode === e.params?.mode);
-      if (p?.jobsPerSecond && e.jobsPerSecond) ratioRows.push([`edge ${e.store}`, peer, String(e.params?.workload), `${e.params?.workers} × ${e.params?.concurrency}`, String(e.params?.mode), f(e.jobsPerSecond), f(p.jobsPerSecond), `${f(e.jobsPerSecond / p.jobsPerSecond)}×`]);
+      if (!p?.jobsPerSecond || !e.jobsPerSecond) continue;
+      const ec = e.metrics?.coldJobsPerSecond as number | undefined;
+      const pc = p.metrics?.coldJobsPerSecond as number | undefined;
+      const cold = ec && pc ? `${f(ec)} / ${f(pc)} = ${f(ec / pc)}×` : '–';
+      ratioRows.push([`edge ${e.store}`, peer, String(e.params?.workload), `${e.params?.workers} × ${e.params?.concurrency}`, String(e.params?.mode), f(e.jobsPerSecond), f(p.jobsPerSecond), `${f(e.jobsPerSecond / p.jobsPerSecond)}×`, cold]);
     }
   }
-  out.push(table(['edge', 'peer', 'workload', 'workers', 'submission', 'edge jobs/s', 'peer jobs/s', 'edge / peer'], ratioRows));
+  out.push(table(['edge', 'peer', 'workload', 'workers', 'submission', 'edge jobs/s', 'peer jobs/s', 'edge / peer', 'cold (first round): edge / peer'], ratioRows));
   const edgeIdle = rows(r, 'latency').filter((x) => x.variant.startsWith('same replica, control'));
   const peerIdle = rows(r, 'peers').filter((x) => x.latency?.received && !x.jobsPerSecond && x.variant.includes('no-op'));
   const latRatio: string[][] = [];

@@ -25,6 +25,8 @@ export interface Row {
 export interface BenchContext {
   quick: boolean;
   repeats: number;
+  /** How long each measured configuration first runs its own workload unmeasured (bench/lib/warm-up.ts); 0: none. */
+  warmUpMs: number;
   /** The edge stores a scenario that measures several runs on (`--stores`); its own default when unset. */
   stores?: StoreName[];
   log(msg: string): void;
@@ -42,6 +44,8 @@ export interface Results {
   finishedAt: string;
   quick: boolean;
   repeats: number;
+  /** Unmeasured warm-up per configuration, ms; absent in runs made before it existed (cold starts). */
+  warmUpMs?: number;
   machine: Record<string, string | number>;
   scenarios: { name: string; describe: string; seconds: number; rows: Row[]; error?: string; loadAverage?: [number, number] }[];
 }

@@ -2,13 +2,18 @@
  * Dispatch latency with idle workers: jobs are submitted one at a time, far enough apart that the
  * workers are idle when each arrives. Simulated workers (bench/sim) give submit → received,
  * → RUNNING and → SUCCEEDED on one monotonic clock; real `edge worker` processes running `true` give
- * submit → RUNNING and → SUCCEEDED from the server's timestamps (whole milliseconds).
+ * submit → RUNNING and → SUCCEEDED from the server's timestamps (whole milliseconds). Each after a
+ * warm-up (bench/lib/warm-up.ts) of rounds of jobs submitted 8 at a time.
  */
 import { cdf } from '../lib/cdf.js';
-import { startEdge, submit, waitJobsEnded, waitUntil, type Submitted } from '../lib/edge.js';
+import { startEdge, submit, submitMany, waitJobsEnded, waitUntil, type Submitted } from '../lib/edge.js';
 import type { BenchContext, Row, Scenario } from '../lib/results.js';
-import { medianSummary, sleep, summarize, type Summary } from '../lib/stats.js';
+import { medianSummary, mono, sleep, summarize, wall, type Summary } from '../lib/stats.js';
 import type { StoreName } from '../lib/stores.js';
+import { rate, warmUp } from '../lib/warm-up.js';
+
+/** Jobs per warm-up round, submitted 8 at a time: the submit, dispatch and report paths the measured jobs take. */
+const warmUpRound = (ctx: BenchContext) => (ctx.quick ? 20 : 200);
 
 interface SimReceipt {
   id: string;
@@ -22,6 +27,16 @@ async function simLatency(store: StoreName, replicas: 1 | 2, ctx: BenchContext, 
   try {
     // The worker is connected to the last replica; jobs are submitted to the first.
     const sim = await edge.startSims({ count: 1, concurrency: 4, servers: [replicas - 1] });
+    const round = warmUpRound(ctx);
+    await warmUp(ctx.warmUpMs, ['single'], async () => {
+      const t0 = mono();
+      await submitMany(edge.apis[0]!, round, ['bench-noop'], { inFlight: 8 });
+      let received = 0;
+      await waitUntil(async () => (received += (await sim.call<SimReceipt[]>({ type: 'take' })).length) >= round, 60_000, 'warm-up jobs');
+      return { jobs: round, jobsPerSecond: rate(round, t0, mono()) };
+    });
+    // The warm-up's last reports reach the server before the first measured submit.
+    await sleep(gapMs);
     // Like the real worker with a job that ends at once, the simulated one sends no RUNNING report:
     // its end (which carries the start) is what there is to time after the receipt.
     const keys = ['received', 'succeeded'] as const;
@@ -58,6 +73,15 @@ async function realLatency(store: StoreName, ctx: BenchContext, jobs: number, ga
   const edge = await startEdge(store);
   try {
     await edge.startWorkers(1, 4);
+    let already = 0;
+    const round = warmUpRound(ctx);
+    await warmUp(ctx.warmUpMs, ['single'], async () => {
+      const t0 = wall();
+      const sent = await submitMany(edge.apis[0]!, round, ['true'], { inFlight: 8 });
+      const times = await waitJobsEnded(edge.reader, sent.map((s) => s.id), 60_000, already);
+      already += round;
+      return { jobs: round, jobsPerSecond: rate(round, t0, Math.max(...[...times.values()].map((t) => t.endedAt))) };
+    });
     const running: Summary[] = [];
     const succeeded: Summary[] = [];
     for (let rep = 0; rep < ctx.repeats; rep++) {
@@ -66,7 +90,8 @@ async function realLatency(store: StoreName, ctx: BenchContext, jobs: number, ga
         sent.push(await submit(edge.apis[0]!, ['true']));
         await sleep(gapMs);
       }
-      const times = await waitJobsEnded(edge.reader, sent.map((s) => s.id), 60_000, rep * jobs);
+      const times = await waitJobsEnded(edge.reader, sent.map((s) => s.id), 60_000, already);
+      already += jobs;
       running.push(summarize(sent.map((s) => times.get(s.id)!.startedAt - s.wall)));
       succeeded.push(summarize(sent.map((s) => times.get(s.id)!.endedAt - s.wall)));
     }

@@ -2,8 +2,9 @@
  * The peers on the same machine in the same run with the same workload as the edge: BullMQ on the
  * local Redis and graphile-worker on the local PostgreSQL, W worker processes × C concurrency each,
  * handlers that spawn `true` or return at once. Throughput from the first enqueue to the last
- * handler's end; latency (enqueue → handler start, → handler end) with idle workers. CPU per job of
- * the worker processes (their spawned `true` excluded, and those apart), like the edge's rows.
+ * handler's end; latency (enqueue → handler start, → handler end) with idle workers; both after the
+ * same warm-up as the edge's (bench/lib/warm-up.ts). CPU per job of the worker processes (their
+ * spawned `true` excluded, and those apart), like the edge's rows.
  */
 import { Queue } from 'bullmq';
 import pg from 'pg';
@@ -16,6 +17,7 @@ import { median, medianSummary, mono, sleep, summarize, type Summary } from '../
 import { REDIS, createPgDatabase, redisPrefix } from '../lib/stores.js';
 import { waitUntil } from '../lib/edge.js';
 import type { PeerMode, Record3 } from '../peers/handler.js';
+import { rate, warmUp, warmedUp } from '../lib/warm-up.js';
 import { throughputParams } from './params.js';
 
 interface Peer {
@@ -125,6 +127,13 @@ async function measurePeer(make: () => Promise<Peer>, ctx: BenchContext): Promis
       const workers = await peer.startWorkers(w, p.concurrency, mode);
       try {
         await sleep(300);
+        const subs = w === p.batchAt ? (['single', 'batch'] as const) : (['single'] as const);
+        const warm = await warmUp(ctx.warmUpMs, subs, async (sub) => {
+          const t0 = mono();
+          await peer.enqueue(n, sub === 'batch' ? { batch: p.batch } : { inFlight: p.inFlight });
+          const recs = await takeAll(workers, n, 300_000);
+          return { jobs: n, jobsPerSecond: rate(n, t0, Math.max(...recs.map((r) => r[2]))) };
+        });
         // Idle latency, at the reference size only.
         if (w === p.batchAt) {
           const starts: Summary[] = [];
@@ -150,7 +159,7 @@ async function measurePeer(make: () => Promise<Peer>, ctx: BenchContext): Promis
             cdf: cdf(all),
           });
         }
-        for (const sub of w === p.batchAt ? (['single', 'batch'] as const) : (['single'] as const)) {
+        for (const sub of subs) {
           const runs: number[] = [];
           const lat: Summary[] = [];
           const cpu: { worker: number[]; children: number[] } = { worker: [], children: [] };
@@ -163,7 +172,7 @@ async function measurePeer(make: () => Promise<Peer>, ctx: BenchContext): Promis
             cpu.worker.push(used.selfMs);
             cpu.children.push(used.childrenMs);
             const last = Math.max(...recs.map((r) => r[2]));
-            runs.push(Math.round((n / (last - t0)) * 1000 * 10) / 10);
+            runs.push(rate(n, t0, last));
             lat.push(summarize(recs.map((r) => r[2] - r[0])));
           }
           rows.push({
@@ -175,7 +184,7 @@ async function measurePeer(make: () => Promise<Peer>, ctx: BenchContext): Promis
             jobsPerSecond: median(runs),
             runs,
             latency: { 'submit→end under load': medianSummary(lat) },
-            metrics: { workerCpuMsPerJob: median(cpu.worker), ...(mode === 'spawn' ? { jobProcessCpuMsPerJob: median(cpu.children) } : {}) },
+            metrics: { workerCpuMsPerJob: median(cpu.worker), ...(mode === 'spawn' ? { jobProcessCpuMsPerJob: median(cpu.children) } : {}), ...warmedUp(warm, sub) },
           });
           ctx.log(`peers: ${peer.system} ${mode} W=${w} ${sub}: ${median(runs)} jobs/s (${runs.join(', ')}); CPU ms/job workers ${median(cpu.worker)}`);
         }

@@ -16,6 +16,7 @@ import type { BenchContext, Row, Scenario } from '../lib/results.js';
 import { cpuPerJob } from '../lib/procstat.js';
 import { median, medianSummary, summarize, wall, type Summary } from '../lib/stats.js';
 import type { StoreName } from '../lib/stores.js';
+import { rate, warmUp, warmedUp } from '../lib/warm-up.js';
 import { throughputParams } from './params.js';
 
 type Workload = 'spawn' | 'noop';
@@ -35,12 +36,17 @@ async function measure(store: StoreName, workload: Workload, workers: number, ct
     if (workload === 'spawn') await edge.startWorkers(workers, p.concurrency);
     else for (let i = 0; i < workers; i++) await edge.startSims({ count: 1, concurrency: p.concurrency, namePrefix: `sim${i}` });
     let already = 0;
-    if (crowd) {
-      // Unmeasured: the plain batch row it is compared with runs on a server warmed by the single row.
-      const warm = await submitMany(edge.apis[0]!, n, argv, { batch: p.batch });
-      await waitJobsEnded(edge.reader, warm.map((s) => s.id), 300_000);
+    /** One round of n jobs in this mode, to their ends. */
+    const round = async (mode: 'single' | 'batch') => {
+      const t0 = wall();
+      const sent = await submitMany(edge.apis[0]!, n, argv, mode === 'batch' ? { batch: p.batch } : { inFlight: p.inFlight });
+      const times = await waitJobsEnded(edge.reader, sent.map((s) => s.id), 300_000, already);
       already += n;
-    }
+      const last = Math.max(...[...times.values()].map((t) => t.endedAt));
+      return { sent, times, jobs: n, jobsPerSecond: rate(n, t0, last) };
+    };
+    // The crowded row is compared with the plain batch row, which runs on a server warmed by the single row: one round at least.
+    const warm = await warmUp(crowd ? Math.max(ctx.warmUpMs, 1) : ctx.warmUpMs, modes, round);
     for (const mode of modes) {
       const runs: number[] = [];
       const lat: Summary[] = [];
@@ -48,16 +54,12 @@ async function measure(store: StoreName, workload: Workload, workers: number, ct
       for (let rep = 0; rep < ctx.repeats; rep++) {
         const serverCpu = cpuPerJob(edge.servers.map((s) => s.pid));
         const workerCpu = cpuPerJob(workload === 'spawn' ? edge.workers.map((w) => w.pid) : edge.sims.map((s) => s.pid));
-        const t0 = wall();
-        const sent = await submitMany(edge.apis[0]!, n, argv, mode === 'batch' ? { batch: p.batch } : { inFlight: p.inFlight });
-        const times = await waitJobsEnded(edge.reader, sent.map((s) => s.id), 300_000, already);
-        already += n;
+        const { sent, times, jobsPerSecond } = await round(mode);
         const w = workerCpu.perJob(n);
         cpu.server.push(serverCpu.perJob(n).selfMs);
         cpu.worker.push(w.selfMs);
         cpu.children.push(w.childrenMs);
-        const last = Math.max(...[...times.values()].map((t) => t.endedAt));
-        runs.push(Math.round((n / (last - t0)) * 1000 * 10) / 10);
+        runs.push(jobsPerSecond);
         lat.push(summarize(sent.map((s) => times.get(s.id)!.endedAt - s.wall)));
         const failed = [...times.values()].filter((t) => t.state !== 'SUCCEEDED').length;
         if (failed) ctx.log(`throughput: ${failed} of ${n} jobs did not succeed`);
@@ -76,6 +78,7 @@ async function measure(store: StoreName, workload: Workload, workers: number, ct
           serverCpuMsPerJob: median(cpu.server),
           [workload === 'spawn' ? 'workerCpuMsPerJob' : 'simCpuMsPerJob']: median(cpu.worker),
           ...(workload === 'spawn' ? { jobProcessCpuMsPerJob: median(cpu.children) } : {}),
+          ...warmedUp(warm, mode),
         },
       });
       ctx.log(
@@ -112,14 +115,26 @@ async function measureBacklog(store: StoreName, ctx: BenchContext): Promise<Row>
   const n = p.backlogJobs;
   const edge = await startEdge(store);
   try {
+    // Warmed up on a queue of its own, by simulated workers that then stop: the backlog must be queued before any worker of its queue connects.
+    const warmSims = [];
+    for (let i = 0; i < (ctx.warmUpMs > 0 ? 2 : 0); i++) warmSims.push(await edge.startSims({ count: 1, concurrency: p.concurrency, queue: 'warm-up', namePrefix: `warm${i}` }));
+    let already = 0;
+    const warm = await warmUp(ctx.warmUpMs, ['batch'], async () => {
+      const t0 = wall();
+      const sent = await submitMany(edge.apis[0]!, p.noopJobs, ['bench-noop'], { batch: p.batch }, 'warm-up');
+      const times = await waitJobsEnded(edge.reader, sent.map((s) => s.id), 300_000, already);
+      already += p.noopJobs;
+      return { jobs: p.noopJobs, jobsPerSecond: rate(p.noopJobs, t0, Math.max(...[...times.values()].map((t) => t.endedAt))) };
+    });
+    await Promise.all(warmSims.map((s) => s.stop()));
     const sent = await submitMany(edge.apis[0]!, n, ['bench-noop'], { batch: 500 });
     const serverCpu = cpuPerJob(edge.servers.map((s) => s.pid));
     const t0 = wall();
     for (let i = 0; i < 2; i++) await edge.startSims({ count: 1, concurrency: p.concurrency, namePrefix: `sim${i}` });
     const simCpu = cpuPerJob(edge.sims.map((s) => s.pid));
-    const times = await waitJobsEnded(edge.reader, sent.map((s) => s.id), 600_000);
+    const times = await waitJobsEnded(edge.reader, sent.map((s) => s.id), 600_000, already);
     const last = Math.max(...[...times.values()].map((t) => t.endedAt));
-    const jobsPerSecond = Math.round((n / (last - t0)) * 1000 * 10) / 10;
+    const jobsPerSecond = rate(n, t0, last);
     const failed = [...times.values()].filter((t) => t.state !== 'SUCCEEDED').length;
     if (failed) ctx.log(`throughput: backlog: ${failed} of ${n} jobs did not succeed`);
     const server = serverCpu.perJob(n).selfMs;
@@ -132,7 +147,8 @@ async function measureBacklog(store: StoreName, ctx: BenchContext): Promise<Row>
       params: { workload: 'noop', workers: 2, concurrency: p.concurrency, jobs: n, mode: 'backlog' },
       jobsPerSecond,
       runs: [jobsPerSecond],
-      metrics: { serverCpuMsPerJob: server, simCpuMsPerJob: simCpu.perJob(n).selfMs },
+      // Its warm-up ran other jobs (batches on another queue): the row has no cold figure of its own.
+      metrics: { serverCpuMsPerJob: server, simCpuMsPerJob: simCpu.perJob(n).selfMs, warmUpRounds: warm.rounds, warmUpJobs: warm.jobs },
     };
   } finally {
     await edge.close();

@@ -1,5 +1,5 @@
 /**
- * `tsx bench/tools/control-plane-cpu.ts [sqlite|mariadb] [jobs] [--prof DIR] [--batch N] [--crowd N] [--node-args ARGS]`
+ * `tsx bench/tools/control-plane-cpu.ts [sqlite|mariadb] [jobs] [--prof DIR] [--batch N] [--crowd N] [--warm N] [--node-args ARGS]`
  *
  * The control plane alone, for profiling: one server, 2 simulated workers × 8, `jobs` jobs submitted
  * (32 SubmitJob calls in flight, or SubmitJobs batches of N). Prints jobs/s, the CPU per job (from
@@ -18,7 +18,7 @@ import { cpuSeconds, machineCpu } from '../lib/procstat.js';
 import { wall } from '../lib/stats.js';
 import type { StoreName } from '../lib/stores.js';
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { prof: { type: 'string' }, batch: { type: 'string' }, crowd: { type: 'string' }, workers: { type: 'string' }, 'node-args': { type: 'string' } } });
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { prof: { type: 'string' }, batch: { type: 'string' }, crowd: { type: 'string' }, workers: { type: 'string' }, warm: { type: 'string' }, 'node-args': { type: 'string' } } });
 const store = (positionals[0] ?? 'sqlite') as StoreName;
 const n = Number(positionals[1] ?? 2000);
 process.env.EDGE_PROFILE_NODE_ARGS = [...(values.prof ? ['--cpu-prof', `--cpu-prof-dir=${values.prof}`] : []), values['node-args'] ?? ''].join(' ').trim();
@@ -27,8 +27,8 @@ delete process.env.EDGE_PROFILE_NODE_ARGS;
 try {
   if (values.crowd) await submitForAnotherTeam(edge, Number(values.crowd));
   for (let i = 0; i < Number(values.workers ?? 2); i++) await edge.startSims({ count: 1, concurrency: 8, namePrefix: `sim${i}` });
-  // A warm-up, so that start-up work is not counted.
-  const warm = await submitMany(edge.apis[0]!, 100, ['bench-noop'], { inFlight: 32 });
+  // A warm-up (--warm N jobs, 100 by default, submitted as the measured ones are), so that start-up work is not counted.
+  const warm = await submitMany(edge.apis[0]!, Number(values.warm ?? 100), ['bench-noop'], values.batch ? { batch: Number(values.batch) } : { inFlight: 32 });
   await waitJobsEnded(edge.reader, warm.map((s) => s.id), 60_000);
   const pid = edge.servers[0]!.pid;
   const simPids = edge.sims.map((s) => s.pid);
